@@ -1,0 +1,170 @@
+// Package config reads the dashboard's configuration from the environment
+// (the variables of INTERFACES.md) and validates it once, with errors that
+// name the variable.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of the dashboard.
+type Config struct {
+	DatabaseURL    string // empty: embedded Postgres under DataDir
+	DataDir        string // where the embedded Postgres keeps its data
+	VagonAPIURL    string
+	VagonAPIKey    string // empty: demo mode
+	VagonAPISecret string
+	Addr           string
+	SessionKey     []byte // nil: generated once and kept in the database
+	AdminEmail     string
+	AdminPassword  string
+	CookieSecure   bool
+	SyncInterval   time.Duration // 0 disables the periodic sync
+	LogFormat      string        // "text" or "json"
+}
+
+// Demo reports whether the dashboard runs against its built-in simulator.
+func (c Config) Demo() bool { return c.VagonAPIKey == "" }
+
+// Default values of INTERFACES.md.
+const (
+	DefaultVagonAPIURL  = "https://api.vagon.io/organization-management/v1"
+	DefaultAddr         = "127.0.0.1:8080"
+	DefaultSyncInterval = 15 * time.Minute
+	DefaultDataDir      = ".data"
+	minSessionKeyBytes  = 32
+)
+
+// Load builds a Config from getenv (os.Getenv in production). The error
+// names the first variable that is wrong, in one line, without its value
+// when the variable is a secret.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:    strings.TrimSpace(getenv("DATABASE_URL")),
+		DataDir:        DefaultDataDir,
+		VagonAPIURL:    strings.TrimSpace(getenv("VAGON_API_URL")),
+		VagonAPIKey:    strings.TrimSpace(getenv("VAGON_API_KEY")),
+		VagonAPISecret: getenv("VAGON_API_SECRET"),
+		Addr:           strings.TrimSpace(getenv("ADDR")),
+		AdminEmail:     strings.ToLower(strings.TrimSpace(getenv("ADMIN_EMAIL"))),
+		AdminPassword:  getenv("ADMIN_PASSWORD"),
+		LogFormat:      strings.TrimSpace(getenv("LOG_FORMAT")),
+		SyncInterval:   DefaultSyncInterval,
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return Config{}, fmt.Errorf("DATABASE_URL: want postgres://user@host:port/db")
+		}
+	}
+	if c.VagonAPIURL == "" {
+		c.VagonAPIURL = DefaultVagonAPIURL
+	}
+	if u, err := url.Parse(c.VagonAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Config{}, fmt.Errorf("VAGON_API_URL: %q is not an http(s) URL", c.VagonAPIURL)
+	}
+	switch {
+	case c.VagonAPIKey != "" && c.VagonAPISecret == "":
+		return Config{}, fmt.Errorf("VAGON_API_SECRET: must be set when VAGON_API_KEY is set")
+	case c.VagonAPIKey == "" && c.VagonAPISecret != "":
+		return Config{}, fmt.Errorf("VAGON_API_KEY: must be set when VAGON_API_SECRET is set (unset both for demo mode)")
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return Config{}, fmt.Errorf("ADDR: %q is not host:port", c.Addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return Config{}, fmt.Errorf("ADDR: port %q is not a number from 0 to 65535", port)
+	}
+	if v := strings.TrimSpace(getenv("SESSION_KEY")); v != "" {
+		k, err := decodeKey(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("SESSION_KEY: %v", err)
+		}
+		c.SessionKey = k
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		return Config{}, fmt.Errorf("ADMIN_EMAIL: set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither")
+	}
+	if c.AdminEmail != "" {
+		if a, err := mail.ParseAddress(c.AdminEmail); err != nil || a.Address != c.AdminEmail {
+			return Config{}, fmt.Errorf("ADMIN_EMAIL: %q is not an email address", c.AdminEmail)
+		}
+		if len(c.AdminPassword) < 12 {
+			return Config{}, fmt.Errorf("ADMIN_PASSWORD: must be at least 12 characters")
+		}
+	}
+	c.CookieSecure = !isLoopback(host)
+	if v := strings.TrimSpace(getenv("COOKIE_SECURE")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("COOKIE_SECURE: %q is not true or false", v)
+		}
+		c.CookieSecure = b
+	}
+	if v := strings.TrimSpace(getenv("SYNC_INTERVAL")); v != "" {
+		if v == "0" {
+			c.SyncInterval = 0
+		} else {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return Config{}, fmt.Errorf("SYNC_INTERVAL: %q is not a Go duration such as 15m (0 disables)", v)
+			}
+			if d > 0 && d < 10*time.Second {
+				return Config{}, fmt.Errorf("SYNC_INTERVAL: %s is too short (at least 10s, or 0 to disable)", d)
+			}
+			c.SyncInterval = d
+		}
+	}
+	switch c.LogFormat {
+	case "":
+		c.LogFormat = "text"
+	case "text", "json":
+	default:
+		return Config{}, fmt.Errorf("LOG_FORMAT: %q is neither text nor json", c.LogFormat)
+	}
+	return c, nil
+}
+
+// decodeKey reads a session key as hex or base64 (standard or URL, padded or
+// not) and requires at least 32 bytes. It never echoes the key.
+func decodeKey(v string) ([]byte, error) {
+	var k []byte
+	if b, err := hex.DecodeString(v); err == nil {
+		k = b
+	} else {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if b, err := enc.DecodeString(v); err == nil {
+				k = b
+				break
+			}
+		}
+	}
+	if k == nil {
+		return nil, fmt.Errorf("not hex or base64")
+	}
+	if len(k) < minSessionKeyBytes {
+		return nil, fmt.Errorf("too short: %d bytes, need at least %d (e.g. openssl rand -hex 32)", len(k), minSessionKeyBytes)
+	}
+	return k, nil
+}
+
+// isLoopback reports whether a listen host is a loopback address or name.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

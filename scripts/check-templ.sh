@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fails when a committed *_templ.go differs from what `templ generate` makes of
+# its .templ file (or is missing). Writes nothing.
+set -euo pipefail
+status=0
+while IFS= read -r f; do
+  g="${f%.templ}_templ.go"
+  if [ ! -f "$g" ]; then echo "templ: $g is missing (run make generate)"; status=1; continue; fi
+  if ! go tool templ generate -f "$f" -stdout 2>/dev/null | diff -q - "$g" >/dev/null; then
+    echo "templ: $g is stale (run make generate and commit it)"; status=1
+  fi
+done < <(find internal -name '*.templ' | sort)
+exit $status
