@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/passwd"
+	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
+)
+
+var roles = []string{"viewer", "helpdesk", "operator", "admin"}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageError{fs.Name() + ": " + err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}
+
+func checkRole(r string) error {
+	if !slices.Contains(roles, r) {
+		return usageError{fmt.Sprintf("-role %q: want one of %s", r, strings.Join(roles, ", "))}
+	}
+	return nil
+}
+
+func cmdUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"user: want create, set-role, disable or list\n" + usage}
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("user "+sub, stderr)
+	email := fs.String("email", "", "the user's email")
+	role := fs.String("role", "", "viewer, helpdesk, operator or admin")
+	password := fs.String("password", "", "the password (read from stdin when absent)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	*email = db.NormalizeEmail(*email)
+	needEmail := func() error {
+		if *email == "" || !strings.Contains(*email, "@") {
+			return usageError{"-email: a valid email is required"}
+		}
+		return nil
+	}
+	switch sub {
+	case "create":
+		if err := needEmail(); err != nil {
+			return err
+		}
+		if err := checkRole(*role); err != nil {
+			return err
+		}
+		pw := *password
+		if pw == "" {
+			line, err := bufio.NewReader(stdin).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read password from stdin: %w", err)
+			}
+			pw = strings.TrimRight(line, "\r\n")
+		}
+		if len(pw) < 12 {
+			return usageError{"password: must be at least 12 characters"}
+		}
+		e, err := open(ctx, getenv, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		defer e.close()
+		hash, err := passwd.Hash(pw)
+		if err != nil {
+			return err
+		}
+		u, err := e.store.CreateUser(ctx, *email, *role, hash)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created %s (%s), id %d\n", u.Email, u.Role, u.ID)
+		return nil
+	case "set-role", "disable":
+		if err := needEmail(); err != nil {
+			return err
+		}
+		if sub == "set-role" {
+			if err := checkRole(*role); err != nil {
+				return err
+			}
+		}
+		e, err := open(ctx, getenv, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		defer e.close()
+		u, err := e.store.UserByEmail(ctx, *email)
+		if errors.Is(err, db.ErrNotFound) {
+			return fmt.Errorf("no user with email %s", *email)
+		}
+		if err != nil {
+			return err
+		}
+		if sub == "set-role" {
+			err = e.store.SetUserRole(ctx, u.ID, *role)
+			if err == nil {
+				fmt.Fprintf(stdout, "%s is now %s\n", u.Email, *role)
+			}
+			return err
+		}
+		err = e.store.SetUserDisabled(ctx, u.ID, true)
+		if err == nil {
+			fmt.Fprintf(stdout, "%s is disabled\n", u.Email)
+		}
+		return err
+	case "list":
+		e, err := open(ctx, getenv, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		defer e.close()
+		users, err := e.store.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			state := "active"
+			if u.Disabled {
+				state = "disabled"
+			}
+			fmt.Fprintf(stdout, "%-6d %-40s %-9s %s\n", u.ID, u.Email, u.Role, state)
+		}
+		return nil
+	}
+	return usageError{fmt.Sprintf("user: unknown subcommand %q", sub)}
+}
+
+func cmdAuditVerify(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	e, err := open(ctx, getenv, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	bad, err := e.store.VerifyAudit(ctx)
+	if err != nil {
+		return err
+	}
+	if bad != 0 {
+		return fmt.Errorf("audit log broken: first bad row id %d", bad)
+	}
+	id, _, err := e.store.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d rows chained\n", id)
+	return nil
+}
+
+// cmdSim runs the simulator alone, for development and curl.
+func cmdSim(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("sim", stderr)
+	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
+	machines := fs.Int("machines", 60, "machines to seed")
+	seed := fs.Uint64("seed", 1, "seed of the fleet")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *machines < 0 || *machines > 100000 {
+		return usageError{"-machines: want 0 to 100000"}
+	}
+	key, secret := getenv("VAGON_API_KEY"), getenv("VAGON_API_SECRET")
+	if key == "" || secret == "" {
+		return usageError{"VAGON_API_KEY and VAGON_API_SECRET: set both; requests must be signed with them"}
+	}
+	sim := vagonsim.New(vagonsim.Options{Key: key, Secret: secret, Machines: *machines, Seed: *seed, DefaultRegion: "dublin", Durations: demoDurations(getenv)})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("-addr: %w", err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "vagon simulator: http://%s/organization-management/v1 (%d machines, seed %d)\n", ln.Addr(), *machines, *seed)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func cmdSync(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	return syncOnce(ctx, getenv, stdout, stderr)
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/vagon-dashboard/dashboard/internal/config"
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/passwd"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
+	"github.com/vagon-dashboard/dashboard/internal/web"
+)
+
+// demoRoles are the demo users created on first start in demo mode.
+var demoRoles = []string{"admin", "operator", "helpdesk", "viewer"}
+
+// env bundles what every command opens: configuration, logger, database.
+type env struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *db.Store
+	closers  []func(context.Context) error
+	stdout   io.Writer
+	getenv   func(string) string
+	embedded bool
+}
+
+func (e *env) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		_ = e.closers[i](ctx)
+	}
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// open loads the configuration, starts the embedded Postgres when
+// DATABASE_URL is unset, migrates, and opens the pool.
+func open(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) (*env, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	e := &env{cfg: cfg, log: newLogger(cfg.LogFormat, stderr), stdout: stdout, getenv: getenv}
+	url := cfg.DatabaseURL
+	if url == "" {
+		e.log.Info("DATABASE_URL is unset: starting the embedded Postgres", "data_dir", cfg.DataDir)
+		u, stop, err := db.StartEmbedded(ctx, cfg.DataDir, e.log)
+		if err != nil {
+			return nil, fmt.Errorf("embedded postgres: %w (or set DATABASE_URL)", err)
+		}
+		url, e.embedded = u, true
+		e.closers = append(e.closers, stop)
+	}
+	if err := db.Migrate(ctx, url); err != nil {
+		e.close()
+		return nil, err
+	}
+	store, err := db.Open(ctx, url)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.store = store
+	e.closers = append(e.closers, func(context.Context) error { store.Close(); return nil })
+	return e, nil
+}
+
+func cmdMigrate(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	e, err := open(ctx, getenv, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	applied, embedded, err := db.SchemaVersions(ctx, e.storeURL())
+	if err == nil {
+		fmt.Fprintf(stdout, "migrations applied: schema version %d of %d\n", applied, embedded)
+	}
+	return err
+}
+
+// storeURL is the URL the pool was opened with.
+func (e *env) storeURL() string { return e.store.Pool().Config().ConnString() }
+
+// apiClient returns the Vagon client: the real API, or in demo mode a
+// simulator on a loopback port with random credentials.
+func apiClient(ctx context.Context, e *env, metrics *web.Metrics) (*vagon.Client, error) {
+	opts := []vagon.Option{vagon.WithUserAgent("vagon-dashboard/1")}
+	if metrics != nil {
+		opts = append(opts, vagon.WithHook(metrics.ObserveVagon))
+	}
+	if !e.cfg.Demo() {
+		return vagon.New(e.cfg.VagonAPIURL, e.cfg.VagonAPIKey, e.cfg.VagonAPISecret, opts...)
+	}
+	sim := vagonsim.New(vagonsim.Options{Machines: envInt(e.getenv("DEMO_MACHINES"), 60), Seed: 1, DefaultRegion: "dublin", Durations: demoDurations(e.getenv)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo simulator: %w", err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	e.closers = append(e.closers, srv.Shutdown)
+	key, secret := sim.Credentials()
+	base := "http://" + ln.Addr().String() + "/organization-management/v1"
+	e.log.Info("demo mode: simulated Vagon API", "url", base)
+	return vagon.New(base, key, secret, opts...)
+}
+
+// demoDurations lets browser tests and impatient demos speed up the
+// simulator's transitions (DEMO_TRANSITION_SECONDS, default the simulator's).
+func demoDurations(getenv func(string) string) vagonsim.Durations {
+	n := envInt(getenv("DEMO_TRANSITION_SECONDS"), 0)
+	if n <= 0 {
+		return vagonsim.Durations{}
+	}
+	d := time.Duration(n) * time.Second
+	return vagonsim.Durations{Creating: d, WarmingUp: d, TurningOn: d, TurningOff: d, GracefulStopping: d}
+}
+
+func envInt(v string, def int) int {
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// sessionKey is SESSION_KEY, or one generated once and kept in the database.
+func sessionKey(ctx context.Context, e *env) ([]byte, error) {
+	if e.cfg.SessionKey != nil {
+		return e.cfg.SessionKey, nil
+	}
+	return e.store.GetOrCreateSetting(ctx, "session_key", func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+}
+
+// bootstrapUsers creates ADMIN_EMAIL, and in demo mode one user per role
+// with a random password printed once.
+func bootstrapUsers(ctx context.Context, e *env) error {
+	if e.cfg.AdminEmail != "" {
+		if _, err := e.store.UserByEmail(ctx, e.cfg.AdminEmail); errors.Is(err, db.ErrNotFound) {
+			hash, err := passwd.Hash(e.cfg.AdminPassword)
+			if err != nil {
+				return err
+			}
+			if _, err := e.store.CreateUser(ctx, e.cfg.AdminEmail, "admin", hash); err != nil && !errors.Is(err, db.ErrEmailTaken) {
+				return err
+			}
+			e.log.Info("created admin from ADMIN_EMAIL", "email", e.cfg.AdminEmail)
+		} else if err != nil {
+			return err
+		}
+	}
+	if !e.cfg.Demo() {
+		return nil
+	}
+	for _, role := range demoRoles {
+		email := role + "@demo.local"
+		if _, err := e.store.UserByEmail(ctx, email); err == nil {
+			continue
+		} else if !errors.Is(err, db.ErrNotFound) {
+			return err
+		}
+		b := make([]byte, 9)
+		_, _ = rand.Read(b)
+		pw := hex.EncodeToString(b)
+		hash, err := passwd.Hash(pw)
+		if err != nil {
+			return err
+		}
+		if _, err := e.store.CreateUser(ctx, email, role, hash); err != nil {
+			if errors.Is(err, db.ErrEmailTaken) {
+				continue // another replica created it
+			}
+			return err
+		}
+		// Printed once, on the terminal only (not through the logger).
+		fmt.Fprintf(e.stdout, "demo user created: %-22s role %-8s password %s\n", email, role, pw)
+	}
+	return nil
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return usageError{"serve takes no arguments; configure it with environment variables (see README)"}
+	}
+	e, err := open(ctx, getenv, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	metrics := web.NewMetrics(nil)
+	api, err := apiClient(ctx, e, metrics)
+	if err != nil {
+		return err
+	}
+	key, err := sessionKey(ctx, e)
+	if err != nil {
+		return err
+	}
+	if err := bootstrapUsers(ctx, e); err != nil {
+		return err
+	}
+	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log})
+	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
+		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", e.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("ADDR: listen on %s: %w", e.cfg.Addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	e.log.Info("dashboard listening", "url", "http://"+ln.Addr().String(), "demo", e.cfg.Demo())
+	fmt.Fprintf(stdout, "dashboard: serving on http://%s\n", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		e.log.Warn("shutdown", "err", err.Error())
+	}
+	return nil
+}

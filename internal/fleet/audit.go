@@ -1,0 +1,172 @@
+// Package fleet holds the dashboard's rules that are neither HTTP nor SQL:
+// the audited-action protocol, bulk operations, the sessions sync and usage
+// aggregation.
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+)
+
+// Audited action names (INTERFACES.md, plus page.view for refused page loads).
+const (
+	ActMachineCreate      = "machine.create"
+	ActMachineUpdate      = "machine.update"
+	ActMachineStart       = "machine.start"
+	ActMachineStop        = "machine.stop"
+	ActMachineReset       = "machine.reset"
+	ActMachinePermissions = "machine.permissions"
+	ActMachinePerformance = "machine.performance"
+	ActMachineAccessLink  = "machine.access_link"
+	ActTaskActivate       = "task.activate"
+	ActTaskDelete         = "task.delete"
+	ActUserCreate         = "user.create"
+	ActUserUpdate         = "user.update"
+	ActAuthLogin          = "auth.login"
+	ActAuthLoginFailed    = "auth.login_failed"
+	ActAuthLogout         = "auth.logout"
+	ActBulk               = "bulk.run"
+	ActPageView           = "page.view"
+)
+
+// ActionSpec declares, for one action, which params are recorded in the
+// audit log and which are secret. A secret key is never stored, even when a
+// caller passes it; a key that is neither recorded nor secret is dropped.
+type ActionSpec struct {
+	Record []string
+	Secret []string
+}
+
+// Specs declares every audited action. A test checks that each action the
+// app uses is declared and that no key is both recorded and secret.
+var Specs = map[string]ActionSpec{
+	ActMachineCreate:      {Record: []string{"plan_id", "quantity", "region", "software_ids", "base_image_id", "permissions", "created_ids"}},
+	ActMachineUpdate:      {Record: []string{"auto_stop_threshold", "usage_source", "before", "after"}},
+	ActMachineStart:       {Record: []string{"bulk_op_id"}},
+	ActMachineStop:        {Record: []string{"gracefully", "bulk_op_id"}},
+	ActMachineReset:       {Record: []string{"remove_files", "machine_name"}, Secret: []string{"confirm"}},
+	ActMachinePermissions: {Record: []string{"before", "after", "bulk_op_id"}},
+	ActMachinePerformance: {Record: []string{"machine_type_id", "before"}},
+	ActMachineAccessLink:  {Record: []string{"expires_in", "expires_at", "note", "fingerprint"}, Secret: []string{"connection_link"}},
+	ActTaskActivate:       {Record: []string{"uid", "result", "task_id"}},
+	ActTaskDelete:         {Record: []string{"task_id", "uid"}},
+	ActUserCreate:         {Record: []string{"email", "role"}, Secret: []string{"password", "password_confirm"}},
+	ActUserUpdate:         {Record: []string{"user_id", "email", "role", "disabled", "before"}, Secret: []string{"password"}},
+	ActAuthLogin:          {Record: []string{"email"}, Secret: []string{"password"}},
+	ActAuthLoginFailed:    {Record: []string{"email", "reason", "retry_after_seconds"}, Secret: []string{"password"}},
+	ActAuthLogout:         {Record: []string{"reason"}},
+	ActBulk:               {Record: []string{"bulk_op_id", "bulk_action", "machine_ids", "count", "fields", "done", "skipped", "failed"}},
+	ActPageView:           {Record: []string{"method", "route", "required_role"}},
+}
+
+// ErrAuditUnavailable means the started row could not be written, so the
+// action was not performed.
+var ErrAuditUnavailable = errors.New("fleet: the audit log cannot be written, so nothing was done")
+
+// Actor is who does an action and from where.
+type Actor struct {
+	Email      string
+	Role       string
+	RemoteAddr string
+	UserAgent  string
+	RequestID  string
+}
+
+// Params are an action's fields, filtered through its ActionSpec.
+type Params map[string]any
+
+// Auditor writes audit rows around actions.
+type Auditor struct {
+	store *db.Store
+}
+
+// NewAuditor returns an Auditor writing to store.
+func NewAuditor(store *db.Store) *Auditor { return &Auditor{store: store} }
+
+// Filter returns the params the spec records, dropping secret and undeclared
+// keys. It panics on an undeclared action: that is a programming error a
+// test catches, never user input.
+func Filter(action string, p Params) json.RawMessage {
+	spec, ok := Specs[action]
+	if !ok {
+		panic(fmt.Sprintf("fleet: audit action %q is not declared in Specs", action))
+	}
+	out := make(map[string]any, len(p))
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		if slices.Contains(spec.Secret, k) || !slices.Contains(spec.Record, k) {
+			continue
+		}
+		out[k] = p[k]
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		b = []byte(`{"_error":"params could not be encoded"}`)
+	}
+	return b
+}
+
+// Record writes one audit row (for outcomes that wrap no API call: denied,
+// logins, user changes).
+func (a *Auditor) Record(ctx context.Context, actor Actor, action, machineID, outcome string, p Params, code *int, message string) error {
+	ev := &db.AuditEvent{
+		ActorEmail: actor.Email,
+		ActorRole:  actor.Role,
+		Action:     action,
+		MachineID:  machineID,
+		Params:     Filter(action, p),
+		Outcome:    outcome,
+		ErrorCode:  code,
+		Message:    message,
+		RemoteAddr: actor.RemoteAddr,
+		UserAgent:  actor.UserAgent,
+		RequestID:  actor.RequestID,
+	}
+	_, err := a.store.InsertAudit(ctx, ev)
+	return err
+}
+
+// Do runs call as an audited action: it writes a started row first and
+// refuses (ErrAuditUnavailable, call not made) when that fails; then it runs
+// call and writes succeeded or failed with the API's client_code and message.
+// call may add to the params (for example a result, or a link's fingerprint)
+// through the Params it receives; those are recorded in the outcome row.
+// The outcome row is written with a context that outlives a cancelled
+// request, so an action that reached the API is never left unrecorded.
+func (a *Auditor) Do(ctx context.Context, actor Actor, action, machineID string, p Params, call func(ctx context.Context, p Params) error) error {
+	if p == nil {
+		p = Params{}
+	}
+	if err := a.Record(ctx, actor, action, machineID, db.OutcomeStarted, p, nil, ""); err != nil {
+		return fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
+	}
+	callErr := call(ctx, p)
+	outcome, msg := db.OutcomeSucceeded, "OK"
+	var code *int
+	if callErr != nil {
+		outcome = db.OutcomeFailed
+		msg = callErr.Error()
+		if e, ok := vagon.AsError(callErr); ok {
+			c := e.Code
+			if c == 0 {
+				c = e.HTTPStatus
+			}
+			code = &c
+			msg = e.Message
+		}
+	}
+	wctx := context.WithoutCancel(ctx)
+	if err := a.Record(wctx, actor, action, machineID, outcome, p, code, msg); err != nil {
+		if callErr != nil {
+			return errors.Join(callErr, fmt.Errorf("fleet: record outcome: %w", err))
+		}
+		return fmt.Errorf("fleet: the action succeeded but its outcome could not be recorded: %w", err)
+	}
+	return callErr
+}

@@ -1,0 +1,166 @@
+package fleet
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+)
+
+// DefaultListTTL is how long an identical machines list is served from cache.
+const DefaultListTTL = 5 * time.Second
+
+// ServiceOptions configure a Service.
+type ServiceOptions struct {
+	Log     *slog.Logger
+	ListTTL time.Duration // DefaultListTTL when zero; negative disables caching
+	Now     func() time.Time
+}
+
+// Service is the machine side of the dashboard: cached, coalesced reads of
+// the fleet and the actions on it.
+type Service struct {
+	api   *vagon.Client
+	store *db.Store
+	log   *slog.Logger
+	ttl   time.Duration
+	now   func() time.Time
+
+	group singleflight.Group
+	mu    sync.Mutex
+	lists map[string]cachedList
+	gen   uint64 // bumped by every invalidation; a fetch started before one is not cached
+}
+
+type cachedList struct {
+	list     *vagon.MachineList
+	at       time.Time
+	ids      map[vagon.ID]bool
+	filtered bool // membership depends on machine state (status, time left, session data)
+}
+
+// NewService builds a Service.
+func NewService(api *vagon.Client, store *db.Store, o ServiceOptions) *Service {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.ListTTL == 0 {
+		o.ListTTL = DefaultListTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{api: api, store: store, log: o.Log, ttl: o.ListTTL, now: o.Now, lists: map[string]cachedList{}}
+}
+
+// API returns the Vagon client.
+func (s *Service) API() *vagon.Client { return s.api }
+
+// Store returns the database.
+func (s *Service) Store() *db.Store { return s.store }
+
+func listKey(o vagon.ListMachinesOptions) string {
+	v := url.Values{}
+	v.Set("q", o.Q)
+	v.Set("status", o.Status)
+	if o.Assigned != nil {
+		v.Set("assigned", strconv.FormatBool(*o.Assigned))
+	}
+	if o.TimeLeft != nil {
+		v.Set("time_left", strconv.Itoa(*o.TimeLeft))
+	}
+	if o.HasSessionData != nil {
+		v.Set("has_session_data", strconv.FormatBool(*o.HasSessionData))
+	}
+	v.Set("page", strconv.Itoa(max(o.Page, 1)))
+	v.Set("per_page", strconv.Itoa(o.PerPage))
+	return v.Encode()
+}
+
+// ListMachines returns one page of machines. Identical queries within the
+// TTL share one answer, and identical queries in flight share one call.
+// The returned list is shared: callers must not modify it.
+func (s *Service) ListMachines(ctx context.Context, o vagon.ListMachinesOptions) (*vagon.MachineList, error) {
+	key := listKey(o)
+	if s.ttl > 0 {
+		s.mu.Lock()
+		if e, ok := s.lists[key]; ok && s.now().Sub(e.at) < s.ttl {
+			s.mu.Unlock()
+			return e.list, nil
+		}
+		s.mu.Unlock()
+	}
+	ch := s.group.DoChan(key, func() (any, error) {
+		s.mu.Lock()
+		gen := s.gen
+		s.mu.Unlock()
+		// The shared call must not die with the first caller's request.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		l, err := s.api.ListMachines(cctx, &o)
+		if err != nil {
+			return nil, err
+		}
+		if s.ttl > 0 {
+			ids := make(map[vagon.ID]bool, len(l.Machines))
+			for _, m := range l.Machines {
+				ids[m.ID] = true
+			}
+			s.mu.Lock()
+			if s.gen == gen {
+				s.lists[key] = cachedList{list: l, at: s.now(), ids: ids, filtered: o.Status != "" || o.TimeLeft != nil || o.HasSessionData != nil}
+				s.prune()
+			}
+			s.mu.Unlock()
+		}
+		return l, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*vagon.MachineList), nil
+	}
+}
+
+// prune drops expired entries; called with mu held.
+func (s *Service) prune() {
+	if len(s.lists) < 256 {
+		return
+	}
+	now := s.now()
+	for k, e := range s.lists {
+		if now.Sub(e.at) >= s.ttl {
+			delete(s.lists, k)
+		}
+	}
+}
+
+// Invalidate drops the cached lists a machine appears in, and every list
+// whose membership depends on machine state, after an action on it.
+func (s *Service) Invalidate(ids ...vagon.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	for k, e := range s.lists {
+		drop := e.filtered
+		for _, id := range ids {
+			if e.ids[id] {
+				drop = true
+			}
+		}
+		if drop {
+			delete(s.lists, k)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+)
+
+// perPageChoices are the page sizes the list offers.
+var perPageChoices = []int{10, 20, 50, 100}
+
+// parseMachineQuery reads the fleet filters from the URL. Each bad value is
+// reported by its parameter name; the view keeps the raw text.
+func parseMachineQuery(q url.Values) (vagon.ListMachinesOptions, views.MachineQuery, map[string]string) {
+	mq := views.MachineQuery{
+		Q: truncate(strings.TrimSpace(q.Get("q")), 200), Status: truncate(q.Get("status"), 50),
+		Assigned: q.Get("assigned"), TimeLeft: truncate(q.Get("time_left"), 12),
+		HasSessionData: q.Get("has_session_data"), PerPage: q.Get("per_page"), Page: 1,
+	}
+	o := vagon.ListMachinesOptions{Q: mq.Q, Status: mq.Status, Page: 1, PerPage: 20}
+	errs := map[string]string{}
+	boolParam := func(name, v string) *bool {
+		switch v {
+		case "":
+			return nil
+		case "true", "false":
+			b := v == "true"
+			return &b
+		}
+		errs[name] = "must be true or false"
+		return nil
+	}
+	o.Assigned = boolParam("assigned", mq.Assigned)
+	o.HasSessionData = boolParam("has_session_data", mq.HasSessionData)
+	if mq.TimeLeft != "" {
+		n, err := strconv.Atoi(mq.TimeLeft)
+		if err != nil || n < 0 || n > 10_000_000 {
+			errs["time_left"] = "must be a whole number of minutes"
+		} else {
+			o.TimeLeft = &n
+		}
+	}
+	if p := q.Get("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 100_000 {
+			errs["page"] = "must be a page number"
+		} else {
+			o.Page, mq.Page = n, n
+		}
+	}
+	if mq.PerPage != "" {
+		n, err := strconv.Atoi(mq.PerPage)
+		ok := false
+		for _, c := range perPageChoices {
+			ok = ok || c == n
+		}
+		if err != nil || !ok {
+			errs["per_page"] = "must be one of 10, 20, 50, 100"
+		} else {
+			o.PerPage = n
+		}
+	}
+	return o, mq, errs
+}
+
+func (s *Server) listMachines(c echo.Context) error {
+	o, mq, errs := parseMachineQuery(c.QueryParams())
+	v := views.MachinesView{Query: mq}
+	status := http.StatusOK
+	if len(errs) > 0 {
+		var parts []string
+		for k, m := range errs {
+			parts = append(parts, k+" "+m)
+		}
+		v.Error = "This filter is not valid: " + strings.Join(parts, "; ") + "."
+		status = http.StatusBadRequest
+	} else {
+		ctx, cancel := withTimeout(c, apiTimeout)
+		defer cancel()
+		l, err := s.fleet.ListMachines(ctx, o)
+		if err != nil {
+			v.Error = explainAPIError(err)
+			status = http.StatusBadGateway
+		} else {
+			v.Count = l.Count
+			for _, m := range l.Machines {
+				v.Rows = append(v.Rows, machineRow(m))
+			}
+			if o.Page > 1 {
+				prev := mq
+				prev.Page = o.Page - 1
+				v.PrevURL = prev.URL()
+			}
+			if l.NextPage != nil && *l.NextPage > o.Page {
+				next := mq
+				next.Page = *l.NextPage
+				v.NextURL = next.URL()
+			}
+		}
+	}
+	p := s.page(c, "Machines", views.NavMachines)
+	if isHTMX(c) {
+		return render(c, status, views.MachinesResults(p, v))
+	}
+	return render(c, status, views.MachinesPage(p, v))
+}
+
+func machineRow(m vagon.Machine) views.MachineRow {
+	a := m.Attributes
+	r := views.MachineRow{ID: string(m.ID), Name: a.Name, Status: string(a.FriendlyStatus), Region: a.Region,
+		MachineType: a.MachineType, RemainingMinutes: a.RemainingUsage, LastSessionAt: a.LastSessionStartAt}
+	if a.User != nil {
+		r.UserName, r.UserEmail = a.User.Attributes.Name, a.User.Attributes.Email
+	}
+	return r
+}
+
+// explainAPIError turns an API error into words a person can act on, with
+// the API's client_code.
+func explainAPIError(err error) string {
+	e, ok := vagon.AsError(err)
+	if !ok {
+		if strings.Contains(err.Error(), "context deadline exceeded") {
+			return "The Vagon API did not answer in time. Try again in a moment."
+		}
+		return "The Vagon API could not be reached. Check the network and try again."
+	}
+	var what string
+	switch e.Code {
+	case vagon.CodeBadRequest:
+		what = "Vagon refused a value in the request. Check the form and try again."
+	case vagon.CodeUnauthorized:
+		what = "Vagon refused the dashboard's API key or signature. An admin should check VAGON_API_KEY and VAGON_API_SECRET, and the server clock."
+	case vagon.CodeNotFound:
+		what = "Vagon does not know this machine, plan or task. It may have been removed; reload the list."
+	case vagon.CodeInsufficientBalance:
+		what = "The organization's balance is too low. Add balance in the Vagon dashboard, then try again."
+	case vagon.CodeNotReady:
+		what = "The machine is not ready for this yet. Wait until it has settled, then try again."
+	case vagon.CodeRegionRequired:
+		what = "Choose a region: the account has no default region."
+	case vagon.CodeNotRunning:
+		what = "The machine is not running, so it can't be stopped."
+	case vagon.CodeTypeUnavailable:
+		what = "That performance type is not available in this machine's plan. Pick one from the list."
+	case vagon.CodeRunning:
+		what = "The machine must be off for this. Stop it first, wait until it is off, then try again."
+	case vagon.CodeInvalidUID:
+		what = `The task name is not valid: use 1 to 255 characters without \ / : * ? " < > |.`
+	case vagon.CodeUIDReused:
+		what = "This task name was deleted before and can't be reused (until the machine is reset). Choose another name."
+	case vagon.CodeBackupDisabled:
+		what = "Backup is not enabled for this seat, so tasks can't be changed. Enable backup in Vagon first."
+	case vagon.CodeOutputsTask:
+		what = "The default Outputs task can't be deleted."
+	case vagon.CodePermissionRequired:
+		what = "The dashboard's API key lacks the permission for this. An admin should grant it in Vagon's Settings."
+	case 429:
+		what = "Vagon is rate-limiting the dashboard. Wait a moment and try again."
+	default:
+		if e.HTTPStatus >= 500 || e.Code >= 500 {
+			what = "Vagon had a temporary problem. Try again in a moment."
+		} else {
+			what = "Vagon refused the request."
+		}
+	}
+	code := e.Code
+	if code == 0 {
+		code = e.HTTPStatus
+	}
+	msg := what + fmt.Sprintf(" (Vagon code %d", code)
+	if e.Message != "" && !strings.HasPrefix(e.Message, "non-JSON") {
+		msg += ": " + truncate(e.Message, 200)
+	}
+	return msg + ")"
+}

@@ -1,0 +1,399 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+)
+
+// Session limits (issue 3): idle 8 h, absolute 24 h.
+const (
+	IdleTimeout     = 8 * time.Hour
+	AbsoluteTimeout = 24 * time.Hour
+	sessionName     = "vd_session"
+	// touchEvery bounds how often the idle clock is rewritten into the cookie.
+	touchEvery = time.Minute
+)
+
+// flashMsg is a queued message; the queue is kept in the cookie as JSON
+// text, so gob needs no type registration.
+type flashMsg struct{ Kind, Text string }
+
+func flashList(sd sessionData) []flashMsg {
+	var list []flashMsg
+	if v, ok := sd.raw.Values["flash"].(string); ok {
+		_ = json.Unmarshal([]byte(v), &list)
+	}
+	return list
+}
+
+// ctx keys
+const (
+	keyRequestID = "rid"
+	keySession   = "sess"
+	keyUser      = "user"
+)
+
+var errDBUnavailable = errors.New("web: database unavailable")
+
+// newCookieStore derives separate signing and encryption keys from the
+// session key, so the cookie is authenticated and its content unreadable.
+func newCookieStore(key []byte, secure bool) *sessions.CookieStore {
+	derive := func(label string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(label))
+		return m.Sum(nil)
+	}
+	cs := sessions.NewCookieStore(derive("vagon-dashboard session auth"), derive("vagon-dashboard session enc"))
+	cs.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(AbsoluteTimeout / time.Second),
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	cs.MaxAge(int(AbsoluteTimeout / time.Second))
+	return cs
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func requestID(c echo.Context) string {
+	if v, ok := c.Get(keyRequestID).(string); ok {
+		return v
+	}
+	return ""
+}
+
+// mwRequestID gives every request an id, in the context and the X-Request-ID header.
+func (s *Server) mwRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := randomHex(8)
+		c.Set(keyRequestID, id)
+		c.Response().Header().Set("X-Request-ID", id)
+		return next(c)
+	}
+}
+
+// mwRecover turns a panic into a 500 error (logged once with its stack, never shown).
+func (s *Server) mwRecover(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("panic", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = fmt.Errorf("web: panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// mwAccessLog writes one slog line per request and records HTTP metrics. It
+// logs the route pattern, never the query string (which may hold emails) or
+// any cookie, password or access link.
+func (s *Server) mwAccessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		s.metrics.observeHTTP(c.Request().Method, route, status, d)
+		user := ""
+		if u := currentUser(c); u != nil {
+			user = u.Email
+		}
+		lvl := slog.LevelInfo
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" || strings.HasPrefix(route, "/static") {
+			lvl = slog.LevelDebug
+		}
+		s.log.Log(c.Request().Context(), lvl, "http",
+			"request_id", requestID(c), "user", user, "method", c.Request().Method,
+			"route", route, "status", status, "duration_ms", float64(d.Microseconds())/1000)
+		return nil
+	}
+}
+
+// mwSecurityHeaders sets the CSP and friends on every answer.
+func (s *Server) mwSecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if s.secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// sessionData is what the cookie carries.
+type sessionData struct {
+	raw *sessions.Session
+}
+
+func (sd sessionData) str(k string) string  { v, _ := sd.raw.Values[k].(string); return v }
+func (sd sessionData) i64(k string) int64   { v, _ := sd.raw.Values[k].(int64); return v }
+func (sd sessionData) set(k string, v any)  { sd.raw.Values[k] = v }
+func (sd sessionData) userID() int64        { return sd.i64("uid") }
+func (sd sessionData) csrf() string         { return sd.str("csrf") }
+func getSession(c echo.Context) sessionData { v, _ := c.Get(keySession).(sessionData); return v }
+
+// mwSession loads the cookie session; every visitor gets one with a CSRF
+// token. A session past its idle or absolute limit is replaced by a fresh
+// anonymous one.
+func (s *Server) mwSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		raw, err := s.cookies.Get(c.Request(), sessionName)
+		if err != nil {
+			// A cookie from another key or a tampered one: start afresh.
+			raw, _ = s.cookies.New(c.Request(), sessionName)
+			raw.IsNew = true
+		}
+		sd := sessionData{raw}
+		now := s.now()
+		dirty := false
+		if sd.userID() != 0 {
+			created, seen := time.Unix(sd.i64("created"), 0), time.Unix(sd.i64("seen"), 0)
+			if now.Sub(created) > AbsoluteTimeout || now.Sub(seen) > IdleTimeout {
+				raw.Values = map[any]any{"expired": true}
+				dirty = true
+			} else if now.Sub(seen) > touchEvery {
+				sd.set("seen", now.Unix())
+				dirty = true
+			}
+		}
+		if sd.csrf() == "" {
+			sd.set("csrf", randomHex(32))
+			dirty = true
+		}
+		c.Set(keySession, sd)
+		if dirty {
+			if err := s.saveSession(c); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) saveSession(c echo.Context) error {
+	sd := getSession(c)
+	if sd.raw == nil {
+		return nil
+	}
+	return sd.raw.Save(c.Request(), c.Response())
+}
+
+// startSession replaces the session with a new one for the user: a new
+// CSRF token and timers, nothing kept from before (no fixation).
+func (s *Server) startSession(c echo.Context, uid int64) error {
+	sd := getSession(c)
+	now := s.now().Unix()
+	sd.raw.Values = map[any]any{"uid": uid, "csrf": randomHex(32), "created": now, "seen": now, "sid": randomHex(16)}
+	return s.saveSession(c)
+}
+
+// endSession clears the user from the session, keeping a fresh CSRF token
+// and any flash for the login page.
+func (s *Server) endSession(c echo.Context) error {
+	sd := getSession(c)
+	flashes := sd.raw.Values["flash"]
+	sd.raw.Values = map[any]any{"csrf": randomHex(32)}
+	if flashes != nil {
+		sd.raw.Values["flash"] = flashes
+	}
+	return s.saveSession(c)
+}
+
+func csrfToken(c echo.Context) string { return getSession(c).csrf() }
+
+// mwCSRF refuses every state-changing request without the session's token,
+// as form field _csrf or header X-CSRF-Token. Unlike Echo's CSRF middleware,
+// it grants no exception for Sec-Fetch-Site: the token is always required.
+func (s *Server) mwCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		want := csrfToken(c)
+		got := c.Request().Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = c.FormValue("_csrf")
+		}
+		if want == "" || got == "" || !hmac.Equal([]byte(got), []byte(want)) {
+			return echo.NewHTTPError(http.StatusForbidden, "The form expired or did not come from this dashboard. Reload the page and try again.")
+		}
+		return next(c)
+	}
+}
+
+// authUser is the signed-in user, read from the database on every request.
+type authUser struct {
+	ID    int64
+	Email string
+	Role  string
+}
+
+func currentUser(c echo.Context) *authUser {
+	u, _ := c.Get(keyUser).(*authUser)
+	return u
+}
+
+// mwLoadUser reads the session's user from the database, so a disabled user
+// or a new role takes effect on the very next request.
+func (s *Server) mwLoadUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sd := getSession(c)
+		if uid := sd.userID(); uid != 0 {
+			u, err := s.store.UserByID(c.Request().Context(), uid)
+			switch {
+			case err == nil && !u.Disabled:
+				c.Set(keyUser, &authUser{ID: u.ID, Email: u.Email, Role: u.Role})
+			case err == nil || errors.Is(err, db.ErrNotFound):
+				if err := s.endSession(c); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("%w: %v", errDBUnavailable, err)
+			}
+		}
+		return next(c)
+	}
+}
+
+// requireRole guards one route: not signed in → login (303, or HX-Redirect);
+// signed in without the role → 403, audited as denied; nothing else runs.
+func (s *Server) requireRole(r Route) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			u := currentUser(c)
+			if u == nil {
+				to := "/login"
+				if c.Request().Method == http.MethodGet && !isHTMX(c) {
+					to += "?next=" + urlQueryEscape(c.Request().URL.RequestURI())
+				}
+				if c.Request().Header.Get("HX-Request") == "true" {
+					c.Response().Header().Set("HX-Redirect", to)
+					return c.NoContent(http.StatusUnauthorized)
+				}
+				return c.Redirect(http.StatusSeeOther, to)
+			}
+			if views.RoleRank(u.Role) < views.RoleRank(r.MinRole) {
+				action := r.Action
+				if action == "" {
+					action = fleet.ActPageView
+				}
+				p := fleet.Params{"method": r.Method, "route": r.Path, "required_role": r.MinRole}
+				msg := fmt.Sprintf("role %s may not %s %s (needs %s)", u.Role, r.Method, r.Path, r.MinRole)
+				if err := s.audit.Record(c.Request().Context(), s.actor(c), action, c.Param("id"), db.OutcomeDenied, p, nil, msg); err != nil {
+					s.log.Error("audit denied", "err", err.Error(), "request_id", requestID(c))
+				}
+				return echo.NewHTTPError(http.StatusForbidden, "Your role ("+u.Role+") does not allow this. It needs "+r.MinRole+" or higher.")
+			}
+			return next(c)
+		}
+	}
+}
+
+// actor describes the current user for the audit log.
+func (s *Server) actor(c echo.Context) fleet.Actor {
+	a := fleet.Actor{RemoteAddr: clientIP(c), UserAgent: truncate(c.Request().UserAgent(), 300), RequestID: requestID(c)}
+	if u := currentUser(c); u != nil {
+		a.Email, a.Role = u.Email, u.Role
+	}
+	return a
+}
+
+// clientIP is the peer address. X-Forwarded-For is not trusted: a proxy in
+// front must be configured explicitly (not yet supported), so a client can't
+// dodge login throttling by forging the header.
+func clientIP(c echo.Context) string {
+	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+	if err != nil {
+		return c.Request().RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// addFlash queues a one-time message for the next page.
+func (s *Server) addFlash(c echo.Context, kind, text string) {
+	sd := getSession(c)
+	if sd.raw == nil {
+		return
+	}
+	list := flashList(sd)
+	if len(list) >= 5 {
+		list = list[1:]
+	}
+	b, _ := json.Marshal(append(list, flashMsg{kind, text}))
+	sd.raw.Values["flash"] = string(b)
+	_ = s.saveSession(c)
+}
+
+// takeFlashes returns and clears the queued messages.
+func (s *Server) takeFlashes(c echo.Context) []views.Flash {
+	sd := getSession(c)
+	if sd.raw == nil {
+		return nil
+	}
+	list := flashList(sd)
+	if len(list) == 0 {
+		return nil
+	}
+	delete(sd.raw.Values, "flash")
+	_ = s.saveSession(c)
+	out := make([]views.Flash, len(list))
+	for i, f := range list {
+		out[i] = views.Flash{Kind: f.Kind, Text: f.Text}
+	}
+	return out
+}
+
+// withTimeout bounds a handler's upstream work.
+func withTimeout(c echo.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request().Context(), d)
+}

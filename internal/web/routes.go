@@ -1,0 +1,93 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/static"
+)
+
+// Route is one row of the route table: the single source of both the router
+// and the role checks (tests walk the same table).
+type Route struct {
+	Method string
+	Path   string
+	// MinRole is the least role allowed; "" means public (no sign-in).
+	MinRole string
+	// Action is the audit action a refused attempt is recorded as
+	// ("" records page.view).
+	Action  string
+	Handler echo.HandlerFunc
+}
+
+// Public marks routes that need no sign-in.
+const Public = ""
+
+const (
+	viewer   = views.RoleViewer
+	helpdesk = views.RoleHelpdesk
+	operator = views.RoleOperator
+	admin    = views.RoleAdmin
+)
+
+// buildRoutes is every route of the dashboard, top to bottom.
+func (s *Server) buildRoutes() []Route {
+	return []Route{
+		// Operations and assets: public, no session.
+		{http.MethodGet, "/healthz", Public, "", s.healthz},
+		{http.MethodGet, "/readyz", Public, "", s.readyz},
+		{http.MethodGet, "/metrics", Public, "", s.metricsHandler},
+
+		// Sign in and out.
+		{http.MethodGet, "/login", Public, "", s.showLogin},
+		{http.MethodPost, "/login", Public, "", s.login},
+		{http.MethodPost, "/logout", viewer, fleet.ActAuthLogout, s.logout},
+
+		// Machines.
+		{http.MethodGet, "/", viewer, "", s.home},
+		{http.MethodGet, "/machines", viewer, "", s.listMachines},
+
+		// Audit log: admins see all, everyone else their own entries.
+		{http.MethodGet, "/audit", viewer, "", s.showAudit},
+		{http.MethodGet, "/audit.csv", viewer, "", s.exportAudit},
+
+		// Users (admin).
+		{http.MethodGet, "/users", admin, "", s.listUsers},
+		{http.MethodPost, "/users", admin, fleet.ActUserCreate, s.createUser},
+		{http.MethodPost, "/users/:uid/role", admin, fleet.ActUserUpdate, s.setUserRole},
+		{http.MethodPost, "/users/:uid/disable", admin, fleet.ActUserUpdate, s.disableUser},
+		{http.MethodPost, "/users/:uid/enable", admin, fleet.ActUserUpdate, s.enableUser},
+	}
+}
+
+// register wires the middleware chain and the route table into Echo.
+//
+// Order: request id → recover → access log + metrics → security headers →
+// (static and health stop here) → session → CSRF → user from the database →
+// per-route role check → handler.
+func (s *Server) register() {
+	e := s.e
+	e.Use(s.mwRequestID, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders)
+	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()))
+	e.GET("/favicon.ico", func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, static.Path(static.Favicon))
+	})
+	bare := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+	app := e.Group("", s.mwGzip, s.mwSession, s.mwCSRF, s.mwLoadUser)
+	for _, r := range s.routes {
+		if bare[r.Path] {
+			e.Add(r.Method, r.Path, r.Handler)
+			continue
+		}
+		var mw []echo.MiddlewareFunc
+		if r.MinRole != Public {
+			mw = append(mw, s.requireRole(r))
+		}
+		app.Add(r.Method, r.Path, r.Handler, mw...)
+	}
+	// Unknown paths get the app's 404 page with the session (for the nav).
+	app.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
+}

@@ -1,0 +1,214 @@
+// Package web is the dashboard's HTTP layer: the Echo router, middleware and
+// handlers. Handlers parse and validate input, authorize, make one call into
+// fleet, vagon or db, and render one templ component from internal/views.
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/static"
+)
+
+// Deps are what the web layer needs; cmd/dashboard builds them.
+type Deps struct {
+	Store        *db.Store
+	API          *vagon.Client
+	Log          *slog.Logger
+	SessionKey   []byte // at least 32 bytes
+	CookieSecure bool
+	Demo         bool
+	Metrics      *Metrics
+	// Now is the clock (time.Now when nil); tests move it for timeouts.
+	Now func() time.Time
+	// Fleet holds the machine-side services (cache, bulk); built from API
+	// and Store when nil.
+	Fleet *fleet.Service
+}
+
+// Server is the dashboard's HTTP handler.
+type Server struct {
+	e       *echo.Echo
+	store   *db.Store
+	api     *vagon.Client
+	fleet   *fleet.Service
+	audit   *fleet.Auditor
+	log     *slog.Logger
+	cookies *sessions.CookieStore
+	secure  bool
+	demo    bool
+	metrics *Metrics
+	now     func() time.Time
+	routes  []Route
+}
+
+// New builds the server and its routes.
+func New(d Deps) (*Server, error) {
+	if d.Store == nil || d.API == nil {
+		return nil, errors.New("web: store and API client are required")
+	}
+	if len(d.SessionKey) < 32 {
+		return nil, errors.New("web: session key must be at least 32 bytes")
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(nil)
+	}
+	if d.Fleet == nil {
+		d.Fleet = fleet.NewService(d.API, d.Store, fleet.ServiceOptions{Log: d.Log})
+	}
+	s := &Server{
+		store: d.Store, api: d.API, fleet: d.Fleet, audit: fleet.NewAuditor(d.Store),
+		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
+	}
+	s.cookies = newCookieStore(d.SessionKey, d.CookieSecure)
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Logger.SetOutput(discard{})
+	s.e = e
+	s.routes = s.buildRoutes()
+	s.register()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// Echo returns the router (tests enumerate its routes).
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// Routes returns the route table the server was built from.
+func (s *Server) Routes() []Route { return s.routes }
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// page builds the layout data for the current request.
+func (s *Server) page(c echo.Context, title, nav string) views.Page {
+	p := views.Page{
+		Title:     title,
+		Nav:       nav,
+		CSRFToken: csrfToken(c),
+		Demo:      s.demo,
+		RequestID: requestID(c),
+		Assets: views.Assets{
+			CSS:     static.Path(static.CSS),
+			JS:      static.Path(static.JS),
+			HTMX:    static.Path(static.HTMX),
+			Favicon: static.Path(static.Favicon),
+		},
+	}
+	if u := currentUser(c); u != nil {
+		p.User = &views.CurrentUser{Email: u.Email, Role: u.Role}
+	}
+	p.Flashes = s.takeFlashes(c)
+	return p
+}
+
+// render writes a component with a status: into a buffer first, so a failed
+// render never leaves half a page.
+func render(c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Add("Vary", "HX-Request")
+	h.Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// isHTMX reports whether the request wants a fragment: an htmx request that
+// is neither boosted nor a history restore.
+func isHTMX(c echo.Context) bool {
+	h := c.Request().Header
+	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true" && h.Get("HX-History-Restore-Request") != "true"
+}
+
+// redirect answers a POST: HX-Redirect for htmx, 303 otherwise.
+func redirect(c echo.Context, to string) error {
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", to)
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// handleError is Echo's single error handler: logs once (5xx as error, 4xx
+// as warning) and renders a page or a fragment without internal detail.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status := http.StatusInternalServerError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		status = he.Code
+	case errors.Is(err, fleet.ErrAuditUnavailable), errors.Is(err, errDBUnavailable):
+		status = http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled):
+		status = 499
+	}
+	attrs := []any{"err", err.Error(), "status", status, "request_id", requestID(c), "route", c.Path()}
+	switch {
+	case status >= 500:
+		s.log.Error("request failed", attrs...)
+	case status != 499 && status != http.StatusNotFound:
+		s.log.Warn("request refused", attrs...)
+	}
+	if status == 499 {
+		return
+	}
+	ev := views.NewErrorView(status, requestID(c))
+	if status == http.StatusMethodNotAllowed {
+		ev.Title, ev.Message = "Not allowed here", "This address does not take that kind of request."
+	}
+	if errors.Is(err, fleet.ErrAuditUnavailable) {
+		ev.Title = "Audit log unavailable"
+		ev.Message = "The dashboard could not write the audit log, so nothing was sent to Vagon. Try again in a minute."
+	} else if errors.Is(err, errDBUnavailable) {
+		ev.Title = "Database unavailable"
+		ev.Message = "The dashboard's database is not answering. Try again in a minute."
+	}
+	if he != nil && he.Code < 500 {
+		if m, ok := he.Message.(string); ok && m != "" && m != http.StatusText(he.Code) {
+			ev.Message = m
+		}
+	}
+	var rerr error
+	if c.Request().Method == http.MethodHead {
+		rerr = c.NoContent(status)
+	} else if isHTMX(c) {
+		rerr = render(c, status, views.ErrorFragment(ev))
+	} else {
+		p := s.page(c, ev.Title, "")
+		rerr = render(c, status, views.ErrorPage(p, ev))
+	}
+	if rerr != nil {
+		s.log.Error("render error page", "err", rerr.Error())
+		_ = c.String(status, http.StatusText(status))
+	}
+}
+
+// Shutdown stops the server gracefully (used by tests with a live listener).
+func (s *Server) Shutdown(ctx context.Context) error { return s.e.Shutdown(ctx) }

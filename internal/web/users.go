@@ -1,0 +1,171 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"slices"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/passwd"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+)
+
+// MinPasswordLen is the shortest password the dashboard accepts.
+const MinPasswordLen = 12
+
+func (s *Server) usersView(c echo.Context, form views.UserForm) (views.UsersView, error) {
+	users, err := s.store.ListUsers(c.Request().Context())
+	if err != nil {
+		return views.UsersView{}, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	me := currentUser(c)
+	v := views.UsersView{Form: form, Roles: views.Roles}
+	for _, u := range users {
+		v.Users = append(v.Users, userRow(u, me))
+	}
+	return v, nil
+}
+
+func userRow(u db.User, me *authUser) views.UserRow {
+	return views.UserRow{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Self: me != nil && me.ID == u.ID}
+}
+
+func (s *Server) listUsers(c echo.Context) error {
+	v, err := s.usersView(c, views.UserForm{Role: views.RoleViewer})
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.UsersPage(s.page(c, "Users", views.NavUsers), v))
+}
+
+// ValidateNewUser checks the create-user form; errors are keyed by field.
+func ValidateNewUser(email, role, pw, confirm string) map[string]string {
+	errs := map[string]string{}
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 320 {
+		errs["email"] = "Enter a valid email address, such as name@example.com."
+	}
+	if !slices.Contains(views.Roles, role) {
+		errs["role"] = "Choose one of viewer, helpdesk, operator or admin."
+	}
+	switch {
+	case len(pw) < MinPasswordLen:
+		errs["password"] = fmt.Sprintf("Use at least %d characters.", MinPasswordLen)
+	case len(pw) > 1024:
+		errs["password"] = "Use at most 1024 characters."
+	}
+	if confirm != pw {
+		errs["password_confirm"] = "The two passwords differ."
+	}
+	return errs
+}
+
+func (s *Server) createUser(c echo.Context) error {
+	ctx := c.Request().Context()
+	email := db.NormalizeEmail(truncate(c.FormValue("email"), 400))
+	role := c.FormValue("role")
+	pw, confirm := c.FormValue("password"), c.FormValue("password_confirm")
+	form := views.UserForm{Email: email, Role: role, Errors: ValidateNewUser(email, role, pw, confirm)}
+	if len(form.Errors) == 0 {
+		hash, err := passwd.Hash(pw)
+		if err != nil {
+			return err
+		}
+		p := fleet.Params{"email": email, "role": role}
+		err = s.auditDo(c, fleet.ActUserCreate, "", p, func() error {
+			_, err := s.store.CreateUser(ctx, email, role, hash)
+			return err
+		})
+		switch {
+		case err == nil:
+			s.addFlash(c, views.FlashSuccess, "User "+email+" created as "+role+".")
+			return redirect(c, "/users")
+		case errors.Is(err, db.ErrEmailTaken):
+			form.Errors["email"] = "A user with this email already exists."
+		default:
+			return err
+		}
+	}
+	v, err := s.usersView(c, form)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusUnprocessableEntity, views.UsersPage(s.page(c, "Users", views.NavUsers), v))
+}
+
+// auditDo runs a database-only change as an audited action.
+func (s *Server) auditDo(c echo.Context, action, machineID string, p fleet.Params, fn func() error) error {
+	return s.audit.Do(c.Request().Context(), s.actor(c), action, machineID, p, func(context.Context, fleet.Params) error { return fn() })
+}
+
+// targetUser reads :uid and refuses the admin's own account (no self-lockout).
+func (s *Server) targetUser(c echo.Context) (db.User, error) {
+	id, err := strconv.ParseInt(c.Param("uid"), 10, 64)
+	if err != nil || id < 1 {
+		return db.User{}, echo.NewHTTPError(http.StatusNotFound, "No such user.")
+	}
+	u, err := s.store.UserByID(c.Request().Context(), id)
+	if errors.Is(err, db.ErrNotFound) {
+		return db.User{}, echo.NewHTTPError(http.StatusNotFound, "No such user.")
+	}
+	if err != nil {
+		return db.User{}, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	if me := currentUser(c); me != nil && me.ID == u.ID {
+		return db.User{}, echo.NewHTTPError(http.StatusUnprocessableEntity, "You can't change your own role or disable yourself; ask another admin.")
+	}
+	return u, nil
+}
+
+func (s *Server) setUserRole(c echo.Context) error {
+	u, err := s.targetUser(c)
+	if err != nil {
+		return err
+	}
+	role := c.FormValue("role")
+	if !slices.Contains(views.Roles, role) {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose one of viewer, helpdesk, operator or admin.")
+	}
+	p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": role, "before": map[string]any{"role": u.Role}}
+	if err := s.auditDo(c, fleet.ActUserUpdate, "", p, func() error { return s.store.SetUserRole(c.Request().Context(), u.ID, role) }); err != nil {
+		return err
+	}
+	u.Role = role
+	return s.afterUserChange(c, u, u.Email+" is now "+role+".")
+}
+
+func (s *Server) disableUser(c echo.Context) error { return s.setDisabled(c, true) }
+func (s *Server) enableUser(c echo.Context) error  { return s.setDisabled(c, false) }
+
+func (s *Server) setDisabled(c echo.Context, disabled bool) error {
+	u, err := s.targetUser(c)
+	if err != nil {
+		return err
+	}
+	p := fleet.Params{"user_id": u.ID, "email": u.Email, "disabled": disabled, "before": map[string]any{"disabled": u.Disabled}}
+	if err := s.auditDo(c, fleet.ActUserUpdate, "", p, func() error { return s.store.SetUserDisabled(c.Request().Context(), u.ID, disabled) }); err != nil {
+		return err
+	}
+	u.Disabled = disabled
+	msg := u.Email + " is enabled."
+	if disabled {
+		msg = u.Email + " is disabled and signed out everywhere."
+	}
+	return s.afterUserChange(c, u, msg)
+}
+
+func (s *Server) afterUserChange(c echo.Context, u db.User, msg string) error {
+	if isHTMX(c) {
+		p := s.page(c, "Users", views.NavUsers)
+		p.Flashes = append(p.Flashes, views.Flash{Kind: views.FlashSuccess, Text: msg})
+		return render(c, http.StatusOK, views.UserRowFragment(p, userRow(u, currentUser(c))))
+	}
+	s.addFlash(c, views.FlashSuccess, msg)
+	return redirect(c, "/users")
+}
