@@ -44,7 +44,8 @@ commands:
   user list
   sim -addr HOST:PORT [-machines N] [-seed S]  run the Vagon API simulator alone
   sync                          one sessions-sync pass, then exit
-  audit verify                  check the audit log's hash chain`
+  audit verify                  check the audit log's hash chain
+  healthcheck                   exit 0 when the server on ADDR answers /healthz (for containers)`
 
 // run is the whole program: it reads the command line and the environment
 // and returns the error to report.
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return usageError{"audit: the only subcommand is verify\n" + usage}
 		}
 		return cmdAuditVerify(ctx, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, getenv, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -49,6 +49,11 @@ func (s *Server) buildRoutes() []Route {
 		// Machines.
 		{http.MethodGet, "/", viewer, "", s.home},
 		{http.MethodGet, "/machines", viewer, "", s.listMachines},
+		// (machine page and single-machine actions: issue 4)
+
+		// Bulk actions (issue 4).
+
+		// Reports (issue 5).
 
 		// Audit log: admins see all, everyone else their own entries.
 		{http.MethodGet, "/audit", viewer, "", s.showAudit},
