@@ -1,0 +1,5 @@
+//go:build race
+
+package vagonsim_test
+
+const raceEnabled = true
