@@ -1,0 +1,104 @@
+// Package dbtest gives tests a fresh, migrated Postgres database each, on the
+// server named by TEST_DATABASE_URL (default: the local server with trust
+// auth). Connections use a non-UTC time zone so time-zone bugs show.
+package dbtest
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver pgtestdb uses
+	"github.com/peterldowns/pgtestdb"
+	"github.com/peterldowns/pgtestdb/migrators/goosemigrator"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/migrations"
+)
+
+// DefaultAdminURL is used when TEST_DATABASE_URL is unset.
+const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// TimeZone is the session time zone of every test connection: not UTC, with
+// a daylight-saving history, so code that mixes zones fails tests.
+const TimeZone = "America/Sao_Paulo"
+
+// AdminURL is the superuser URL of the test server: TEST_DATABASE_URL or
+// DefaultAdminURL. Use it to create or drop custom databases.
+func AdminURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultAdminURL
+}
+
+// URL returns the URL of a new database, migrated with every embedded
+// migration and dropped when the test ends (kept when it fails, for a look).
+// It connects as an unprivileged role that owns the database, like the
+// application in production, in time zone TimeZone.
+func URL(t testing.TB) string {
+	t.Helper()
+	u, err := url.Parse(AdminURL())
+	if err != nil {
+		t.Fatalf("dbtest: parse TEST_DATABASE_URL: %v", err)
+	}
+	password, _ := u.User.Password()
+	q := u.Query()
+	if q.Get("sslmode") == "" {
+		q.Set("sslmode", "disable")
+	}
+	q.Set("timezone", TimeZone)
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	conf := pgtestdb.Config{
+		DriverName:                "pgx",
+		Host:                      u.Hostname(),
+		Port:                      port,
+		User:                      u.User.Username(),
+		Password:                  password,
+		Database:                  trimSlash(u.Path),
+		Options:                   q.Encode(),
+		ForceTerminateConnections: true,
+	}
+	migrator := goosemigrator.New(".", goosemigrator.WithFS(migrations.FS))
+	return pgtestdb.Custom(t, conf, migrator).URL()
+}
+
+// Store opens a db.Store on a fresh database (see URL), closed when the test
+// ends.
+func Store(t testing.TB) *db.Store {
+	t.Helper()
+	s, err := db.Open(context.Background(), URL(t))
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// AsAdmin returns dbURL (a database made by URL) with the superuser
+// credentials of AdminURL, for tests that must do what the application
+// cannot, such as disabling a trigger.
+func AsAdmin(t testing.TB, dbURL string) string {
+	t.Helper()
+	admin, err := url.Parse(AdminURL())
+	if err != nil {
+		t.Fatalf("dbtest: parse admin url: %v", err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("dbtest: parse url: %v", err)
+	}
+	u.User = admin.User
+	return u.String()
+}
+
+func trimSlash(p string) string {
+	if len(p) > 0 && p[0] == '/' {
+		return p[1:]
+	}
+	return p
+}

@@ -1,0 +1,128 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// User is a person who may sign in to the dashboard.
+type User struct {
+	ID           int64     `db:"id"`
+	Email        string    `db:"email"` // lowercased
+	PasswordHash string    `db:"password_hash"`
+	Role         string    `db:"role"` // viewer, helpdesk, operator or admin
+	Disabled     bool      `db:"disabled"`
+	CreatedAt    time.Time `db:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at"` // changes with role, password or disabled
+}
+
+const userColumns = `id, email, password_hash, role, disabled, created_at, updated_at`
+
+// NormalizeEmail gives the form in which emails are stored and compared:
+// trimmed and lowercased.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// CreateUser adds a user. It returns ErrEmailTaken when the email is in use
+// (in any letter case) and ErrInvalidRole for an unknown role.
+func (s *Store) CreateUser(ctx context.Context, email, role, passwordHash string) (User, error) {
+	rows, _ := s.pool.Query(ctx, `
+		INSERT INTO users (email, role, password_hash)
+		VALUES ($1, $2, $3)
+		RETURNING `+userColumns,
+		NormalizeEmail(email), role, passwordHash)
+	u, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[User])
+	if err != nil {
+		return User{}, fmt.Errorf("db: create user: %w", userErr(err))
+	}
+	return u, nil
+}
+
+// UserByEmail finds a user by email, ignoring letter case. It returns
+// ErrNotFound when there is none.
+func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`,
+		NormalizeEmail(email))
+	u, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[User])
+	if err != nil {
+		return User{}, fmt.Errorf("db: user by email: %w", notFound(err))
+	}
+	return u, nil
+}
+
+// UserByID finds a user by id. It returns ErrNotFound when there is none.
+func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id)
+	u, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[User])
+	if err != nil {
+		return User{}, fmt.Errorf("db: user by id: %w", notFound(err))
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, ordered by email.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY email, id`)
+	users, err := pgx.CollectRows(rows, pgx.RowToStructByName[User])
+	if err != nil {
+		return nil, fmt.Errorf("db: list users: %w", err)
+	}
+	return users, nil
+}
+
+// CountUsers returns how many users exist, disabled ones included.
+func (s *Store) CountUsers(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("db: count users: %w", err)
+	}
+	return n, nil
+}
+
+// SetUserRole changes a user's role. It returns ErrNotFound for an unknown id
+// and ErrInvalidRole for an unknown role.
+func (s *Store) SetUserRole(ctx context.Context, id int64, role string) error {
+	return s.updateUser(ctx, "set user role", `role = $2`, id, role)
+}
+
+// SetUserDisabled disables or re-enables a user. A disabled user cannot sign
+// in, and the web layer refuses their existing sessions.
+func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) error {
+	return s.updateUser(ctx, "set user disabled", `disabled = $2`, id, disabled)
+}
+
+// SetUserPassword replaces a user's password hash.
+func (s *Store) SetUserPassword(ctx context.Context, id int64, passwordHash string) error {
+	return s.updateUser(ctx, "set user password", `password_hash = $2`, id, passwordHash)
+}
+
+// updateUser runs one UPDATE of a single column; set is a constant of this
+// file, never user input.
+func (s *Store) updateUser(ctx context.Context, what, set string, id int64, value any) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET `+set+`, updated_at = now() WHERE id = $1`, id, value)
+	if err != nil {
+		return fmt.Errorf("db: %s: %w", what, userErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("db: %s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+// userErr maps constraint violations on users to the package's errors.
+func userErr(err error) error {
+	code, constraint := pgCode(err)
+	switch {
+	case code == "23505" && constraint == "users_email_key":
+		return ErrEmailTaken
+	case code == "23514" && constraint == "users_role_check":
+		return ErrInvalidRole
+	}
+	return err
+}
