@@ -102,7 +102,10 @@ func (e *env) storeURL() string { return e.store.Pool().Config().ConnString() }
 // apiClient returns the Vagon client: the real API, or in demo mode a
 // simulator on a loopback port with random credentials.
 func apiClient(ctx context.Context, e *env, metrics *web.Metrics) (*vagon.Client, error) {
-	opts := []vagon.Option{vagon.WithUserAgent("vagon-dashboard/1")}
+	// Keep enough idle connections for the sync's concurrent calls.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	opts := []vagon.Option{vagon.WithUserAgent("vagon-dashboard/1"), vagon.WithHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})}
 	if metrics != nil {
 		opts = append(opts, vagon.WithHook(metrics.ObserveVagon))
 	}
@@ -230,6 +233,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("ADDR: listen on %s: %w", e.cfg.Addr, err)
 	}
+	bg, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	runSync(bg, e, newSyncer(e, svc, metrics))
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -2,11 +2,67 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"time"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/web"
 )
 
-// syncOnce runs one sessions-sync pass (issue 5 wires the syncer here).
+// newSyncer builds the sessions syncer, publishing each pass to metrics.
+func newSyncer(e *env, svc *fleet.Service, metrics *web.Metrics) *fleet.Syncer {
+	return fleet.NewSyncer(svc.API(), e.store, fleet.SyncOptions{Log: e.log, OnResult: func(r fleet.SyncResult, err error) {
+		if metrics == nil {
+			return
+		}
+		result := "succeeded"
+		if err != nil || r.Status != db.PassSucceeded {
+			result = "failed"
+		}
+		metrics.SyncPasses.WithLabelValues(result).Inc()
+		metrics.SyncMachines.WithLabelValues("done").Set(float64(r.MachinesDone))
+		metrics.SyncMachines.WithLabelValues("failed").Set(float64(r.MachinesFailed))
+		metrics.SyncSessions.WithLabelValues("new").Set(float64(r.SessionsNew))
+		metrics.SyncSessions.WithLabelValues("updated").Set(float64(r.SessionsUpdated))
+		metrics.SyncLastEnd.Set(float64(r.FinishedAt.Unix()))
+	}})
+}
+
+// syncOnce runs one sessions-sync pass and prints what it did.
 func syncOnce(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("sync: not available yet")
+	e, err := open(ctx, getenv, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	api, err := apiClient(ctx, e, nil)
+	if err != nil {
+		return err
+	}
+	s := newSyncer(e, fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log}), nil)
+	r, err := s.RunOnce(ctx)
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	fmt.Fprintf(stdout, "sync pass %d: %d machines (%d failed), %d sessions new, %d updated, in %s\n",
+		r.PassID, r.Machines, r.MachinesFailed, r.SessionsNew, r.SessionsUpdated, r.Duration().Round(time.Millisecond))
+	for _, f := range r.Failed {
+		fmt.Fprintf(stdout, "  failed: machine %s: %s\n", f.ID, f.Error)
+	}
+	return nil
+}
+
+// runSync starts the periodic sync (SYNC_INTERVAL). In demo mode one pass
+// also runs at start, so the reports have data even with the interval at 0.
+func runSync(ctx context.Context, e *env, s *fleet.Syncer) {
+	if e.cfg.SyncInterval > 0 {
+		go s.Run(ctx, e.cfg.SyncInterval)
+		return
+	}
+	if e.cfg.Demo() {
+		// RunOnce logs the pass's outcome itself.
+		go func() { _, _ = s.RunOnce(ctx) }()
+	}
 }

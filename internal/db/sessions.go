@@ -1,0 +1,406 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// syncLockKey is the advisory lock key of the sessions sync: one bigint
+// shared by every replica, distinct from goose's migration lock.
+const syncLockKey int64 = 0x7661_676f_6e73_796e // "vagonsyn"
+
+// Bounds on what a pass record keeps about failed machines.
+const (
+	MaxFailedMachines = 50  // entries kept in sync_passes.failed_machines
+	MaxFailedError    = 200 // bytes kept of each error message
+)
+
+// upsertChunk bounds the sessions sent in one statement.
+const upsertChunk = 5000
+
+// Sync pass statuses.
+const (
+	PassRunning   = "running"
+	PassSucceeded = "succeeded"
+	PassFailed    = "failed"
+)
+
+// Session is one machine session as the API reported it. DurationMinutes is
+// the API's duration (minutes); EndAt is nil while the session runs.
+type Session struct {
+	ID              string     `db:"id"`
+	MachineID       string     `db:"machine_id"`
+	StartAt         time.Time  `db:"start_at"`
+	EndAt           *time.Time `db:"end_at"`
+	DurationMinutes int64      `db:"duration_minutes"`
+	FirstSeenAt     time.Time  `db:"first_seen_at"`
+	UpdatedAt       time.Time  `db:"updated_at"`
+}
+
+// UpsertCounts says how many sessions an upsert added and how many it
+// changed; sessions already stored as they are count in neither.
+type UpsertCounts struct {
+	New     int64
+	Updated int64
+}
+
+// UpsertSessions stores sessions by their id: new ones are inserted, known
+// ones are updated only when a field changed (a running session that ended,
+// or grew). FirstSeenAt and UpdatedAt of the arguments are ignored; now is
+// recorded instead. Duplicate ids in sessions keep the last one.
+func (s *Store) UpsertSessions(ctx context.Context, sessions []Session, now time.Time) (UpsertCounts, error) {
+	var total UpsertCounts
+	sessions = dedupeSessions(sessions)
+	for len(sessions) > 0 {
+		n := min(len(sessions), upsertChunk)
+		c, err := s.upsertSessions(ctx, sessions[:n], now)
+		if err != nil {
+			return total, fmt.Errorf("db: upsert sessions: %w", err)
+		}
+		total.New += c.New
+		total.Updated += c.Updated
+		sessions = sessions[n:]
+	}
+	return total, nil
+}
+
+func dedupeSessions(in []Session) []Session {
+	idx := make(map[string]int, len(in))
+	out := make([]Session, 0, len(in))
+	for _, s := range in {
+		if i, ok := idx[s.ID]; ok {
+			out[i] = s
+			continue
+		}
+		idx[s.ID] = len(out)
+		out = append(out, s)
+	}
+	return out
+}
+
+func (s *Store) upsertSessions(ctx context.Context, sessions []Session, now time.Time) (UpsertCounts, error) {
+	ids := make([]string, len(sessions))
+	machines := make([]string, len(sessions))
+	starts := make([]time.Time, len(sessions))
+	ends := make([]pgtype.Timestamptz, len(sessions))
+	durations := make([]int64, len(sessions))
+	for i, x := range sessions {
+		ids[i], machines[i], starts[i], durations[i] = x.ID, x.MachineID, x.StartAt, x.DurationMinutes
+		if x.EndAt != nil {
+			ends[i] = pgtype.Timestamptz{Time: *x.EndAt, Valid: true}
+		}
+	}
+	// One statement per chunk: the WHERE of DO UPDATE skips unchanged rows,
+	// so they are neither written nor returned; xmax = 0 tells a freshly
+	// inserted row from an updated one.
+	rows, _ := s.pool.Query(ctx, `
+		INSERT INTO machine_sessions AS ms
+			(id, machine_id, start_at, end_at, duration_minutes, first_seen_at, updated_at)
+		SELECT u.id, u.machine_id, u.start_at, u.end_at, u.duration_minutes, $6, $6
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
+			AS u(id, machine_id, start_at, end_at, duration_minutes)
+		ON CONFLICT (id) DO UPDATE SET
+			machine_id       = excluded.machine_id,
+			start_at         = excluded.start_at,
+			end_at           = excluded.end_at,
+			duration_minutes = excluded.duration_minutes,
+			updated_at       = excluded.updated_at
+		WHERE (ms.machine_id, ms.start_at, ms.end_at, ms.duration_minutes)
+			IS DISTINCT FROM (excluded.machine_id, excluded.start_at, excluded.end_at, excluded.duration_minutes)
+		RETURNING (xmax = 0) AS inserted`,
+		ids, machines, starts, ends, durations, now)
+	var c UpsertCounts
+	var inserted bool
+	_, err := pgx.ForEachRow(rows, []any{&inserted}, func() error {
+		if inserted {
+			c.New++
+		} else {
+			c.Updated++
+		}
+		return nil
+	})
+	return c, err
+}
+
+// MachineSessions returns the stored sessions of one machine, newest first,
+// at most limit of them (limit <= 0: all).
+func (s *Store) MachineSessions(ctx context.Context, machineID string, limit int) ([]Session, error) {
+	q := `SELECT id, machine_id, start_at, end_at, duration_minutes, first_seen_at, updated_at
+		FROM machine_sessions WHERE machine_id = $1 ORDER BY start_at DESC, id DESC`
+	args := []any{machineID}
+	if limit > 0 {
+		q += ` LIMIT $2`
+		args = append(args, limit)
+	}
+	rows, _ := s.pool.Query(ctx, q, args...)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Session])
+	if err != nil {
+		return nil, fmt.Errorf("db: machine sessions: %w", err)
+	}
+	return out, nil
+}
+
+// Snapshot is one machine as a sync pass saw it in the machine list.
+// UserEmail and UserName are empty for an unassigned machine (stored NULL).
+type Snapshot struct {
+	MachineID             string
+	Name                  string
+	UserEmail             string
+	UserName              string
+	Region                string
+	MachineType           string
+	Status                string
+	UsageSource           string
+	RemainingUsageMinutes int64
+	TakenAt               time.Time
+}
+
+// InsertSnapshots records the machines a pass saw, and makes each the latest
+// known state of its machine (unless a newer one is already stored), in one
+// transaction. A machine must appear at most once per pass.
+func (s *Store) InsertSnapshots(ctx context.Context, passID int64, snaps []Snapshot) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"machine_snapshots"},
+			[]string{"pass_id", "machine_id", "name", "user_email", "user_name", "region",
+				"machine_type", "status", "usage_source", "remaining_usage_minutes", "taken_at"},
+			pgx.CopyFromSlice(len(snaps), func(i int) ([]any, error) {
+				x := snaps[i]
+				return []any{passID, x.MachineID, x.Name, nullText(x.UserEmail), nullText(x.UserName),
+					x.Region, x.MachineType, x.Status, x.UsageSource, x.RemainingUsageMinutes, x.TakenAt}, nil
+			}))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO machines_latest AS ml
+				(machine_id, pass_id, name, user_email, user_name, region, machine_type, status,
+				 usage_source, remaining_usage_minutes, taken_at, first_seen_at, gone_at)
+			SELECT machine_id, pass_id, name, user_email, user_name, region, machine_type, status,
+				usage_source, remaining_usage_minutes, taken_at, taken_at, NULL
+			FROM machine_snapshots WHERE pass_id = $1
+			ON CONFLICT (machine_id) DO UPDATE SET
+				pass_id = excluded.pass_id, name = excluded.name,
+				user_email = excluded.user_email, user_name = excluded.user_name,
+				region = excluded.region, machine_type = excluded.machine_type,
+				status = excluded.status, usage_source = excluded.usage_source,
+				remaining_usage_minutes = excluded.remaining_usage_minutes,
+				taken_at = excluded.taken_at, gone_at = NULL
+			WHERE ml.taken_at <= excluded.taken_at`, passID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("db: insert snapshots: %w", err)
+	}
+	return nil
+}
+
+// MarkMachinesGone records that a complete listing of pass passID no longer
+// showed the machines last seen by earlier passes: they were deleted in
+// Vagon. Call it only after a listing that walked every page.
+func (s *Store) MarkMachinesGone(ctx context.Context, passID int64, now time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE machines_latest SET gone_at = $2
+		WHERE pass_id < $1 AND gone_at IS NULL`, passID, now)
+	if err != nil {
+		return 0, fmt.Errorf("db: mark machines gone: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// RemainingPoint is a machine's remaining usage at one pass.
+type RemainingPoint struct {
+	TakenAt               time.Time `db:"taken_at"`
+	RemainingUsageMinutes int64     `db:"remaining_usage_minutes"`
+}
+
+// RemainingTrend returns a machine's remaining usage over [from, to), oldest
+// first, one point per pass.
+func (s *Store) RemainingTrend(ctx context.Context, machineID string, from, to time.Time) ([]RemainingPoint, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT taken_at, remaining_usage_minutes FROM machine_snapshots
+		WHERE machine_id = $1 AND taken_at >= $2 AND taken_at < $3
+		ORDER BY taken_at`, machineID, from, to)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[RemainingPoint])
+	if err != nil {
+		return nil, fmt.Errorf("db: remaining trend: %w", err)
+	}
+	return out, nil
+}
+
+// FailedMachine names a machine a pass could not sync, with a short error.
+type FailedMachine struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+// SyncPass is the record of one sync pass.
+type SyncPass struct {
+	ID              int64           `db:"id"`
+	StartedAt       time.Time       `db:"started_at"`
+	FinishedAt      *time.Time      `db:"finished_at"`
+	Status          string          `db:"status"` // PassRunning, PassSucceeded or PassFailed
+	MachinesDone    int             `db:"machines_done"`
+	MachinesFailed  int             `db:"machines_failed"`
+	FailedMachines  []FailedMachine `db:"failed_machines"`
+	SessionsNew     int64           `db:"sessions_new"`
+	SessionsUpdated int64           `db:"sessions_updated"`
+	Error           string          `db:"error"`
+}
+
+const syncPassColumns = `id, started_at, finished_at, status, machines_done, machines_failed,
+	failed_machines, sessions_new, sessions_updated, error`
+
+// BeginSyncPass records a pass that starts at startedAt and returns its id.
+// Call it while holding the sync lock: passes still marked running were left
+// by a process that died, and are closed as failed.
+func (s *Store) BeginSyncPass(ctx context.Context, startedAt time.Time) (int64, error) {
+	var id int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			UPDATE sync_passes SET status = 'failed', finished_at = $1,
+				error = 'interrupted: the process running the pass stopped'
+			WHERE status = 'running'`, startedAt); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `INSERT INTO sync_passes (started_at) VALUES ($1) RETURNING id`,
+			startedAt).Scan(&id)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("db: begin sync pass: %w", err)
+	}
+	return id, nil
+}
+
+// FinishSyncPass writes the outcome of pass p.ID: its status, finish time,
+// counts and failures. FailedMachines is cut to MaxFailedMachines entries and
+// each error to MaxFailedError bytes. It returns ErrNotFound for an unknown id.
+func (s *Store) FinishSyncPass(ctx context.Context, p SyncPass) error {
+	switch p.Status {
+	case PassSucceeded, PassFailed:
+	default:
+		return fmt.Errorf("db: finish sync pass: status %q: want %q or %q", p.Status, PassSucceeded, PassFailed)
+	}
+	failed := p.FailedMachines
+	if len(failed) > MaxFailedMachines {
+		failed = failed[:MaxFailedMachines]
+	}
+	kept := make([]FailedMachine, len(failed))
+	for i, f := range failed {
+		kept[i] = FailedMachine{ID: truncate(f.ID, 64), Error: truncate(f.Error, MaxFailedError)}
+	}
+	js, err := json.Marshal(kept)
+	if err != nil {
+		return fmt.Errorf("db: finish sync pass: %w", err)
+	}
+	finished := time.Now()
+	if p.FinishedAt != nil {
+		finished = *p.FinishedAt
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE sync_passes SET finished_at = $2, status = $3, machines_done = $4,
+			machines_failed = $5, failed_machines = $6, sessions_new = $7,
+			sessions_updated = $8, error = $9
+		WHERE id = $1`,
+		p.ID, finished, p.Status, p.MachinesDone, p.MachinesFailed, js,
+		p.SessionsNew, p.SessionsUpdated, truncate(p.Error, 1000))
+	if err != nil {
+		return fmt.Errorf("db: finish sync pass: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("db: finish sync pass %d: %w", p.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// LastSyncPasses returns the n most recent passes, newest first.
+func (s *Store) LastSyncPasses(ctx context.Context, n int) ([]SyncPass, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT `+syncPassColumns+`
+		FROM sync_passes ORDER BY id DESC LIMIT $1`, n)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[SyncPass])
+	if err != nil {
+		return nil, fmt.Errorf("db: last sync passes: %w", err)
+	}
+	return out, nil
+}
+
+// PruneSyncHistory deletes passes that started before cutoff, with their
+// snapshots; sessions and the latest snapshot of each machine stay. It never
+// deletes the most recent pass.
+func (s *Store) PruneSyncHistory(ctx context.Context, cutoff time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM sync_passes
+		WHERE started_at < $1 AND status <> 'running'
+			AND id < (SELECT max(id) FROM sync_passes)`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("db: prune sync history: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// TryLockSync takes the sessions-sync advisory lock on a connection it holds
+// until unlock is called, so that one pass runs at a time across replicas.
+// ok is false, with a nil unlock, when another session holds the lock.
+// unlock is safe to call more than once.
+func (s *Store) TryLockSync(ctx context.Context) (unlock func(), ok bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("db: sync lock: %w", err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, syncLockKey).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("db: sync lock: %w", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, false, nil
+	}
+	var once sync.Once
+	return func() { once.Do(func() { unlockSync(ctx, conn) }) }, true, nil
+}
+
+// unlockSync releases the sync lock and gives the connection back.
+func unlockSync(ctx context.Context, conn *pgxpool.Conn) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var released bool
+	if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1)`, syncLockKey).Scan(&released); err != nil || !released {
+		// The lock belongs to the session: closing the connection is the
+		// sure way to drop it.
+		pc := conn.Hijack()
+		_ = pc.Close(uctx)
+		return
+	}
+	conn.Release()
+}
+
+func nullText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,486 @@
+package fleet_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
+)
+
+const (
+	simKey    = "sync-key"
+	simSecret = "sync-secret"
+)
+
+// syncStart is a Wednesday morning.
+var syncStart = time.Date(2026, 4, 15, 9, 30, 0, 0, time.UTC)
+
+// syncEnv is a seeded simulator behind a real HTTP server, the real client,
+// and a fresh database.
+type syncEnv struct {
+	clk   *vagonsim.ManualClock
+	sim   *vagonsim.Sim
+	api   *vagon.Client
+	store *db.Store
+	url   string
+}
+
+// newSyncEnv starts the simulator with machines machines; wrap, when not
+// nil, wraps its handler (to break one endpoint, say).
+func newSyncEnv(t testing.TB, machines int, wrap func(http.Handler) http.Handler) *syncEnv {
+	t.Helper()
+	e := &syncEnv{clk: vagonsim.NewManualClock(syncStart)}
+	e.sim = vagonsim.New(vagonsim.Options{Key: simKey, Secret: simSecret, Machines: machines, Seed: 42, Clock: e.clk.Now})
+	var h http.Handler = e.sim
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	api, err := vagon.New(srv.URL+vagonsim.BasePath, simKey, simSecret,
+		vagon.WithClock(e.clk.Now), vagon.WithRetry(1, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api = api
+	e.url = dbtest.URL(t)
+	e.store = e.open(t)
+	return e
+}
+
+// open opens another store on the environment's database (another replica).
+func (e *syncEnv) open(t testing.TB) *db.Store {
+	t.Helper()
+	s, err := db.Open(context.Background(), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (e *syncEnv) syncer(store *db.Store, o fleet.SyncOptions) *fleet.Syncer {
+	if o.Now == nil {
+		o.Now = e.clk.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return fleet.NewSyncer(e.api, store, o)
+}
+
+// simSessionCount is how many sessions the simulator holds.
+func (e *syncEnv) simSessionCount() int64 {
+	var n int64
+	for _, ss := range e.sim.AllSessions() {
+		n += int64(len(ss))
+	}
+	return n
+}
+
+// dumpSessions returns every stored session, one line each, in id order.
+func dumpSessions(t testing.TB, s *db.Store) string {
+	t.Helper()
+	var out string
+	err := s.Pool().QueryRow(context.Background(), `
+		SELECT coalesce(string_agg(concat_ws('|', id, machine_id, start_at AT TIME ZONE 'UTC',
+			coalesce((end_at AT TIME ZONE 'UTC')::text, 'NULL'), duration_minutes,
+			first_seen_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC'), E'\n' ORDER BY id), '')
+		FROM machine_sessions`).Scan(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSyncer_RunOnce_idempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSyncEnv(t, 40, nil)
+	s := e.syncer(e.store, fleet.SyncOptions{Concurrency: 4, PerPage: 15}) // 3 pages
+
+	res, err := s.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := e.simSessionCount()
+	if want == 0 {
+		t.Fatal("the seeded fleet has no sessions")
+	}
+	if res.Status != db.PassSucceeded || res.Machines != 40 || res.MachinesDone != 40 || res.MachinesFailed != 0 ||
+		res.SessionsNew != want || res.SessionsUpdated != 0 || res.PassID == 0 {
+		t.Fatalf("first pass = %+v, want 40 machines and %d new sessions", res, want)
+	}
+	var stored, snaps, latest int64
+	if err := e.store.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM machine_sessions),
+		(SELECT count(*) FROM machine_snapshots WHERE pass_id = $1), (SELECT count(*) FROM machines_latest)`,
+		res.PassID).Scan(&stored, &snaps, &latest); err != nil {
+		t.Fatal(err)
+	}
+	if stored != want || snaps != 40 || latest != 40 {
+		t.Fatalf("stored %d sessions, %d snapshots, %d latest; want %d, 40, 40", stored, snaps, latest, want)
+	}
+	before := dumpSessions(t, e.store)
+
+	// Same simulator state (its clock stands still): running sessions have
+	// not grown either.
+	res2, err := s.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.SessionsNew != 0 || res2.SessionsUpdated != 0 || res2.MachinesDone != 40 || res2.PassID == res.PassID {
+		t.Fatalf("second pass = %+v, want nothing new or updated", res2)
+	}
+	if after := dumpSessions(t, e.store); after != before {
+		t.Fatalf("second pass changed the table:\nbefore\n%s\nafter\n%s", before, after)
+	}
+	passes, err := e.store.LastSyncPasses(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(passes) != 2 || passes[0].ID != res2.PassID || passes[0].Status != db.PassSucceeded ||
+		passes[1].SessionsNew != want || passes[0].MachinesDone != 40 {
+		t.Fatalf("pass records = %+v", passes)
+	}
+	if last, ok := s.LastResult(); !ok || last.PassID != res2.PassID {
+		t.Fatalf("LastResult = %+v, %v", last, ok)
+	}
+}
+
+func TestSyncer_RunOnce_sessionEnds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSyncEnv(t, 20, nil)
+	// Stop every running machine so that only ours changes between passes.
+	var target string
+	for _, id := range e.sim.MachineIDs() {
+		m, _ := e.sim.Machine(id)
+		switch st := m.Attributes.FriendlyStatus; {
+		case st == vagon.StatusOff && target == "" && m.Attributes.RemainingUsage > 120:
+			target = id
+		case st != vagon.StatusOff:
+			if err := e.sim.SetStatus(id, vagon.StatusOff); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if target == "" {
+		t.Fatal("no machine to start")
+	}
+	if err := e.api.StartMachine(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	s := e.syncer(e.store, fleet.SyncOptions{})
+	res, err := s.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessionID := e.sim.Sessions(target)[0].ID.String()
+	got, _ := e.store.MachineSessions(ctx, target, 1)
+	if len(got) != 1 || got[0].ID != sessionID || got[0].EndAt != nil {
+		t.Fatalf("running session stored as %+v (pass %+v)", got, res)
+	}
+
+	e.clk.Advance(45 * time.Minute)
+	if err := e.api.StopMachine(ctx, target, false); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(time.Minute)
+	res, err = s.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SessionsNew != 0 || res.SessionsUpdated != 1 {
+		t.Fatalf("pass after the stop = %+v, want 0 new, 1 updated", res)
+	}
+	want := e.sim.Sessions(target)[0]
+	got, _ = e.store.MachineSessions(ctx, target, 1)
+	if got[0].EndAt == nil || !got[0].EndAt.Equal(*want.Attributes.EndAt) || got[0].DurationMinutes != 45 ||
+		got[0].DurationMinutes != want.Attributes.Duration {
+		t.Fatalf("ended session stored as %+v, simulator has %+v", got[0], want)
+	}
+}
+
+func TestSyncer_RunOnce_failingMachine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var badID atomic.Value // the machine whose sessions answer 500
+	badID.Store("")
+	e := newSyncEnv(t, 12, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if bad := badID.Load().(string); bad != "" && r.URL.Path == vagonsim.BasePath+"/machines/"+bad+"/sessions" {
+				http.Error(w, "boom", http.StatusInternalServerError)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	bad := e.sim.MachineIDs()[3]
+	badID.Store(bad)
+	s := e.syncer(e.store, fleet.SyncOptions{})
+	res, err := s.RunOnce(ctx)
+	if err != nil {
+		t.Fatalf("pass failed: %v", err)
+	}
+	if res.Status != db.PassSucceeded || res.MachinesDone != 11 || res.MachinesFailed != 1 ||
+		len(res.Failed) != 1 || res.Failed[0].ID != bad || !strings.Contains(res.Failed[0].Error, "500") {
+		t.Fatalf("pass = %+v, want machine %s failed", res, bad)
+	}
+	var want int64
+	for id, ss := range e.sim.AllSessions() {
+		if id != bad {
+			want += int64(len(ss))
+		}
+	}
+	if res.SessionsNew != want {
+		t.Fatalf("new sessions = %d, want %d (all but the failing machine's)", res.SessionsNew, want)
+	}
+	passes, err := e.store.LastSyncPasses(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := passes[0]; p.Status != db.PassSucceeded || p.MachinesFailed != 1 || p.MachinesDone != 11 ||
+		len(p.FailedMachines) != 1 || p.FailedMachines[0].ID != bad || p.FailedMachines[0].Error == "" {
+		t.Fatalf("pass record = %+v", p)
+	}
+	// The failing machine still has its snapshot.
+	latest, _ := e.store.LatestMachines(ctx)
+	if len(latest) != 12 {
+		t.Fatalf("latest machines = %d, want 12", len(latest))
+	}
+}
+
+func TestSyncer_RunOnce_listFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSyncEnv(t, 5, nil)
+	e.sim.Enqueue("GET /machines", 2, vagonsim.GatewayError(http.StatusBadGateway, true))
+	s := e.syncer(e.store, fleet.SyncOptions{})
+	res, err := s.RunOnce(ctx)
+	if err == nil || res.Status != db.PassFailed || !strings.Contains(res.Error, "list machines") {
+		t.Fatalf("pass = %+v, err %v; want failed", res, err)
+	}
+	passes, _ := e.store.LastSyncPasses(ctx, 1)
+	if passes[0].Status != db.PassFailed || passes[0].FinishedAt == nil || passes[0].Error == "" {
+		t.Fatalf("pass record = %+v", passes[0])
+	}
+}
+
+func TestSyncer_RunOnce_busy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSyncEnv(t, 30, nil)
+
+	// The lock held elsewhere: nothing happens.
+	unlock, ok, err := e.open(t).TryLockSync(ctx)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if _, err := e.syncer(e.store, fleet.SyncOptions{}).RunOnce(ctx); !errors.Is(err, fleet.ErrSyncBusy) {
+		t.Fatalf("err = %v, want ErrSyncBusy", err)
+	}
+	if n := e.sim.Total(); n != 0 {
+		t.Fatalf("%d API calls while busy", n)
+	}
+	if p, _ := e.store.LastSyncPasses(ctx, 1); len(p) != 0 {
+		t.Fatalf("a pass was recorded: %+v", p)
+	}
+	unlock()
+
+	// Two replicas at once: one runs, the other is told it is busy.
+	e.sim.SetLatency(20*time.Millisecond, 20*time.Millisecond)
+	replicas := []*fleet.Syncer{e.syncer(e.store, fleet.SyncOptions{}), e.syncer(e.open(t), fleet.SyncOptions{})}
+	errs := make([]error, len(replicas))
+	var wg sync.WaitGroup
+	startGate := make(chan struct{})
+	for i, s := range replicas {
+		wg.Go(func() {
+			<-startGate
+			_, errs[i] = s.RunOnce(ctx)
+		})
+	}
+	close(startGate)
+	wg.Wait()
+	var ran, busy int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ran++
+		case errors.Is(err, fleet.ErrSyncBusy):
+			busy++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ran != 1 || busy != 1 {
+		t.Fatalf("ran %d, busy %d; want 1 and 1", ran, busy)
+	}
+	if got := e.sim.Count("GET /machines/{id}/sessions"); got != 30 {
+		t.Fatalf("sessions fetched %d times, want 30 (one pass)", got)
+	}
+}
+
+func TestSyncer_Run(t *testing.T) {
+	t.Parallel()
+	e := newSyncEnv(t, 5, nil)
+	results := make(chan fleet.SyncResult, 10)
+	s := e.syncer(e.store, fleet.SyncOptions{StartDelay: time.Millisecond,
+		OnResult: func(r fleet.SyncResult, err error) { results <- r }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		s.Run(ctx, time.Hour)
+		close(done)
+	}()
+	select {
+	case r := <-results:
+		if r.Status != db.PassSucceeded || r.Machines != 5 {
+			t.Fatalf("first pass = %+v", r)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no pass within 30 s")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop with its context")
+	}
+	if len(results) != 0 {
+		t.Fatalf("%d more passes within the hour", len(results))
+	}
+}
+
+// TestReports_matchSimulator compares the reports over synced sessions with
+// sums computed straight from the simulator's sessions.
+func TestReports_matchSimulator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSyncEnv(t, 60, nil)
+	if _, err := e.syncer(e.store, fleet.SyncOptions{}).RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rg, err := fleet.ParseRange(fleet.PresetLast30, "", "", e.clk.Now(), berlin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type agg struct{ sessions, minutes int64 }
+	byMachine, byUser := map[string]agg{}, map[string]agg{}
+	var total agg
+	for id, ss := range e.sim.AllSessions() {
+		m, _ := e.sim.Machine(id)
+		user := ""
+		if u := m.Attributes.User; u != nil {
+			user = strings.ToLower(strings.TrimSpace(u.Attributes.Email))
+		}
+		for _, x := range ss {
+			if st := x.Attributes.StartAt; st.Before(rg.From) || !st.Before(rg.To) {
+				continue
+			}
+			a := byMachine[id]
+			a.sessions++
+			a.minutes += x.Attributes.Duration
+			byMachine[id] = a
+			a = byUser[user]
+			a.sessions++
+			a.minutes += x.Attributes.Duration
+			byUser[user] = a
+			total.sessions++
+			total.minutes += x.Attributes.Duration
+		}
+	}
+	if total.sessions == 0 {
+		t.Fatal("no simulated sessions in the last 30 days")
+	}
+
+	reports := fleet.NewReports(e.store)
+	for _, tt := range []struct {
+		group string
+		want  map[string]agg
+	}{{db.GroupMachine, byMachine}, {db.GroupUser, byUser}} {
+		t.Run(tt.group, func(t *testing.T) {
+			rep, err := reports.Usage(ctx, rg, tt.group, "", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]agg{}
+			for _, r := range rep.Rows {
+				got[r.GroupKey] = agg{r.Sessions, r.Minutes}
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("%d groups, want %d", len(got), len(tt.want))
+			}
+			for k, w := range tt.want {
+				if got[k] != w {
+					t.Errorf("group %q = %+v, want %+v", k, got[k], w)
+				}
+			}
+			if rep.Sessions != total.sessions || rep.Minutes != total.minutes {
+				t.Errorf("totals %d sessions %d minutes, want %d and %d", rep.Sessions, rep.Minutes, total.sessions, total.minutes)
+			}
+
+			// The CSV holds exactly the table's rows.
+			var buf bytes.Buffer
+			if err := fleet.UsageCSV(&buf, rep.Rows); err != nil {
+				t.Fatal(err)
+			}
+			recs, err := csv.NewReader(&buf).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(recs[0], ",") != "group_key,label,sessions,minutes" || len(recs) != len(rep.Rows)+1 {
+				t.Fatalf("csv header %v, %d records for %d rows", recs[0], len(recs), len(rep.Rows))
+			}
+			for i, r := range rep.Rows {
+				want := []string{r.GroupKey, r.Label, strconv.FormatInt(r.Sessions, 10), strconv.FormatInt(r.Minutes, 10)}
+				if strings.Join(recs[i+1], "\x00") != strings.Join(want, "\x00") {
+					t.Errorf("csv row %d = %q, want %q", i, recs[i+1], want)
+				}
+			}
+		})
+	}
+
+	t.Run("day", func(t *testing.T) {
+		rep, err := reports.Usage(ctx, rg, db.GroupDay, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Rows) != 30 || rep.Rows[0].GroupKey != rg.FirstDay || rep.Rows[29].GroupKey != rg.LastDay ||
+			rep.Sessions != total.sessions || rep.Minutes != total.minutes {
+			t.Fatalf("day report: %d rows from %s, totals %d/%d; want 30 from %s, %d/%d",
+				len(rep.Rows), rep.Rows[0].GroupKey, rep.Sessions, rep.Minutes, rg.FirstDay, total.sessions, total.minutes)
+		}
+		chart, err := reports.Chart(ctx, rg, db.GroupUser, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, s := range chart.Series {
+			sum += s.Total
+		}
+		if len(chart.Days) != 30 || sum != total.minutes || len(chart.Series) > 4 {
+			t.Fatalf("chart: %d days, %d series, %d minutes; want 30 days, <= 4 series, %d minutes",
+				len(chart.Days), len(chart.Series), sum, total.minutes)
+		}
+	})
+}
