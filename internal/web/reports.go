@@ -1,0 +1,639 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+)
+
+// Reports are in UTC: a day is the same day for every reader, and the
+// page says so.
+var reportLoc = time.UTC
+
+const (
+	syncPassesShown   = 5  // passes listed on the usage page
+	chartTopGroups    = 5  // groups stacked in the usage chart, the rest is "other"
+	defaultIdleDays   = 14 // /reports/idle without days
+	maxIdleDays       = 3650
+	defaultBelowHours = 5 // /reports/low-remaining without below_hours
+	maxBelowHours     = 100_000
+	defaultTopUsers   = 20 // /reports/top-users without limit
+	maxTopUsers       = 500
+)
+
+// CSV headers of the manager views (the usage CSV's is fleet.UsageCSVHeader,
+// a contract in INTERFACES.md).
+var (
+	idleCSVHeader     = []string{"machine_id", "name", "user_email", "user_name", "region", "machine_type", "status", "last_used", "idle_days"}
+	lowCSVHeader      = []string{"machine_id", "name", "user_email", "region", "remaining_minutes", "minutes_used_14d", "burn_minutes_per_day", "run_out_at"}
+	topUsersCSVHeader = []string{"rank", "user_email", "sessions", "minutes", "avg_minutes", "last_used"}
+)
+
+var presetLabels = map[string]string{
+	fleet.PresetLast7: "Last 7 days", fleet.PresetLast30: "Last 30 days", fleet.PresetLast90: "Last 90 days",
+	fleet.PresetThisMonth: "This month", fleet.PresetLastMonth: "Last month", fleet.PresetCustom: "Custom dates",
+}
+
+var groupLabels = map[string]string{
+	db.GroupMachine: "Machine", db.GroupUser: "User", db.GroupDay: "Day", db.GroupRegion: "Region",
+}
+
+func presetOptions() []views.Option {
+	opts := make([]views.Option, 0, len(fleet.RangePresets))
+	for _, p := range fleet.RangePresets {
+		opts = append(opts, views.Option{Value: p, Label: presetLabels[p]})
+	}
+	return opts
+}
+
+func groupOptions() []views.Option {
+	opts := make([]views.Option, 0, len(db.UsageGroups))
+	for _, g := range db.UsageGroups {
+		opts = append(opts, views.Option{Value: g, Label: groupLabels[g]})
+	}
+	return opts
+}
+
+func (s *Server) reports() *fleet.Reports { return fleet.NewReports(s.store) }
+
+// fieldError files err under its field in errs (a fleet.FieldError), or
+// under "" for the whole form.
+func fieldError(errs map[string]string, err error) {
+	var fe *fleet.FieldError
+	if errors.As(err, &fe) {
+		errs[fe.Field] = sentence(fe.Msg)
+		return
+	}
+	errs[""] = sentence(err.Error())
+}
+
+// sentence capitalizes msg and ends it with a full stop.
+func sentence(msg string) string {
+	r, n := utf8.DecodeRuneInString(msg)
+	if n == 0 {
+		return msg
+	}
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
+}
+
+// parseRangeFilter reads preset, from and to. The view shows the resolved
+// days of a preset in the date fields.
+func parseRangeFilter(q url.Values, now time.Time) (fleet.Range, views.RangeFilterView, bool) {
+	f := views.RangeFilterView{
+		Preset: truncate(strings.TrimSpace(q.Get("preset")), 40),
+		From:   truncate(strings.TrimSpace(q.Get("from")), 20), To: truncate(strings.TrimSpace(q.Get("to")), 20),
+		Errors: map[string]string{}, Presets: presetOptions(),
+	}
+	rg, err := fleet.ParseRange(f.Preset, f.From, f.To, now, reportLoc)
+	if err != nil {
+		fieldError(f.Errors, err)
+		if f.Preset == "" {
+			f.Preset = fleet.PresetCustom
+		}
+		return rg, f, false
+	}
+	f.Preset, f.From, f.To = rg.Preset, rg.FirstDay, rg.LastDay
+	return rg, f, true
+}
+
+// rangeValues are the query parameters of a range: the dates only for a
+// custom one (a preset's days move with the clock).
+func rangeValues(f views.RangeFilterView) url.Values {
+	v := url.Values{}
+	if f.Preset != "" {
+		v.Set("preset", f.Preset)
+	}
+	if f.Preset == fleet.PresetCustom || f.Preset == "" || f.Errors["preset"] != "" {
+		if f.From != "" {
+			v.Set("from", f.From)
+		}
+		if f.To != "" {
+			v.Set("to", f.To)
+		}
+	}
+	return v
+}
+
+func rangeText(rg fleet.Range) views.RangeText {
+	return views.RangeText{FirstDay: rg.FirstDay, LastDay: rg.LastDay, Days: rg.Days(), TimeZone: rg.Loc.String()}
+}
+
+func withQuery(path string, v url.Values) string {
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
+
+// usageParams is a valid usage query.
+type usageParams struct {
+	rg    fleet.Range
+	group string
+	sort  string // the effective column, never empty
+	desc  bool
+}
+
+// sortDescByDefault: numbers and times sort largest first, names A to Z.
+func sortDescByDefault(col string) bool { return col != db.SortKey && col != db.SortLabel }
+
+// parseUsage reads the usage report's query: range, group, sort and dir.
+func parseUsage(q url.Values, now time.Time) (usageParams, views.UsageReportView) {
+	rg, f, _ := parseRangeFilter(q, now)
+	v := views.UsageReportView{Filter: f, Groups: groupOptions()}
+	p := usageParams{rg: rg}
+	var err error
+	v.Group = truncate(strings.TrimSpace(q.Get("group")), 40)
+	if p.group, err = fleet.ParseGroup(v.Group); err != nil {
+		fieldError(f.Errors, err)
+	} else {
+		v.Group = p.group
+	}
+	v.Sort = truncate(strings.TrimSpace(q.Get("sort")), 40)
+	if p.sort, err = fleet.ParseSort(v.Sort); err != nil {
+		fieldError(f.Errors, err)
+	}
+	v.Dir = truncate(strings.TrimSpace(q.Get("dir")), 10)
+	if v.Dir != "" && v.Dir != "asc" && v.Dir != "desc" {
+		f.Errors["dir"] = "The sort direction must be asc or desc."
+	}
+	if p.sort == "" {
+		p.sort = db.SortMinutes
+		if p.group == db.GroupDay {
+			p.sort = db.SortKey
+		}
+	}
+	p.desc = sortDescByDefault(p.sort)
+	if v.Dir != "" {
+		p.desc = v.Dir == "desc"
+	}
+	v.Valid = len(f.Errors) == 0
+
+	vals := rangeValues(f)
+	if v.Group != "" {
+		vals.Set("group", v.Group)
+	}
+	withSort := func(sort, dir string) url.Values {
+		out := url.Values{}
+		for k, vs := range vals {
+			out[k] = vs
+		}
+		if sort != "" {
+			out.Set("sort", sort)
+		}
+		if dir != "" {
+			out.Set("dir", dir)
+		}
+		return out
+	}
+	v.URL = withQuery("/reports/usage", withSort(v.Sort, v.Dir))
+	if v.Valid {
+		v.Range = rangeText(rg)
+		v.CSVURL = withQuery("/reports/usage.csv", withSort(v.Sort, v.Dir))
+		v.Columns = usageColumns(p, withSort)
+	}
+	return p, v
+}
+
+// usageColumns are the table headers: each links to the view sorted by it,
+// the current sort column toggling its direction.
+func usageColumns(p usageParams, link func(sort, dir string) url.Values) []views.SortColumn {
+	groupSort := db.SortLabel
+	if p.group == db.GroupDay {
+		groupSort = db.SortKey
+	}
+	cols := []struct {
+		label, sort string
+		num         bool
+	}{
+		{groupLabels[p.group], groupSort, false},
+		{"Sessions", db.SortSessions, true},
+		{"Total hours", db.SortMinutes, true},
+		{"Average session", db.SortAvg, true},
+		{"Last used", db.SortLastUsed, false},
+	}
+	out := make([]views.SortColumn, 0, len(cols))
+	for _, c := range cols {
+		current := p.sort == c.sort || (c.sort == groupSort && (p.sort == db.SortKey || p.sort == db.SortLabel))
+		desc := sortDescByDefault(c.sort)
+		col := views.SortColumn{Label: c.label, Num: c.num, TestID: "sort-" + c.sort}
+		if current {
+			col.AriaSort = "ascending"
+			if p.desc {
+				col.AriaSort = "descending"
+			}
+			desc = !p.desc
+		}
+		dir := "asc"
+		if desc {
+			dir = "desc"
+		}
+		col.Href = withQuery("/reports/usage", link(c.sort, dir))
+		out = append(out, col)
+	}
+	return out
+}
+
+// syncStatus is the last n sync passes for the reports' sync panel.
+func (s *Server) syncStatus(ctx context.Context, n int) (views.SyncStatusView, error) {
+	passes, err := s.store.LastSyncPasses(ctx, n)
+	if err != nil {
+		return views.SyncStatusView{}, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	var v views.SyncStatusView
+	for _, p := range passes {
+		pv := views.SyncPassView{
+			ID: p.ID, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, Status: p.Status,
+			MachinesDone: p.MachinesDone, MachinesFailed: p.MachinesFailed,
+			SessionsNew: p.SessionsNew, SessionsUpdated: p.SessionsUpdated, Error: p.Error,
+		}
+		for _, f := range p.FailedMachines {
+			pv.FailedIDs = append(pv.FailedIDs, f.ID)
+		}
+		v.Passes = append(v.Passes, pv)
+	}
+	return v, nil
+}
+
+func usageRowView(group string, r db.UsageRow) views.UsageRowView {
+	v := views.UsageRowView{Key: r.GroupKey, Label: r.Label, Sessions: r.Sessions, Minutes: r.Minutes,
+		AvgMinutes: r.AvgMinutes, LastUsed: r.LastUsed}
+	if group == db.GroupMachine && r.GroupKey != "" {
+		v.Href = "/machines/" + url.PathEscape(r.GroupKey)
+	}
+	return v
+}
+
+func chartData(c db.UsageChart) views.ChartData {
+	d := views.ChartData{Days: c.Days}
+	for _, s := range c.Series {
+		d.Series = append(d.Series, views.ChartSeriesData{Label: s.Label, Minutes: s.Minutes, Other: s.GroupKey == db.SeriesOtherKey})
+	}
+	return d
+}
+
+// showUsageReport is GET /reports/usage.
+func (s *Server) showUsageReport(c echo.Context) error {
+	ctx := c.Request().Context()
+	p, v := parseUsage(c.QueryParams(), s.now())
+	status := http.StatusOK
+	if v.Valid {
+		rep, err := s.reports().Usage(ctx, p.rg, p.group, p.sort, p.desc)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errDBUnavailable, err)
+		}
+		for _, r := range rep.Rows {
+			v.Rows = append(v.Rows, usageRowView(p.group, r))
+		}
+		v.TotalSessions, v.TotalMinutes = rep.Sessions, rep.Minutes
+		top := chartTopGroups
+		if p.group == db.GroupDay {
+			top = 0
+		}
+		ch, err := s.reports().Chart(ctx, p.rg, p.group, top)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errDBUnavailable, err)
+		}
+		v.Chart = views.BuildChart(chartData(ch))
+		v.ChartStacked = top > 0
+	} else {
+		status = http.StatusUnprocessableEntity
+	}
+	var err error
+	if v.Sync, err = s.syncStatus(ctx, syncPassesShown); err != nil {
+		return err
+	}
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Push-Url", v.URL)
+		return render(c, status, views.UsageReportBody(v))
+	}
+	return render(c, status, views.UsageReportPage(s.page(c, "Usage report", views.NavReports), v))
+}
+
+// errBadReportFilter answers a CSV export whose filter does not parse: no
+// file, a page saying where to fix it.
+var errBadReportFilter = echo.NewHTTPError(http.StatusUnprocessableEntity,
+	"The report filter is not valid, so there is nothing to export. Open the report page to see which field to fix.")
+
+// exportUsageReport is GET /reports/usage.csv: exactly the rows of the
+// same query's table.
+func (s *Server) exportUsageReport(c echo.Context) error {
+	p, v := parseUsage(c.QueryParams(), s.now())
+	if !v.Valid {
+		return errBadReportFilter
+	}
+	rep, err := s.reports().Usage(c.Request().Context(), p.rg, p.group, p.sort, p.desc)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	var buf bytes.Buffer
+	if err := fleet.UsageCSV(&buf, rep.Rows); err != nil {
+		return err
+	}
+	return sendCSV(c, fmt.Sprintf("usage-by-%s-%s-to-%s.csv", p.group, p.rg.FirstDay, p.rg.LastDay), buf.Bytes())
+}
+
+// sendCSV answers a finished CSV file as a download.
+func sendCSV(c echo.Context, filename string, body []byte) error {
+	h := c.Response().Header()
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, filename))
+	h.Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", body)
+}
+
+// writeCSV renders a header and rows, defusing formulas in every cell.
+func writeCSV(header []string, rows [][]string) ([]byte, error) {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write(header)
+	for _, r := range rows {
+		for i := range r {
+			r[i] = csvSafe(r[i])
+		}
+		_ = w.Write(r)
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return nil, fmt.Errorf("web: csv: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func csvTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// ---- Idle machines ----
+
+func parseIdle(q url.Values) (int, views.IdleReportView) {
+	v := views.IdleReportView{Days: truncate(strings.TrimSpace(q.Get("days")), 12), Errors: map[string]string{}}
+	n := defaultIdleDays
+	if v.Days == "" {
+		v.Days = strconv.Itoa(n)
+	} else if d, err := strconv.Atoi(v.Days); err != nil || d < 1 || d > maxIdleDays {
+		v.Errors["days"] = fmt.Sprintf("Enter a whole number of days from 1 to %d.", maxIdleDays)
+	} else {
+		n = d
+	}
+	v.DaysN, v.Valid = n, len(v.Errors) == 0
+	vals := url.Values{"days": {v.Days}}
+	v.URL = withQuery("/reports/idle", vals)
+	if v.Valid {
+		v.CSVURL = withQuery("/reports/idle.csv", vals)
+	}
+	return n, v
+}
+
+func (s *Server) idleRows(ctx context.Context, days int) ([]views.IdleRowView, error) {
+	now := s.now()
+	ms, err := s.reports().IdleMachines(ctx, days, now)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	rows := make([]views.IdleRowView, 0, len(ms))
+	for _, m := range ms {
+		r := views.IdleRowView{MachineID: m.MachineID, Name: m.Name, UserEmail: m.UserEmail, UserName: m.UserName,
+			Region: m.Region, MachineType: m.MachineType, Status: m.Status, LastUsed: m.LastUsed, IdleDays: -1}
+		if m.LastUsed != nil {
+			r.IdleDays = max(0, int(now.Sub(*m.LastUsed)/(24*time.Hour)))
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// showIdleReport is GET /reports/idle.
+func (s *Server) showIdleReport(c echo.Context) error {
+	ctx := c.Request().Context()
+	days, v := parseIdle(c.QueryParams())
+	status := http.StatusOK
+	var err error
+	if v.Valid {
+		if v.Rows, err = s.idleRows(ctx, days); err != nil {
+			return err
+		}
+	} else {
+		status = http.StatusUnprocessableEntity
+	}
+	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
+		return err
+	}
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Push-Url", v.URL)
+		return render(c, status, views.IdleReportBody(v))
+	}
+	return render(c, status, views.IdleReportPage(s.page(c, "Idle machines", views.NavReports), v))
+}
+
+// exportIdleReport is GET /reports/idle.csv (columns idleCSVHeader).
+func (s *Server) exportIdleReport(c echo.Context) error {
+	days, v := parseIdle(c.QueryParams())
+	if !v.Valid {
+		return errBadReportFilter
+	}
+	rows, err := s.idleRows(c.Request().Context(), days)
+	if err != nil {
+		return err
+	}
+	recs := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		idle := ""
+		if r.IdleDays >= 0 {
+			idle = strconv.Itoa(r.IdleDays)
+		}
+		recs = append(recs, []string{r.MachineID, r.Name, r.UserEmail, r.UserName, r.Region, r.MachineType, r.Status, csvTime(r.LastUsed), idle})
+	}
+	body, err := writeCSV(idleCSVHeader, recs)
+	if err != nil {
+		return err
+	}
+	return sendCSV(c, fmt.Sprintf("idle-machines-%dd-%s.csv", days, s.now().UTC().Format(time.DateOnly)), body)
+}
+
+// ---- Low remaining usage ----
+
+func parseLowRemaining(q url.Values) (int64, views.LowRemainingReportView) {
+	v := views.LowRemainingReportView{BelowHours: truncate(strings.TrimSpace(q.Get("below_hours")), 12), Errors: map[string]string{}}
+	hours := float64(defaultBelowHours)
+	if v.BelowHours == "" {
+		v.BelowHours = strconv.Itoa(defaultBelowHours)
+	} else if h, err := strconv.ParseFloat(v.BelowHours, 64); err != nil || math.IsNaN(h) || h <= 0 || h > maxBelowHours {
+		v.Errors["below_hours"] = fmt.Sprintf("Enter a number of hours above 0 and at most %d.", maxBelowHours)
+	} else {
+		hours = h
+	}
+	v.BelowMinutes = int64(math.Round(hours * 60))
+	v.Valid = len(v.Errors) == 0
+	vals := url.Values{"below_hours": {v.BelowHours}}
+	v.URL = withQuery("/reports/low-remaining", vals)
+	if v.Valid {
+		v.CSVURL = withQuery("/reports/low-remaining.csv", vals)
+	}
+	return v.BelowMinutes, v
+}
+
+func (s *Server) lowRows(ctx context.Context, below int64) ([]views.LowRemainingRowView, error) {
+	ms, err := s.reports().LowRemaining(ctx, below, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	rows := make([]views.LowRemainingRowView, 0, len(ms))
+	for _, m := range ms {
+		rows = append(rows, views.LowRemainingRowView{MachineID: m.MachineID, Name: m.Name, UserEmail: m.UserEmail,
+			Region: m.Region, RemainingMinutes: m.RemainingUsageMinutes, MinutesUsed: m.MinutesUsed,
+			BurnPerDay: m.BurnPerDay, RunOut: m.RunOut, TakenAt: m.TakenAt})
+	}
+	return rows, nil
+}
+
+// showLowRemainingReport is GET /reports/low-remaining.
+func (s *Server) showLowRemainingReport(c echo.Context) error {
+	ctx := c.Request().Context()
+	below, v := parseLowRemaining(c.QueryParams())
+	status := http.StatusOK
+	var err error
+	if v.Valid {
+		if v.Rows, err = s.lowRows(ctx, below); err != nil {
+			return err
+		}
+	} else {
+		status = http.StatusUnprocessableEntity
+	}
+	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
+		return err
+	}
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Push-Url", v.URL)
+		return render(c, status, views.LowRemainingReportBody(v))
+	}
+	return render(c, status, views.LowRemainingReportPage(s.page(c, "Low remaining usage", views.NavReports), v))
+}
+
+// exportLowRemainingReport is GET /reports/low-remaining.csv (columns
+// lowCSVHeader).
+func (s *Server) exportLowRemainingReport(c echo.Context) error {
+	below, v := parseLowRemaining(c.QueryParams())
+	if !v.Valid {
+		return errBadReportFilter
+	}
+	rows, err := s.lowRows(c.Request().Context(), below)
+	if err != nil {
+		return err
+	}
+	recs := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		recs = append(recs, []string{r.MachineID, r.Name, r.UserEmail, r.Region,
+			strconv.FormatInt(r.RemainingMinutes, 10), strconv.FormatInt(r.MinutesUsed, 10),
+			strconv.FormatFloat(r.BurnPerDay, 'f', 1, 64), csvTime(r.RunOut)})
+	}
+	body, err := writeCSV(lowCSVHeader, recs)
+	if err != nil {
+		return err
+	}
+	return sendCSV(c, fmt.Sprintf("low-remaining-%s.csv", s.now().UTC().Format(time.DateOnly)), body)
+}
+
+// ---- Top users ----
+
+func parseTopUsers(q url.Values, now time.Time) (fleet.Range, int, views.TopUsersReportView) {
+	rg, f, _ := parseRangeFilter(q, now)
+	v := views.TopUsersReportView{Filter: f, Limit: truncate(strings.TrimSpace(q.Get("limit")), 12)}
+	n := defaultTopUsers
+	if v.Limit == "" {
+		v.Limit = strconv.Itoa(n)
+	} else if l, err := strconv.Atoi(v.Limit); err != nil || l < 1 || l > maxTopUsers {
+		f.Errors["limit"] = fmt.Sprintf("Enter a whole number from 1 to %d.", maxTopUsers)
+	} else {
+		n = l
+	}
+	v.Valid = len(f.Errors) == 0
+	vals := rangeValues(f)
+	vals.Set("limit", v.Limit)
+	v.URL = withQuery("/reports/top-users", vals)
+	if v.Valid {
+		v.Range = rangeText(rg)
+		v.CSVURL = withQuery("/reports/top-users.csv", vals)
+	}
+	return rg, n, v
+}
+
+func (s *Server) topRows(ctx context.Context, rg fleet.Range, n int) ([]views.TopUserRowView, error) {
+	us, err := s.reports().TopUsers(ctx, rg, n)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	rows := make([]views.TopUserRowView, 0, len(us))
+	for i, u := range us {
+		rows = append(rows, views.TopUserRowView{Rank: i + 1, Email: u.GroupKey, Sessions: u.Sessions,
+			Minutes: u.Minutes, AvgMinutes: u.AvgMinutes, LastUsed: u.LastUsed})
+	}
+	return rows, nil
+}
+
+// showTopUsersReport is GET /reports/top-users.
+func (s *Server) showTopUsersReport(c echo.Context) error {
+	ctx := c.Request().Context()
+	rg, n, v := parseTopUsers(c.QueryParams(), s.now())
+	status := http.StatusOK
+	var err error
+	if v.Valid {
+		if v.Rows, err = s.topRows(ctx, rg, n); err != nil {
+			return err
+		}
+	} else {
+		status = http.StatusUnprocessableEntity
+	}
+	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
+		return err
+	}
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Push-Url", v.URL)
+		return render(c, status, views.TopUsersReportBody(v))
+	}
+	return render(c, status, views.TopUsersReportPage(s.page(c, "Top users", views.NavReports), v))
+}
+
+// exportTopUsersReport is GET /reports/top-users.csv (columns
+// topUsersCSVHeader).
+func (s *Server) exportTopUsersReport(c echo.Context) error {
+	rg, n, v := parseTopUsers(c.QueryParams(), s.now())
+	if !v.Valid {
+		return errBadReportFilter
+	}
+	rows, err := s.topRows(c.Request().Context(), rg, n)
+	if err != nil {
+		return err
+	}
+	recs := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		recs = append(recs, []string{strconv.Itoa(r.Rank), r.Email, strconv.FormatInt(r.Sessions, 10),
+			strconv.FormatInt(r.Minutes, 10), strconv.FormatFloat(r.AvgMinutes, 'f', 1, 64), csvTime(r.LastUsed)})
+	}
+	body, err := writeCSV(topUsersCSVHeader, recs)
+	if err != nil {
+		return err
+	}
+	return sendCSV(c, fmt.Sprintf("top-users-%s-to-%s.csv", rg.FirstDay, rg.LastDay), body)
+}
