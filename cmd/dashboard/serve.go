@@ -224,8 +224,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log})
+	bulk := fleet.NewBulk(svc, fleet.BulkOptions{Log: e.log})
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
-		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc})
+		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk})
 	if err != nil {
 		return err
 	}
@@ -236,6 +237,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
 	runSync(bg, e, newSyncer(e, svc, metrics))
+	// Bulk operations: resumes what a previous process left unfinished.
+	bulk.Start(bg)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -253,5 +256,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := srv.Shutdown(sctx); err != nil {
 		e.log.Warn("shutdown", "err", err.Error())
 	}
+	stopBg()
+	bulk.Wait()
 	return nil
 }

@@ -48,7 +48,7 @@ type ActionSpec struct {
 // app uses is declared and that no key is both recorded and secret.
 var Specs = map[string]ActionSpec{
 	ActMachineCreate:      {Record: []string{"plan_id", "quantity", "region", "software_ids", "base_image_id", "permissions", "created_ids"}},
-	ActMachineUpdate:      {Record: []string{"auto_stop_threshold", "usage_source", "before", "after"}},
+	ActMachineUpdate:      {Record: []string{"auto_stop_threshold", "usage_source", "before", "after", "bulk_op_id"}},
 	ActMachineStart:       {Record: []string{"bulk_op_id"}},
 	ActMachineStop:        {Record: []string{"gracefully", "bulk_op_id"}},
 	ActMachineReset:       {Record: []string{"remove_files", "machine_name"}, Secret: []string{"confirm"}},
@@ -65,6 +65,10 @@ var Specs = map[string]ActionSpec{
 	ActBulk:               {Record: []string{"bulk_op_id", "bulk_action", "machine_ids", "count", "fields", "done", "skipped", "failed"}},
 	ActPageView:           {Record: []string{"method", "route", "required_role"}},
 }
+
+// deniedKeys are recorded for every action: a refused attempt names the
+// route it tried and the role it needed, whatever the action's own params.
+var deniedKeys = []string{"method", "route", "required_role"}
 
 // ErrAuditUnavailable means the started row could not be written, so the
 // action was not performed.
@@ -100,7 +104,7 @@ func Filter(action string, p Params) json.RawMessage {
 	}
 	out := make(map[string]any, len(p))
 	for _, k := range slices.Sorted(maps.Keys(p)) {
-		if slices.Contains(spec.Secret, k) || !slices.Contains(spec.Record, k) {
+		if slices.Contains(spec.Secret, k) || !(slices.Contains(spec.Record, k) || slices.Contains(deniedKeys, k)) {
 			continue
 		}
 		out[k] = p[k]

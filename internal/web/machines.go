@@ -1,11 +1,13 @@
 package web
 
 import (
+	"encoding/csv"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -72,7 +74,7 @@ func parseMachineQuery(q url.Values) (vagon.ListMachinesOptions, views.MachineQu
 
 func (s *Server) listMachines(c echo.Context) error {
 	o, mq, errs := parseMachineQuery(c.QueryParams())
-	v := views.MachinesView{Query: mq}
+	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}}
 	status := http.StatusOK
 	if len(errs) > 0 {
 		var parts []string
@@ -82,6 +84,7 @@ func (s *Server) listMachines(c echo.Context) error {
 		v.Error = "This filter is not valid: " + strings.Join(parts, "; ") + "."
 		status = http.StatusBadRequest
 	} else {
+		canBulk := views.RoleRank(currentUser(c).Role) >= views.RoleRank(operator)
 		ctx, cancel := withTimeout(c, apiTimeout)
 		defer cancel()
 		l, err := s.fleet.ListMachines(ctx, o)
@@ -91,7 +94,9 @@ func (s *Server) listMachines(c echo.Context) error {
 		} else {
 			v.Count = l.Count
 			for _, m := range l.Machines {
-				v.Rows = append(v.Rows, machineRow(m))
+				r := fleetRow(m, 0)
+				r.Selectable = canBulk
+				v.Machines = append(v.Machines, r)
 			}
 			if o.Page > 1 {
 				prev := mq
@@ -107,9 +112,9 @@ func (s *Server) listMachines(c echo.Context) error {
 	}
 	p := s.page(c, "Machines", views.NavMachines)
 	if isHTMX(c) {
-		return render(c, status, views.MachinesResults(p, v))
+		return render(c, status, views.FleetResults(p, v))
 	}
-	return render(c, status, views.MachinesPage(p, v))
+	return render(c, status, views.FleetPage(p, v))
 }
 
 func machineRow(m vagon.Machine) views.MachineRow {
@@ -120,6 +125,71 @@ func machineRow(m vagon.Machine) views.MachineRow {
 		r.UserName, r.UserEmail = a.User.Attributes.Name, a.User.Attributes.Email
 	}
 	return r
+}
+
+// fleetRow maps a machine to a fleet-list row; poll counts the refreshes
+// of a row in transition.
+func fleetRow(m vagon.Machine, poll int) views.FleetRow {
+	a := m.Attributes
+	r := views.FleetRow{MachineRow: machineRow(m), AutoStopSeconds: a.AutoStopThreshold, Poll: poll}
+	if a.Task != nil {
+		r.TaskUID = a.Task.UID
+	}
+	if a.LatestImageStatus != nil {
+		r.ImageStatus = *a.LatestImageStatus
+	}
+	return r
+}
+
+// maxCSVMachines bounds a CSV export.
+const maxCSVMachines = 100_000
+
+// exportMachines is GET /machines.csv: the current filter, every page.
+func (s *Server) exportMachines(c echo.Context) error {
+	o, _, errs := parseMachineQuery(c.QueryParams())
+	if len(errs) > 0 {
+		var parts []string
+		for k, m := range errs {
+			parts = append(parts, k+" "+m)
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, "This filter is not valid: "+strings.Join(parts, "; ")+".")
+	}
+	o.Page, o.PerPage = 1, 100
+	ctx, cancel := withTimeout(c, 2*apiTimeout)
+	defer cancel()
+	var all []vagon.Machine
+	for m, err := range s.api.Machines(ctx, &o) {
+		if err != nil {
+			return s.pageError(c, &apiFailure{err})
+		}
+		if all = append(all, m); len(all) >= maxCSVMachines {
+			break
+		}
+	}
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="machines-%s.csv"`, s.now().UTC().Format("20060102-150405")))
+	h.Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	_ = w.Write([]string{"id", "name", "status", "user_name", "user_email", "region", "machine_type", "remaining_minutes", "auto_stop_seconds", "task_uid", "image_status", "last_session_start_at"})
+	for _, m := range all {
+		r := fleetRow(m, 0)
+		last := ""
+		if r.LastSessionAt != nil {
+			last = r.LastSessionAt.UTC().Format(time.RFC3339)
+		}
+		rec := []string{r.ID, r.Name, r.Status, r.UserName, r.UserEmail, r.Region, r.MachineType,
+			strconv.FormatInt(r.RemainingMinutes, 10), strconv.Itoa(r.AutoStopSeconds), r.TaskUID, r.ImageStatus, last}
+		for i := range rec {
+			rec[i] = csvSafe(rec[i])
+		}
+		if err := w.Write(rec); err != nil {
+			return nil
+		}
+	}
+	w.Flush()
+	return nil
 }
 
 // explainAPIError turns an API error into words a person can act on, with

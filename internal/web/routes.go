@@ -50,10 +50,36 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodGet, "/", viewer, "", s.home},
 		{http.MethodGet, "/machines", viewer, "", s.listMachines},
 		// (machine page and single-machine actions: issue 4)
+		{http.MethodGet, "/machines.csv", viewer, "", s.exportMachines},
+		{http.MethodGet, "/machines/:id", viewer, "", s.showMachine},
+		{http.MethodGet, "/machines/:id/row", viewer, "", s.machineRowFragment},
+		{http.MethodGet, "/machines/:id/sessions", viewer, "", s.showMachineSessions},
+		{http.MethodGet, "/machines/:id/tasks", viewer, "", s.showMachineTasks},
+		{http.MethodPost, "/machines/:id/start", helpdesk, fleet.ActMachineStart, s.startMachine},
+		{http.MethodPost, "/machines/:id/stop", operator, fleet.ActMachineStop, s.stopMachine},
+		{http.MethodPost, "/machines/:id/reset", admin, fleet.ActMachineReset, s.resetMachine},
+		{http.MethodPost, "/machines/:id/access", helpdesk, fleet.ActMachineAccessLink, s.createAccessLink},
+		{http.MethodPost, "/machines/:id/permissions", operator, fleet.ActMachinePermissions, s.setPermissions},
+		{http.MethodPost, "/machines/:id/machine-type", operator, fleet.ActMachinePerformance, s.setMachineType},
+		{http.MethodPost, "/machines/:id/settings", operator, fleet.ActMachineUpdate, s.updateMachineSettings},
+		{http.MethodPost, "/machines/:id/tasks", operator, fleet.ActTaskActivate, s.activateTask},
+		{http.MethodPost, "/machines/:id/tasks/:task_id/delete", operator, fleet.ActTaskDelete, s.deleteTask},
 
 		// Bulk actions (issue 4).
+		{http.MethodPost, "/bulk", operator, fleet.ActBulk, s.submitBulk},
+		{http.MethodGet, "/bulk/:op_id", operator, "", s.showBulk},
+		{http.MethodGet, "/machines/new", admin, "", s.newMachinesForm},
+		{http.MethodPost, "/machines", admin, fleet.ActMachineCreate, s.createMachines},
 
 		// Reports (issue 5).
+		{http.MethodGet, "/reports/usage", viewer, "", s.showUsageReport},
+		{http.MethodGet, "/reports/usage.csv", viewer, "", s.exportUsageReport},
+		{http.MethodGet, "/reports/idle", viewer, "", s.showIdleReport},
+		{http.MethodGet, "/reports/idle.csv", viewer, "", s.exportIdleReport},
+		{http.MethodGet, "/reports/low-remaining", viewer, "", s.showLowRemainingReport},
+		{http.MethodGet, "/reports/low-remaining.csv", viewer, "", s.exportLowRemainingReport},
+		{http.MethodGet, "/reports/top-users", viewer, "", s.showTopUsersReport},
+		{http.MethodGet, "/reports/top-users.csv", viewer, "", s.exportTopUsersReport},
 
 		// Audit log: admins see all, everyone else their own entries.
 		{http.MethodGet, "/audit", viewer, "", s.showAudit},

@@ -36,6 +36,9 @@ type Deps struct {
 	// Fleet holds the machine-side services (cache, bulk); built from API
 	// and Store when nil.
 	Fleet *fleet.Service
+	// Bulk runs bulk operations; built from Fleet when nil (cmd/dashboard
+	// starts it; tests start their own).
+	Bulk *fleet.Bulk
 }
 
 // Server is the dashboard's HTTP handler.
@@ -52,6 +55,7 @@ type Server struct {
 	metrics *Metrics
 	now     func() time.Time
 	routes  []Route
+	bulkSvc *fleet.Bulk
 }
 
 // New builds the server and its routes.
@@ -74,8 +78,11 @@ func New(d Deps) (*Server, error) {
 	if d.Fleet == nil {
 		d.Fleet = fleet.NewService(d.API, d.Store, fleet.ServiceOptions{Log: d.Log})
 	}
+	if d.Bulk == nil {
+		d.Bulk = fleet.NewBulk(d.Fleet, fleet.BulkOptions{Log: d.Log})
+	}
 	s := &Server{
-		store: d.Store, api: d.API, fleet: d.Fleet, audit: fleet.NewAuditor(d.Store),
+		store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: fleet.NewAuditor(d.Store),
 		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
 	}
 	s.cookies = newCookieStore(d.SessionKey, d.CookieSecure)

@@ -1,0 +1,246 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Bulk operation statuses (bulk_operations.status).
+const (
+	BulkQueued    = "queued"
+	BulkRunning   = "running"
+	BulkSucceeded = "succeeded"
+	BulkFailed    = "failed"
+)
+
+// Bulk item states (bulk_items.state).
+const (
+	ItemPending     = "pending"
+	ItemRunning     = "running"
+	ItemDone        = "done"
+	ItemSkipped     = "skipped"
+	ItemFailed      = "failed"
+	ItemInterrupted = "interrupted"
+)
+
+// bulkLockClass is the first key of the two-key advisory lock a runner
+// holds on an operation ("bulk"); the second is the operation id. Two-key
+// locks live in a space of their own, apart from the one-key locks of the
+// audit log, the sessions sync and goose.
+const bulkLockClass int32 = 0x62756c6b
+
+// BulkOp is one bulk operation.
+type BulkOp struct {
+	ID          int64           `db:"id"`
+	Action      string          `db:"action"`
+	Params      json.RawMessage `db:"params"`
+	ActorEmail  string          `db:"actor_email"`
+	ActorRole   string          `db:"actor_role"`
+	RemoteAddr  string          `db:"remote_addr"`
+	UserAgent   string          `db:"user_agent"`
+	RequestID   string          `db:"request_id"`
+	Concurrency int             `db:"concurrency"`
+	Status      string          `db:"status"`
+	CreatedAt   time.Time       `db:"created_at"`
+	StartedAt   *time.Time      `db:"started_at"`
+	FinishedAt  *time.Time      `db:"finished_at"`
+}
+
+// Finished reports whether the operation has ended.
+func (o *BulkOp) Finished() bool { return o.Status == BulkSucceeded || o.Status == BulkFailed }
+
+// BulkItem is one machine of a bulk operation.
+type BulkItem struct {
+	OpID        int64     `db:"op_id"`
+	Seq         int       `db:"seq"`
+	MachineID   string    `db:"machine_id"`
+	MachineName string    `db:"machine_name"`
+	State       string    `db:"state"`
+	Message     string    `db:"message"`
+	ClientCode  *int      `db:"client_code"`
+	Attempts    int       `db:"attempts"`
+	UpdatedAt   time.Time `db:"updated_at"`
+}
+
+const bulkOpColumns = `id, action, params, actor_email, actor_role, remote_addr, user_agent,
+request_id, concurrency, status, created_at, started_at, finished_at`
+
+const bulkItemColumns = `op_id, seq, machine_id, machine_name, state, message, client_code, attempts, updated_at`
+
+// CreateBulkOp stores a queued operation with one pending item per machine
+// id, in the order given, and returns its id. names may be nil, or hold a
+// known name per machine id.
+func (s *Store) CreateBulkOp(ctx context.Context, op *BulkOp, ids []string, names map[string]string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, fmt.Errorf("db: create bulk operation: no machines")
+	}
+	params := op.Params
+	if len(params) == 0 {
+		params = json.RawMessage(`{}`)
+	}
+	conc := op.Concurrency
+	if conc < 1 {
+		conc = 1
+	}
+	var id int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO bulk_operations
+			(action, params, actor_email, actor_role, remote_addr, user_agent, request_id, concurrency)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			op.Action, params, op.ActorEmail, op.ActorRole, op.RemoteAddr, op.UserAgent, op.RequestID, conc).Scan(&id)
+		if err != nil {
+			return err
+		}
+		rows := make([][]any, len(ids))
+		for i, mid := range ids {
+			rows[i] = []any{id, int32(i + 1), mid, truncate(names[mid], 300)}
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"bulk_items"}, []string{"op_id", "seq", "machine_id", "machine_name"}, pgx.CopyFromRows(rows))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("db: create bulk operation: %w", err)
+	}
+	return id, nil
+}
+
+// BulkOp returns one operation, or ErrNotFound.
+func (s *Store) BulkOp(ctx context.Context, id int64) (*BulkOp, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+bulkOpColumns+` FROM bulk_operations WHERE id = $1`, id)
+	op, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[BulkOp])
+	if err != nil {
+		return nil, fmt.Errorf("db: bulk operation %d: %w", id, notFound(err))
+	}
+	op.CreatedAt = op.CreatedAt.UTC()
+	for _, t := range []**time.Time{&op.StartedAt, &op.FinishedAt} {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
+	}
+	return op, nil
+}
+
+// BulkItems returns an operation's items in their order.
+func (s *Store) BulkItems(ctx context.Context, opID int64) ([]BulkItem, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+bulkItemColumns+` FROM bulk_items WHERE op_id = $1 ORDER BY seq`, opID)
+	items, err := pgx.CollectRows(rows, pgx.RowToStructByName[BulkItem])
+	if err != nil {
+		return nil, fmt.Errorf("db: bulk items of %d: %w", opID, err)
+	}
+	for i := range items {
+		items[i].UpdatedAt = items[i].UpdatedAt.UTC()
+	}
+	return items, nil
+}
+
+// UnfinishedBulkOps returns the ids of the operations still queued or
+// running, oldest first.
+func (s *Store) UnfinishedBulkOps(ctx context.Context) ([]int64, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM bulk_operations WHERE status IN ('queued', 'running') ORDER BY id`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("db: unfinished bulk operations: %w", err)
+	}
+	return ids, nil
+}
+
+// StartBulkOp marks an unfinished operation running, keeping the time it
+// first started.
+func (s *Store) StartBulkOp(ctx context.Context, id int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE bulk_operations
+		SET status = 'running', started_at = coalesce(started_at, now())
+		WHERE id = $1 AND status IN ('queued', 'running')`, id)
+	if err != nil {
+		return fmt.Errorf("db: start bulk operation %d: %w", id, err)
+	}
+	return nil
+}
+
+// FinishBulkOp marks an operation succeeded or failed. It reports false when
+// the operation had already finished.
+func (s *Store) FinishBulkOp(ctx context.Context, id int64, status string) (bool, error) {
+	if status != BulkSucceeded && status != BulkFailed {
+		return false, fmt.Errorf("db: finish bulk operation %d: bad status %q", id, status)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE bulk_operations SET status = $2, finished_at = now()
+		WHERE id = $1 AND status IN ('queued', 'running')`, id, status)
+	if err != nil {
+		return false, fmt.Errorf("db: finish bulk operation %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// SetBulkItemName records a machine's name on its item.
+func (s *Store) SetBulkItemName(ctx context.Context, opID int64, machineID, name string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE bulk_items SET machine_name = $3 WHERE op_id = $1 AND machine_id = $2`,
+		opID, machineID, truncate(name, 300))
+	if err != nil {
+		return fmt.Errorf("db: bulk item name: %w", err)
+	}
+	return nil
+}
+
+// BeginBulkItem marks an item running before its API call and returns how
+// many times a call has now been begun for it.
+func (s *Store) BeginBulkItem(ctx context.Context, opID int64, machineID string) (attempts int, err error) {
+	err = s.pool.QueryRow(ctx, `UPDATE bulk_items
+		SET state = 'running', attempts = attempts + 1, message = '', client_code = NULL, updated_at = now()
+		WHERE op_id = $1 AND machine_id = $2 RETURNING attempts`, opID, machineID).Scan(&attempts)
+	if err != nil {
+		return 0, fmt.Errorf("db: begin bulk item: %w", notFound(err))
+	}
+	return attempts, nil
+}
+
+// SetBulkItemResult records an item's final (or pending) state.
+func (s *Store) SetBulkItemResult(ctx context.Context, opID int64, machineID, state, message string, code *int) error {
+	_, err := s.pool.Exec(ctx, `UPDATE bulk_items SET state = $3, message = $4, client_code = $5, updated_at = now()
+		WHERE op_id = $1 AND machine_id = $2`, opID, machineID, state, truncate(message, 1000), code)
+	if err != nil {
+		return fmt.Errorf("db: bulk item result: %w", err)
+	}
+	return nil
+}
+
+// TryLockBulkOp takes the advisory lock of one operation on a connection it
+// holds until unlock is called, so one runner at a time, across replicas,
+// works on it. A runner that dies loses its connection and with it the
+// lock. ok is false, with a nil unlock, when another session holds it.
+// unlock is safe to call more than once.
+func (s *Store) TryLockBulkOp(ctx context.Context, id int64) (unlock func(), ok bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("db: bulk lock: %w", err)
+	}
+	key := int32(id & 0x7fffffff)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, bulkLockClass, key).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("db: bulk lock: %w", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, false, nil
+	}
+	var once sync.Once
+	return func() { once.Do(func() { unlockBulk(ctx, conn, key) }) }, true, nil
+}
+
+func unlockBulk(ctx context.Context, conn *pgxpool.Conn, key int32) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var released bool
+	if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1, $2)`, bulkLockClass, key).Scan(&released); err != nil || !released {
+		// Closing the connection is the sure way to drop a session lock.
+		pc := conn.Hijack()
+		_ = pc.Close(uctx)
+		return
+	}
+	conn.Release()
+}

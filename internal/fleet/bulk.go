@@ -1,0 +1,767 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+)
+
+// Bulk actions (the `action` field of POST /bulk).
+const (
+	BulkStart       = "start"
+	BulkStop        = "stop"
+	BulkPermissions = "permissions"
+	BulkAutoStop    = "auto_stop"
+)
+
+// BulkActions lists the bulk actions in display order.
+var BulkActions = []string{BulkStart, BulkStop, BulkPermissions, BulkAutoStop}
+
+// Defaults and limits of bulk operations.
+const (
+	DefaultBulkConcurrency = 4
+	DefaultBulkPoll        = 5 * time.Second
+	DefaultBulkMaxOps      = 4
+	// MaxBulkMachines is the most machines one operation may target.
+	MaxBulkMachines = 500
+	// maxMachineIDLen bounds a machine id's length.
+	maxMachineIDLen = 20
+)
+
+// Errors of Submit and Resolve. Their text is fit to show a person.
+var (
+	ErrBulkAction   = errors.New("choose an action: start, stop, permissions or auto-stop")
+	ErrBulkNoTarget = errors.New("select at least one machine")
+	ErrBulkTooMany  = fmt.Errorf("a bulk action may target at most %d machines; narrow the filter", MaxBulkMachines)
+)
+
+// BulkParams are an operation's action fields.
+type BulkParams struct {
+	// Gracefully (stop): let the machine save files before it stops.
+	Gracefully *bool `json:"gracefully,omitempty"`
+	// Permissions (permissions): only the chosen keys, with their new value.
+	Permissions map[string]bool `json:"permissions,omitempty"`
+	// AutoStopThreshold (auto_stop): seconds, one of vagon.AutoStopThresholds.
+	AutoStopThreshold *int `json:"auto_stop_threshold,omitempty"`
+}
+
+// Validate checks the fields the action needs and drops the others.
+func (p BulkParams) Validate(action string) (BulkParams, error) {
+	switch action {
+	case BulkStart:
+		return BulkParams{}, nil
+	case BulkStop:
+		g := p.Gracefully == nil || *p.Gracefully
+		return BulkParams{Gracefully: &g}, nil
+	case BulkPermissions:
+		if len(p.Permissions) == 0 {
+			return BulkParams{}, errors.New("choose at least one permission to change")
+		}
+		for k := range p.Permissions {
+			if !slices.Contains(vagon.PermissionKeys, k) {
+				return BulkParams{}, fmt.Errorf("unknown permission %q", k)
+			}
+		}
+		return BulkParams{Permissions: maps.Clone(p.Permissions)}, nil
+	case BulkAutoStop:
+		if p.AutoStopThreshold == nil || !slices.Contains(vagon.AutoStopThresholds, *p.AutoStopThreshold) {
+			return BulkParams{}, errors.New("choose an auto-stop value: off, 15 min, 1 h, 3 h or 6 h")
+		}
+		n := *p.AutoStopThreshold
+		return BulkParams{AutoStopThreshold: &n}, nil
+	}
+	return BulkParams{}, ErrBulkAction
+}
+
+// graceful reads Gracefully with its default (true).
+func (p BulkParams) graceful() bool { return p.Gracefully == nil || *p.Gracefully }
+
+// BulkOptions configure a Bulk. Zero fields take the defaults.
+type BulkOptions struct {
+	// Concurrency is how many machines of one operation are worked on at
+	// once (DefaultBulkConcurrency).
+	Concurrency int
+	// Poll is how often the runner looks for operations submitted on other
+	// replicas or left unfinished by a dead process (DefaultBulkPoll).
+	Poll time.Duration
+	// MaxOps is how many operations one runner works on at once
+	// (DefaultBulkMaxOps).
+	MaxOps int
+	Log    *slog.Logger
+}
+
+// Bulk runs bulk operations: stored in Postgres, worked on by one runner at
+// a time across replicas (an advisory lock per operation), each machine's
+// call audited, resumed after a restart.
+//
+// Resume: items still pending are run. An item left running by a process
+// that died is re-checked against the machine's current state: already in
+// the target state, it is marked done (the call went through); otherwise
+// the call is retried once. An item that a restart interrupts a second time
+// is marked interrupted and not tried again.
+type Bulk struct {
+	svc   *Service
+	store *db.Store
+	api   *vagon.Client
+	audit *Auditor
+	o     BulkOptions
+
+	wake    chan struct{}
+	started atomic.Bool
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	active  map[int64]bool
+}
+
+// NewBulk builds the bulk engine over svc (its API client, store and cache).
+func NewBulk(svc *Service, o BulkOptions) *Bulk {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultBulkConcurrency
+	}
+	o.Concurrency = min(o.Concurrency, 32)
+	if o.Poll <= 0 {
+		o.Poll = DefaultBulkPoll
+	}
+	if o.MaxOps <= 0 {
+		o.MaxOps = DefaultBulkMaxOps
+	}
+	if o.Log == nil {
+		o.Log = svc.log
+	}
+	return &Bulk{
+		svc: svc, store: svc.Store(), api: svc.API(), audit: NewAuditor(svc.Store()), o: o,
+		wake: make(chan struct{}, 1), active: map[int64]bool{},
+	}
+}
+
+// Start launches the runner in the background and returns at once. The
+// runner first picks up every operation left queued or running (by this
+// replica before a restart, or by a replica that died), then works on new
+// ones as they are submitted, polling for ones submitted elsewhere. It
+// stops when ctx is done; Wait waits for it. Calling Start again does
+// nothing.
+func (b *Bulk) Start(ctx context.Context) {
+	if !b.started.CompareAndSwap(false, true) {
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		t := time.NewTicker(b.o.Poll)
+		defer t.Stop()
+		for {
+			b.claim(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-b.wake:
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// Wait blocks until the runner and every operation it works on have
+// stopped (after Start's ctx is done).
+func (b *Bulk) Wait() { b.wg.Wait() }
+
+func (b *Bulk) notify() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// claim takes the lock of every unfinished operation it can and works on
+// each in its own goroutine.
+func (b *Bulk) claim(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	ids, err := b.store.UnfinishedBulkOps(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.o.Log.Error("bulk: list operations", "err", err.Error())
+		}
+		return
+	}
+	for _, id := range ids {
+		b.mu.Lock()
+		busy := b.active[id] || len(b.active) >= b.o.MaxOps
+		b.mu.Unlock()
+		if busy {
+			continue
+		}
+		unlock, ok, err := b.store.TryLockBulkOp(ctx, id)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.o.Log.Error("bulk: lock operation", "op", id, "err", err.Error())
+			}
+			return
+		}
+		if !ok {
+			continue // another runner has it
+		}
+		b.mu.Lock()
+		b.active[id] = true
+		b.mu.Unlock()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer func() {
+				b.mu.Lock()
+				delete(b.active, id)
+				b.mu.Unlock()
+				b.notify() // a slot is free
+			}()
+			defer unlock()
+			if err := b.run(ctx, id); err != nil && ctx.Err() == nil {
+				b.o.Log.Error("bulk: operation", "op", id, "err", err.Error())
+			}
+		}()
+	}
+}
+
+// Submit stores an operation on ids and wakes the runner. It writes the
+// parent audit row (bulk.run started) and refuses with ErrAuditUnavailable,
+// leaving the operation failed and untouched, when that write fails.
+func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []string, p BulkParams) (int64, error) {
+	p, err := p.Validate(action)
+	if err != nil {
+		return 0, err
+	}
+	ids, err = CleanMachineIDs(ids)
+	if err != nil {
+		return 0, err
+	}
+	params, err := json.Marshal(p)
+	if err != nil {
+		return 0, fmt.Errorf("fleet: bulk params: %w", err)
+	}
+	op := &db.BulkOp{
+		Action: action, Params: params, ActorEmail: actor.Email, ActorRole: actor.Role,
+		RemoteAddr: actor.RemoteAddr, UserAgent: actor.UserAgent, RequestID: actor.RequestID,
+		Concurrency: b.o.Concurrency,
+	}
+	id, err := b.store.CreateBulkOp(ctx, op, ids, nil)
+	if err != nil {
+		return 0, err
+	}
+	ap := Params{"bulk_op_id": id, "bulk_action": action, "machine_ids": ids, "count": len(ids), "fields": p}
+	if err := b.audit.Record(ctx, actor, ActBulk, "", db.OutcomeStarted, ap, nil, ""); err != nil {
+		wctx := context.WithoutCancel(ctx)
+		for _, mid := range ids {
+			_ = b.store.SetBulkItemResult(wctx, id, mid, db.ItemFailed, "not run: the audit log could not be written", nil)
+		}
+		_, _ = b.store.FinishBulkOp(wctx, id, db.BulkFailed)
+		return 0, fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
+	}
+	b.notify()
+	return id, nil
+}
+
+// CleanMachineIDs trims, checks and de-duplicates machine ids, keeping
+// their order: each must be a positive decimal number.
+func CleanMachineIDs(ids []string) ([]string, error) {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			continue
+		}
+		if !ValidMachineID(id) {
+			return nil, fmt.Errorf("%q is not a machine id", truncateRunes(id, 24))
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrBulkNoTarget
+	}
+	if len(out) > MaxBulkMachines {
+		return nil, ErrBulkTooMany
+	}
+	return out, nil
+}
+
+// ValidMachineID reports whether id looks like a Vagon machine id: a
+// positive decimal number of at most 20 digits.
+func ValidMachineID(id string) bool {
+	if id == "" || len(id) > maxMachineIDLen || id[0] == '0' {
+		return false
+	}
+	for _, r := range id {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
+
+// BulkCounts counts an operation's items by state.
+type BulkCounts struct {
+	Total, Pending, Running, Done, Skipped, Failed, Interrupted int
+}
+
+// Finished is how many items reached a final state.
+func (c BulkCounts) Finished() int { return c.Done + c.Skipped + c.Failed + c.Interrupted }
+
+func countItems(items []db.BulkItem) BulkCounts {
+	c := BulkCounts{Total: len(items)}
+	for _, it := range items {
+		switch it.State {
+		case db.ItemPending:
+			c.Pending++
+		case db.ItemRunning:
+			c.Running++
+		case db.ItemDone:
+			c.Done++
+		case db.ItemSkipped:
+			c.Skipped++
+		case db.ItemFailed:
+			c.Failed++
+		case db.ItemInterrupted:
+			c.Interrupted++
+		}
+	}
+	return c
+}
+
+// BulkStatus is an operation with its items, for the progress page.
+type BulkStatus struct {
+	Op     db.BulkOp
+	Params BulkParams
+	Items  []db.BulkItem
+	Counts BulkCounts
+}
+
+// Get returns an operation and its items; db.ErrNotFound when there is none.
+func (b *Bulk) Get(ctx context.Context, id int64) (*BulkStatus, error) {
+	op, err := b.store.BulkOp(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	items, err := b.store.BulkItems(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	st := &BulkStatus{Op: *op, Items: items, Counts: countItems(items)}
+	_ = json.Unmarshal(op.Params, &st.Params)
+	return st, nil
+}
+
+// Resolve lists the machines a bulk action would target, live from the
+// API: with ids nil, every machine matching the filter opts (all pages);
+// otherwise the machines with those ids, in that order, and the ids not
+// found. More than MaxBulkMachines matches is ErrBulkTooMany.
+func (b *Bulk) Resolve(ctx context.Context, opts vagon.ListMachinesOptions, ids []string) (machines []vagon.Machine, missing []string, err error) {
+	opts.Page, opts.PerPage = 1, 100
+	if ids == nil {
+		for m, err := range b.api.Machines(ctx, &opts) {
+			if err != nil {
+				return nil, nil, err
+			}
+			machines = append(machines, m)
+			if len(machines) > MaxBulkMachines {
+				return nil, nil, ErrBulkTooMany
+			}
+		}
+		return machines, nil, nil
+	}
+	found, err := b.snapshot(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, id := range ids {
+		if m, ok := found[id]; ok {
+			machines = append(machines, m)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return machines, missing, nil
+}
+
+// snapshot reads the current state of the machines with ids, walking the
+// fleet's pages until it has seen all of them.
+func (b *Bulk) snapshot(ctx context.Context, ids []string) (map[string]vagon.Machine, error) {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	out := make(map[string]vagon.Machine, len(ids))
+	for m, err := range b.api.Machines(ctx, &vagon.ListMachinesOptions{Page: 1, PerPage: 100}) {
+		if err != nil {
+			return nil, err
+		}
+		if id := string(m.ID); want[id] {
+			out[id] = m
+			if len(out) == len(want) {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// SkipReason says why action would leave m as it is ("" when it would
+// change it): the machine is already in the target state.
+func SkipReason(action string, p BulkParams, m vagon.Machine) string {
+	a := m.Attributes
+	st := a.FriendlyStatus
+	switch action {
+	case BulkStart:
+		switch st {
+		case vagon.StatusReady:
+			return "Already running."
+		case vagon.StatusTurningOn, vagon.StatusCreating, vagon.StatusWarmingUp:
+			return "Already starting (" + string(st) + ")."
+		}
+	case BulkStop:
+		switch st {
+		case vagon.StatusReady:
+			return ""
+		case vagon.StatusOff:
+			return "Already off."
+		case vagon.StatusTurningOff, vagon.StatusGracefulStopping:
+			return "Already stopping (" + string(st) + ")."
+		default:
+			return "Not running (" + string(st) + "), so there is nothing to stop."
+		}
+	case BulkPermissions:
+		if len(changedPermissions(p.Permissions, a.Permissions)) == 0 {
+			return "Permissions already as chosen."
+		}
+	case BulkAutoStop:
+		if p.AutoStopThreshold != nil && a.AutoStopThreshold == *p.AutoStopThreshold {
+			return "Auto-stop already " + AutoStopLabel(a.AutoStopThreshold) + "."
+		}
+	}
+	return ""
+}
+
+// changedPermissions returns the chosen keys whose value differs from cur.
+func changedPermissions(chosen map[string]bool, cur vagon.Permissions) map[string]bool {
+	now := cur.AsMap()
+	out := map[string]bool{}
+	for k, v := range chosen {
+		if now[k] != v {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// AutoStopLabel names an auto-stop threshold in seconds ("off", "15 min", "1 h").
+func AutoStopLabel(sec int) string {
+	switch {
+	case sec <= 0:
+		return "off"
+	case sec%3600 == 0:
+		return strconv.Itoa(sec/3600) + " h"
+	case sec%60 == 0:
+		return strconv.Itoa(sec/60) + " min"
+	}
+	return strconv.Itoa(sec) + " s"
+}
+
+// run works on one operation while holding its lock. It returns early,
+// leaving the operation unfinished for the next runner, when ctx is done.
+func (b *Bulk) run(ctx context.Context, id int64) error {
+	op, err := b.store.BulkOp(ctx, id)
+	if err != nil {
+		return err
+	}
+	if op.Finished() {
+		return nil // finished by another runner between our listing and our lock
+	}
+	var p BulkParams
+	if err := json.Unmarshal(op.Params, &p); err != nil {
+		return fmt.Errorf("fleet: bulk params of %d: %w", id, err)
+	}
+	if err := b.store.StartBulkOp(ctx, id); err != nil {
+		return err
+	}
+	items, err := b.store.BulkItems(ctx, id)
+	if err != nil {
+		return err
+	}
+	var todo []db.BulkItem
+	var todoIDs []string
+	for _, it := range items {
+		if it.State == db.ItemPending || it.State == db.ItemRunning {
+			todo = append(todo, it)
+			todoIDs = append(todoIDs, it.MachineID)
+		}
+	}
+	actor := Actor{Email: op.ActorEmail, Role: op.ActorRole, RemoteAddr: op.RemoteAddr, UserAgent: op.UserAgent,
+		RequestID: "bulk-" + strconv.FormatInt(id, 10)}
+
+	if len(todo) > 0 {
+		// One walk of the fleet tells which machines are already in the
+		// target state. Without it (API down), calls go out unchecked: the
+		// API refuses start and stop in the wrong state anyway.
+		snap, serr := b.snapshot(ctx, todoIDs)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if serr != nil {
+			b.o.Log.Warn("bulk: could not read machine states; calling without checks", "op", id, "err", serr.Error())
+			snap = nil
+		}
+		work := make(chan db.BulkItem)
+		var wg sync.WaitGroup
+		for range max(1, min(op.Concurrency, len(todo))) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for it := range work {
+					b.runItem(ctx, op, p, actor, it, snap)
+				}
+			}()
+		}
+	feed:
+		for _, it := range todo {
+			select {
+			case work <- it:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		close(work)
+		wg.Wait()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return b.finish(ctx, op, actor)
+}
+
+// finish closes the operation and writes the parent audit row's outcome.
+func (b *Bulk) finish(ctx context.Context, op *db.BulkOp, actor Actor) error {
+	items, err := b.store.BulkItems(ctx, op.ID)
+	if err != nil {
+		return err
+	}
+	c := countItems(items)
+	if c.Pending+c.Running > 0 {
+		return fmt.Errorf("fleet: bulk %d: %d machines not finished", op.ID, c.Pending+c.Running)
+	}
+	status, outcome := db.BulkSucceeded, db.OutcomeSucceeded
+	if c.Failed+c.Interrupted > 0 {
+		status, outcome = db.BulkFailed, db.OutcomeFailed
+	}
+	// The outcome row comes first, so a finished operation is always
+	// audited (a crash between the two writes repeats the row on resume).
+	msg := fmt.Sprintf("%d done, %d skipped, %d failed", c.Done, c.Skipped, c.Failed+c.Interrupted)
+	ap := Params{"bulk_op_id": op.ID, "bulk_action": op.Action, "count": c.Total,
+		"done": c.Done, "skipped": c.Skipped, "failed": c.Failed + c.Interrupted}
+	if err := b.audit.Record(ctx, actor, ActBulk, "", outcome, ap, nil, msg); err != nil {
+		return fmt.Errorf("fleet: bulk %d: record outcome: %w", op.ID, err)
+	}
+	if _, err := b.store.FinishBulkOp(ctx, op.ID, status); err != nil {
+		return err
+	}
+	return nil
+}
+
+// runItem works on one machine. snap is the machines' state read at the
+// start of the run (nil when it could not be read).
+func (b *Bulk) runItem(ctx context.Context, op *db.BulkOp, p BulkParams, actor Actor, it db.BulkItem, snap map[string]vagon.Machine) {
+	if ctx.Err() != nil {
+		return
+	}
+	wctx := context.WithoutCancel(ctx)
+	set := func(state, msg string, code *int) {
+		if err := b.store.SetBulkItemResult(wctx, op.ID, it.MachineID, state, msg, code); err != nil {
+			b.o.Log.Error("bulk: record item", "op", op.ID, "machine", it.MachineID, "err", err.Error())
+		}
+	}
+	resumed := it.State == db.ItemRunning
+	m, known := snap[it.MachineID]
+	if snap != nil && !known {
+		code := vagon.CodeNotFound
+		set(db.ItemFailed, "Not found in the fleet: it may have been deleted.", &code)
+		return
+	}
+	if known && m.Attributes.Name != it.MachineName {
+		_ = b.store.SetBulkItemName(wctx, op.ID, it.MachineID, m.Attributes.Name)
+	}
+	if known {
+		if reason := SkipReason(op.Action, p, m); reason != "" {
+			if resumed {
+				// It was not in the target state when the call began, so
+				// the call made before the restart went through.
+				set(db.ItemDone, reason+" (The call made before a restart went through.)", nil)
+				b.svc.Invalidate(m.ID)
+				return
+			}
+			set(db.ItemSkipped, reason, nil)
+			return
+		}
+	} else if resumed {
+		set(db.ItemInterrupted, "Interrupted by a restart, and the machine's state could not be read to check it.", nil)
+		return
+	}
+	if resumed && it.Attempts >= 2 {
+		set(db.ItemInterrupted, "Interrupted by a restart twice, so not tried again. Check the machine.", nil)
+		return
+	}
+	if _, err := b.store.BeginBulkItem(ctx, op.ID, it.MachineID); err != nil {
+		if ctx.Err() == nil {
+			set(db.ItemFailed, "Could not record the start of the call, so it was not made.", nil)
+		}
+		return
+	}
+	done, err := b.call(ctx, op, p, actor, it.MachineID, m, known)
+	if ctx.Err() != nil {
+		// The runner is stopping: leave the item running, as a crash
+		// would; the next runner re-checks it.
+		return
+	}
+	if err == nil {
+		b.svc.Invalidate(vagon.ID(it.MachineID))
+		set(db.ItemDone, done, nil)
+		return
+	}
+	if errors.Is(err, ErrAuditUnavailable) {
+		set(db.ItemFailed, "The audit log could not be written, so nothing was sent to Vagon.", nil)
+		return
+	}
+	var code *int
+	if e, ok := vagon.AsError(err); ok {
+		c := e.Code
+		if c == 0 {
+			c = e.HTTPStatus
+		}
+		code = &c
+		if op.Action == BulkStop && e.Code == vagon.CodeNotRunning {
+			set(db.ItemSkipped, "Not running, so there was nothing to stop.", code)
+			return
+		}
+	}
+	set(db.ItemFailed, explainBulkError(err), code)
+}
+
+// call makes one machine's API call through the audited-action protocol and
+// returns what was done, in words.
+func (b *Bulk) call(ctx context.Context, op *db.BulkOp, p BulkParams, actor Actor, id string, m vagon.Machine, known bool) (string, error) {
+	ap := Params{"bulk_op_id": op.ID}
+	switch op.Action {
+	case BulkStart:
+		return "Started.", b.audit.Do(ctx, actor, ActMachineStart, id, ap, func(ctx context.Context, _ Params) error {
+			return b.api.StartMachine(ctx, id)
+		})
+	case BulkStop:
+		g := p.graceful()
+		ap["gracefully"] = g
+		done := "Stopping immediately."
+		if g {
+			done = "Stopping gracefully."
+		}
+		return done, b.audit.Do(ctx, actor, ActMachineStop, id, ap, func(ctx context.Context, _ Params) error {
+			return b.api.StopMachine(ctx, id, g)
+		})
+	case BulkPermissions:
+		send := p.Permissions
+		if known {
+			send = changedPermissions(p.Permissions, m.Attributes.Permissions)
+			before := map[string]bool{}
+			cur := m.Attributes.Permissions.AsMap()
+			for k := range send {
+				before[k] = cur[k]
+			}
+			ap["before"] = before
+		}
+		ap["after"] = send
+		var u vagon.PermissionsUpdate
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(send)) {
+			u.Set(k, send[k])
+			parts = append(parts, fmt.Sprintf("%s %s", k, onOff(send[k])))
+		}
+		return "Changed " + strings.Join(parts, ", ") + ".", b.audit.Do(ctx, actor, ActMachinePermissions, id, ap, func(ctx context.Context, _ Params) error {
+			return b.api.UpdatePermissions(ctx, id, u)
+		})
+	case BulkAutoStop:
+		n := *p.AutoStopThreshold
+		ap["auto_stop_threshold"] = n
+		ap["after"] = map[string]any{"auto_stop_threshold": n}
+		if known {
+			ap["before"] = map[string]any{"auto_stop_threshold": m.Attributes.AutoStopThreshold}
+		}
+		return "Auto-stop set to " + AutoStopLabel(n) + ".", b.audit.Do(ctx, actor, ActMachineUpdate, id, ap, func(ctx context.Context, _ Params) error {
+			_, err := b.api.UpdateMachine(ctx, id, &vagon.UpdateMachineRequest{AutoStopThreshold: &n})
+			return err
+		})
+	}
+	return "", ErrBulkAction
+}
+
+func onOff(v bool) string {
+	if v {
+		return "on"
+	}
+	return "off"
+}
+
+// explainBulkError says in words what an API error means for one machine
+// of a bulk operation, with the API's code.
+func explainBulkError(err error) string {
+	e, ok := vagon.AsError(err)
+	if !ok {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return "The Vagon API did not answer in time."
+		}
+		return "The Vagon API could not be reached."
+	}
+	var what string
+	switch e.Code {
+	case vagon.CodeNotFound:
+		what = "Vagon does not know this machine; it may have been deleted."
+	case vagon.CodeInsufficientBalance:
+		what = "The balance is too low to start it."
+	case vagon.CodeNotReady:
+		what = "It is not off, so it can't be started now."
+	case vagon.CodeNotRunning:
+		what = "It is not running."
+	case vagon.CodePermissionRequired:
+		what = "The dashboard's API key lacks the permission for this."
+	case vagon.CodeBadRequest:
+		what = "Vagon refused a value in the request."
+	default:
+		what = "Vagon refused the request."
+	}
+	code := e.Code
+	if code == 0 {
+		code = e.HTTPStatus
+	}
+	msg := fmt.Sprintf("%s (Vagon code %d", what, code)
+	if e.Message != "" && !strings.HasPrefix(e.Message, "non-JSON") {
+		msg += ": " + truncateRunes(e.Message, 200)
+	}
+	return msg + ")"
+}

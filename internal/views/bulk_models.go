@@ -1,0 +1,279 @@
+package views
+
+import (
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bulk actions, as the `action` field of POST /bulk spells them.
+const (
+	BulkStart       = "start"
+	BulkStop        = "stop"
+	BulkPermissions = "permissions"
+	BulkAutoStop    = "auto_stop"
+)
+
+// BulkActionOptions are the choices of the bulk action select.
+var BulkActionOptions = []Option{
+	{Value: BulkStart, Label: "Start"},
+	{Value: BulkStop, Label: "Stop"},
+	{Value: BulkPermissions, Label: "Set permissions"},
+	{Value: BulkAutoStop, Label: "Set auto-stop"},
+}
+
+// BulkActionLabel names a bulk action ("Stop").
+func BulkActionLabel(action string) string {
+	for _, o := range BulkActionOptions {
+		if o.Value == action {
+			return o.Label
+		}
+	}
+	return action
+}
+
+// BulkPermissionChoice is one permission of the bulk form: its key (the
+// form field name) and label. The form offers "leave as is", "on", "off".
+type BulkPermissionChoice struct {
+	Key   string
+	Label string
+}
+
+// BulkPermissionChoices are the seven permissions, by the API's keys.
+var BulkPermissionChoices = []BulkPermissionChoice{
+	{"public_internet_access", "Internet access"},
+	{"can_download_from_vagon_workstation", "Download files from the computer"},
+	{"can_upload_to_workstation", "Upload files to the computer"},
+	{"analytics_collection_enabled", "Analytics collection"},
+	{"clipboard_enabled", "Clipboard sharing"},
+	{"screen_recording_enabled", "Screen recording"},
+	{"input_recording_enabled", "Input recording"},
+}
+
+func bulkPermissionChoices() []BulkPermissionChoice { return BulkPermissionChoices }
+
+func joinComma(xs []string) string { return strings.Join(xs, ", ") }
+
+// BulkTargetRow is one machine on the confirmation page.
+type BulkTargetRow struct {
+	ID     string
+	Name   string
+	Status string
+	User   string
+	// Skip, when set, says the runner will leave it as it is and why.
+	Skip string
+}
+
+// BulkConfirmView is the confirmation step of a bulk action: the exact
+// machines, what will be done, and the form that submits it.
+type BulkConfirmView struct {
+	Action string
+	// Summary lists the action's fields in words ("Gracefully: yes").
+	Summary []string
+	Targets []BulkTargetRow
+	// Missing are requested ids the API does not know.
+	Missing []string
+	// Hidden are the fields the confirm form posts again (action fields).
+	Hidden []HiddenField
+	// BackURL returns to the fleet with the filter.
+	BackURL string
+	// AllMatching says the machines came from the filter, not a selection.
+	AllMatching bool
+	// Error replaces the form when the action can't go on.
+	Error string
+}
+
+// WillChange counts the targets not expected to be skipped.
+func (v BulkConfirmView) WillChange() int {
+	n := 0
+	for _, t := range v.Targets {
+		if t.Skip == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// BulkItemRow is one machine of a bulk operation's progress.
+type BulkItemRow struct {
+	MachineID   string
+	MachineName string
+	State       string
+	Message     string
+	ClientCode  *int
+}
+
+// BulkOpView is a bulk operation and its progress.
+type BulkOpView struct {
+	ID         int64
+	Action     string
+	Status     string
+	Summary    []string
+	ActorEmail string
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+	Total      int
+	Done       int
+	Skipped    int
+	Failed     int
+	Pending    int
+	Running    int
+	Items      []BulkItemRow
+}
+
+// Finished reports whether the operation has ended (polling stops).
+func (v BulkOpView) Finished() bool { return v.Status == "succeeded" || v.Status == "failed" }
+
+// Completed is how many machines reached a final state.
+func (v BulkOpView) Completed() int { return v.Done + v.Skipped + v.Failed }
+
+// URL is the operation's page.
+func (v BulkOpView) URL() string { return "/bulk/" + strconv.FormatInt(v.ID, 10) }
+
+func bulkStatusLabel(status string) string {
+	switch status {
+	case "queued":
+		return "Queued"
+	case "running":
+		return "Running"
+	case "succeeded":
+		return "Finished"
+	case "failed":
+		return "Finished with failures"
+	}
+	return status
+}
+
+func bulkStatusClass(status string) string {
+	switch status {
+	case "succeeded":
+		return "badge-success"
+	case "failed":
+		return "badge-danger"
+	case "running":
+		return "badge-info"
+	}
+	return "badge-neutral"
+}
+
+func bulkItemClass(state string) string {
+	switch state {
+	case "done":
+		return "badge-success"
+	case "skipped":
+		return "badge-neutral"
+	case "failed", "interrupted":
+		return "badge-danger"
+	case "running":
+		return "badge-info"
+	}
+	return "badge-warning"
+}
+
+func progressClass(v BulkOpView) string {
+	switch {
+	case v.Status == "failed":
+		return "progress progress-danger"
+	case v.Status == "succeeded":
+		return "progress progress-success"
+	}
+	return "progress"
+}
+
+// filterHidden returns the fleet filter as hidden fields (only the set ones).
+func filterHidden(q MachineQuery) []HiddenField {
+	var out []HiddenField
+	for _, f := range []HiddenField{
+		{"q", q.Q}, {"status", q.Status}, {"assigned", q.Assigned},
+		{"time_left", q.TimeLeft}, {"has_session_data", q.HasSessionData},
+	} {
+		if f.Value != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// CreateForm is the create-machines form's values, as typed.
+type CreateForm struct {
+	PlanID   string
+	Quantity string
+	// Region is the select's value: a known region, "" (the account's
+	// default) or RegionOther with RegionText.
+	Region      string
+	RegionText  string
+	SoftwareIDs []string
+	BaseImageID string
+	// Perms holds the seven permissions by API key.
+	Perms map[string]bool
+}
+
+// RegionOther is the region select's value for a region typed by hand.
+const RegionOther = "other"
+
+// CreateView is the create-machines page in its three steps: the form
+// (with errors), the confirmation, and the result.
+type CreateView struct {
+	Form CreateForm
+	// Errors by field name ("plan_id", "quantity", "region",
+	// "software_ids", "base_image_id"); "" is about the whole form.
+	Errors map[string]string
+	// Regions are the region select's options (RegionOther last).
+	Regions []Option
+	// Software are the catalog's packages with sizes; BaseImages its images.
+	Software   []Option
+	BaseImages []Option
+	// CatalogError says GET /software failed.
+	CatalogError string
+	// Permissions are the seven toggles with labels (On from Form.Perms).
+	Permissions []PermissionView
+
+	// Confirm shows the confirmation step; Summary describes what will be
+	// created; Token guards against a second submission of the same step.
+	Confirm bool
+	Summary []string
+	Token   string
+
+	// Created lists the new machines (the result step).
+	Created []CreatedMachine
+	// Replayed says this confirmation was already submitted: nothing new was created.
+	Replayed bool
+}
+
+// CreatedMachine is one machine the API created.
+type CreatedMachine struct {
+	ID   string
+	Name string
+}
+
+func createHidden(f CreateForm) []HiddenField {
+	out := []HiddenField{{"plan_id", f.PlanID}, {"quantity", f.Quantity}, {"region", f.Region}, {"region_other", f.RegionText}, {"base_image_id", f.BaseImageID}}
+	for _, id := range f.SoftwareIDs {
+		out = append(out, HiddenField{"software_ids", id})
+	}
+	keys := make([]string, 0, len(f.Perms))
+	for k := range f.Perms {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if f.Perms[k] {
+			out = append(out, HiddenField{"perm_" + k, "true"})
+		}
+	}
+	return out
+}
+
+func containsStr(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func machineLink(id string) string { return "/machines/" + url.PathEscape(id) }

@@ -1,0 +1,287 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+)
+
+// bulkEngine returns the bulk engine the server was built with (nil when
+// none was wired).
+func (s *Server) bulkEngine() *fleet.Bulk { return s.bulkSvc }
+
+// maxBulkFormIDs bounds how many machine_id values a form may carry before
+// any work is done on them.
+const maxBulkFormIDs = 2 * fleet.MaxBulkMachines
+
+// bulkForm is a parsed POST /bulk.
+type bulkForm struct {
+	action      string
+	ids         []string
+	allMatching bool
+	confirmed   bool
+	params      fleet.BulkParams
+	filter      vagon.ListMachinesOptions
+	query       views.MachineQuery
+	// hidden are the action's fields in canonical form, for the confirm form.
+	hidden  []views.HiddenField
+	summary []string
+}
+
+// parseBulkForm reads and checks POST /bulk. The error's text is for the user.
+//
+// Fields: action (start|stop|permissions|auto_stop); machine_id, repeated;
+// all_matching=true with the fleet filter fields (q, status, assigned,
+// time_left, has_session_data); confirmed=true on the second step. Action
+// fields: gracefully (true/false, default true); for permissions each of the
+// seven API keys as "true"/"false" ("" or absent: leave as is), or the
+// checkbox style perm_set_<key>=on with <key>=true/absent; auto_stop_threshold.
+func parseBulkForm(form url.Values) (bulkForm, error) {
+	f := bulkForm{
+		action:      form.Get("action"),
+		allMatching: isTrue(form.Get("all_matching")),
+		confirmed:   form.Get("confirmed") == "true",
+	}
+	if !slices.Contains(fleet.BulkActions, f.action) {
+		return f, fleet.ErrBulkAction
+	}
+	if len(form["machine_id"]) > maxBulkFormIDs {
+		return f, fleet.ErrBulkTooMany
+	}
+	f.ids = form["machine_id"]
+	var errs map[string]string
+	f.filter, f.query, errs = parseMachineQuery(form)
+	if f.allMatching && len(errs) > 0 {
+		return f, errors.New("the filter is not valid; go back to the list and filter again")
+	}
+	switch f.action {
+	case fleet.BulkStop:
+		g := true
+		switch v := form.Get("gracefully"); v {
+		case "", "true", "on":
+		case "false":
+			g = false
+		default:
+			return f, errors.New("gracefully must be true or false")
+		}
+		f.params.Gracefully = &g
+		f.hidden = append(f.hidden, views.HiddenField{Name: "gracefully", Value: strconv.FormatBool(g)})
+		if g {
+			f.summary = append(f.summary, "Stop gracefully: each machine saves its files, logs and recordings first.")
+		} else {
+			f.summary = append(f.summary, "Stop immediately: unsaved work on the machines may be lost.")
+		}
+	case fleet.BulkPermissions:
+		f.params.Permissions = map[string]bool{}
+		for _, pc := range views.BulkPermissionChoices {
+			k := pc.Key
+			v := form.Get(k)
+			var on bool
+			switch {
+			case form.Has("perm_set_" + k):
+				on = isTrue(v)
+			case v == "true":
+				on = true
+			case v == "false":
+				on = false
+			case v == "":
+				continue
+			default:
+				return f, errors.New(pc.Label + ": choose on, off or leave as is")
+			}
+			f.params.Permissions[k] = on
+			f.hidden = append(f.hidden, views.HiddenField{Name: k, Value: strconv.FormatBool(on)})
+			f.summary = append(f.summary, pc.Label+": turn "+onOffText(on)+".")
+		}
+		if len(f.params.Permissions) == 0 {
+			return f, errors.New("choose at least one permission to change")
+		}
+	case fleet.BulkAutoStop:
+		n, err := strconv.Atoi(form.Get("auto_stop_threshold"))
+		if err != nil || !slices.Contains(vagon.AutoStopThresholds, n) {
+			return f, errors.New("choose an auto-stop value: off, 15 min, 1 h, 3 h or 6 h")
+		}
+		f.params.AutoStopThreshold = &n
+		f.hidden = append(f.hidden, views.HiddenField{Name: "auto_stop_threshold", Value: strconv.Itoa(n)})
+		f.summary = append(f.summary, "Auto-stop after idle: "+views.AutoStopLabel(n)+".")
+	case fleet.BulkStart:
+		f.summary = append(f.summary, "Start each machine that is off. Starting uses the machines' remaining usage.")
+	}
+	return f, nil
+}
+
+func isTrue(v string) bool { return v == "true" || v == "on" }
+
+func onOffText(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// submitBulk is POST /bulk: the first step resolves the selection (or the
+// whole filter) to machines and shows them for confirmation; the second
+// (confirmed=true, explicit machine_id list) stores the operation and
+// redirects to its progress page.
+func (s *Server) submitBulk(c echo.Context) error {
+	b := s.bulkEngine()
+	if b == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "Bulk actions are not available on this server.")
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	f, err := parseBulkForm(form)
+	v := views.BulkConfirmView{Action: f.action, Summary: f.summary, Hidden: f.hidden, AllMatching: f.allMatching, BackURL: f.query.URL()}
+	if err != nil {
+		v.Error = bulkSentence(err.Error())
+		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
+	}
+	ctx, cancel := withTimeout(c, 2*apiTimeout)
+	defer cancel()
+	if f.confirmed {
+		ids, err := fleet.CleanMachineIDs(f.ids)
+		if err != nil {
+			v.Error = bulkSentence(err.Error())
+			return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
+		}
+		id, err := b.Submit(ctx, s.actor(c), f.action, ids, f.params)
+		if err != nil {
+			if errors.Is(err, fleet.ErrAuditUnavailable) {
+				return err
+			}
+			v.Error = bulkSentence(err.Error())
+			return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
+		}
+		s.addFlash(c, views.FlashSuccess, views.BulkActionLabel(f.action)+" of "+strconv.Itoa(len(ids))+" machines started. It runs on the server; you can leave this page.")
+		return redirect(c, "/bulk/"+strconv.FormatInt(id, 10))
+	}
+
+	var machines []vagon.Machine
+	var missing []string
+	if f.allMatching {
+		machines, _, err = b.Resolve(ctx, f.filter, nil)
+	} else {
+		ids, cerr := fleet.CleanMachineIDs(f.ids)
+		if cerr != nil {
+			v.Error = bulkSentence(cerr.Error())
+			return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
+		}
+		machines, missing, err = b.Resolve(ctx, vagon.ListMachinesOptions{}, ids)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, fleet.ErrBulkTooMany):
+		v.Error = bulkSentence(err.Error())
+		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
+	default:
+		// The API's answer, or no answer: the list could not be read.
+		v.Error = explainAPIError(err)
+		return s.renderBulkConfirm(c, http.StatusBadGateway, v)
+	}
+	v.Missing = missing
+	for _, m := range machines {
+		a := m.Attributes
+		t := views.BulkTargetRow{ID: string(m.ID), Name: a.Name, Status: string(a.FriendlyStatus), Skip: fleet.SkipReason(f.action, f.params, m)}
+		if a.User != nil {
+			t.User = a.User.Attributes.Email
+		}
+		v.Targets = append(v.Targets, t)
+	}
+	if len(v.Targets) == 0 {
+		v.Error = "No machine to act on: none matches the filter, or the selected ones no longer exist."
+		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
+	}
+	return s.renderBulkConfirm(c, http.StatusOK, v)
+}
+
+func (s *Server) renderBulkConfirm(c echo.Context, status int, v views.BulkConfirmView) error {
+	p := s.page(c, "Confirm bulk action", views.NavMachines)
+	if isHTMX(c) {
+		return render(c, status, views.BulkConfirmContent(p, v))
+	}
+	return render(c, status, views.BulkConfirmPage(p, v))
+}
+
+// bulkSentence capitalizes an error text and ends it with a period.
+func bulkSentence(s string) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// showBulk is GET /bulk/:op_id: the operation's progress; the fragment
+// alone for htmx polling.
+func (s *Server) showBulk(c echo.Context) error {
+	b := s.bulkEngine()
+	if b == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "Bulk actions are not available on this server.")
+	}
+	id, err := strconv.ParseInt(c.Param("op_id"), 10, 64)
+	if err != nil || id < 1 {
+		return echo.ErrNotFound
+	}
+	st, err := b.Get(c.Request().Context(), id)
+	if errors.Is(err, db.ErrNotFound) {
+		return echo.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	v := bulkOpView(st)
+	if isHTMX(c) {
+		return render(c, http.StatusOK, views.BulkProgress(v))
+	}
+	p := s.page(c, "Bulk "+views.BulkActionLabel(v.Action)+" #"+strconv.FormatInt(id, 10), views.NavMachines)
+	return render(c, http.StatusOK, views.BulkOpPage(p, v))
+}
+
+func bulkOpView(st *fleet.BulkStatus) views.BulkOpView {
+	op, n := st.Op, st.Counts
+	v := views.BulkOpView{
+		ID: op.ID, Action: op.Action, Status: op.Status, ActorEmail: op.ActorEmail,
+		CreatedAt: op.CreatedAt, StartedAt: op.StartedAt, FinishedAt: op.FinishedAt,
+		Total: n.Total, Done: n.Done, Skipped: n.Skipped, Failed: n.Failed + n.Interrupted,
+		Pending: n.Pending, Running: n.Running,
+	}
+	p := st.Params
+	switch op.Action {
+	case fleet.BulkStop:
+		if p.Gracefully == nil || *p.Gracefully {
+			v.Summary = append(v.Summary, "gracefully")
+		} else {
+			v.Summary = append(v.Summary, "immediately")
+		}
+	case fleet.BulkPermissions:
+		for _, pc := range views.BulkPermissionChoices {
+			if on, ok := p.Permissions[pc.Key]; ok {
+				v.Summary = append(v.Summary, pc.Label+" "+onOffText(on))
+			}
+		}
+	case fleet.BulkAutoStop:
+		if p.AutoStopThreshold != nil {
+			v.Summary = append(v.Summary, "auto-stop "+views.AutoStopLabel(*p.AutoStopThreshold))
+		}
+	}
+	for _, it := range st.Items {
+		v.Items = append(v.Items, views.BulkItemRow{MachineID: it.MachineID, MachineName: it.MachineName,
+			State: it.State, Message: it.Message, ClientCode: it.ClientCode})
+	}
+	return v
+}

@@ -1,0 +1,285 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+)
+
+// knownRegions are offered in the region select; any other region the API
+// knows can be typed under "Other".
+var knownRegions = []string{"dublin", "frankfurt", "london", "virginia", "oregon", "tokyo", "singapore", "sao-paulo", "mumbai"}
+
+// regionPattern is what a region name may look like.
+var regionPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+// Limits of the create form.
+const (
+	maxCreateQuantity = 50
+	maxSoftwareIDs    = 100
+	maxPlanID         = 1 << 31
+)
+
+// sessionCreateDone holds the token of the last confirmed create, so the
+// same confirmation submitted twice (a reload, a double click) creates
+// nothing more.
+const sessionCreateDone = "create_done"
+
+// newMachinesForm is GET /machines/new: the form with the documented
+// permission defaults and the software catalog.
+func (s *Server) newMachinesForm(c echo.Context) error {
+	def := vagon.DefaultPermissions().AsMap()
+	v := views.CreateView{Form: views.CreateForm{Quantity: "1", Perms: def}}
+	ctx, cancel := withTimeout(c, apiTimeout)
+	defer cancel()
+	s.fillCatalog(ctx, &v)
+	return s.renderCreate(c, http.StatusOK, v)
+}
+
+// fillCatalog loads GET /software into the pickers and returns the catalog
+// (nil when it could not be read; v.CatalogError then says so).
+func (s *Server) fillCatalog(ctx context.Context, v *views.CreateView) *vagon.SoftwareCatalog {
+	for _, r := range knownRegions {
+		v.Regions = append(v.Regions, views.Option{Value: r, Label: r})
+	}
+	v.Regions = append(v.Regions, views.Option{Value: views.RegionOther, Label: "Other (type below)"})
+	for _, pc := range views.BulkPermissionChoices {
+		v.Permissions = append(v.Permissions, views.PermissionView{Key: pc.Key, Label: pc.Label, On: v.Form.Perms[pc.Key]})
+	}
+	cat, err := s.api.ListSoftware(ctx)
+	if err != nil {
+		v.CatalogError = "The software catalog could not be loaded, so software and base images can't be chosen now. " + explainAPIError(err)
+		return nil
+	}
+	for _, sw := range cat.Software {
+		v.Software = append(v.Software, views.Option{Value: strconv.FormatInt(sw.ID, 10), Label: sw.Name + " (" + views.FormatBytes(sw.Size) + ")"})
+	}
+	for _, im := range cat.BaseImages {
+		v.BaseImages = append(v.BaseImages, views.Option{Value: strconv.FormatInt(im.ID, 10), Label: im.Name + " (" + views.FormatBytes(im.Size) + ")"})
+	}
+	return cat
+}
+
+// createFormFrom reads the form's fields as typed.
+func createFormFrom(form url.Values) views.CreateForm {
+	f := views.CreateForm{
+		PlanID:      strings.TrimSpace(form.Get("plan_id")),
+		Quantity:    strings.TrimSpace(form.Get("quantity")),
+		Region:      strings.TrimSpace(form.Get("region")),
+		RegionText:  strings.TrimSpace(form.Get("region_other")),
+		SoftwareIDs: form["software_ids"],
+		BaseImageID: strings.TrimSpace(form.Get("base_image_id")),
+		Perms:       map[string]bool{},
+	}
+	for _, k := range vagon.PermissionKeys {
+		f.Perms[k] = isTrue(form.Get("perm_" + k))
+	}
+	return f
+}
+
+// validateCreate checks the form before any call and builds the request.
+// cat may be nil when the catalog could not be read: software and images
+// can't be checked then, so choosing them is refused.
+func validateCreate(f views.CreateForm, cat *vagon.SoftwareCatalog) (*vagon.CreateMachinesRequest, map[string]string) {
+	errs := map[string]string{}
+	req := &vagon.CreateMachinesRequest{}
+	if n, err := strconv.ParseInt(f.PlanID, 10, 64); err != nil || n < 1 || n > maxPlanID {
+		errs["plan_id"] = "Enter the plan ID: a positive whole number."
+	} else {
+		req.PlanID = n
+	}
+	if n, err := strconv.Atoi(f.Quantity); err != nil || n < 1 || n > maxCreateQuantity {
+		errs["quantity"] = "Enter a quantity from 1 to 50."
+	} else {
+		req.Quantity = n
+	}
+	region := f.Region
+	if region == views.RegionOther {
+		region = f.RegionText
+		if region == "" {
+			errs["region"] = "Type the region under \"Other region\", or pick one."
+		}
+	}
+	if region != "" && !regionPattern.MatchString(region) {
+		errs["region"] = "A region is at most 64 lowercase letters, digits and dashes (for example dublin)."
+	}
+	req.Region = region
+	if len(f.SoftwareIDs) > maxSoftwareIDs {
+		errs["software_ids"] = "Choose fewer software packages."
+	} else {
+		for _, s := range f.SoftwareIDs {
+			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil || cat == nil || !slices.ContainsFunc(cat.Software, func(sw vagon.Software) bool { return sw.ID == n }) {
+				errs["software_ids"] = "Choose software from the catalog."
+				break
+			}
+			if !slices.Contains(req.SoftwareIDs, n) {
+				req.SoftwareIDs = append(req.SoftwareIDs, n)
+			}
+		}
+	}
+	if f.BaseImageID != "" {
+		n, err := strconv.ParseInt(f.BaseImageID, 10, 64)
+		if err != nil || cat == nil || !slices.ContainsFunc(cat.BaseImages, func(im vagon.BaseImage) bool { return im.ID == n }) {
+			errs["base_image_id"] = "Choose a base image from the catalog, or Latest."
+		} else {
+			req.BaseImageID = &n
+		}
+	}
+	perms := vagon.Permissions{
+		PublicInternetAccess:            f.Perms[vagon.PermPublicInternetAccess],
+		CanDownloadFromVagonWorkstation: f.Perms[vagon.PermCanDownload],
+		CanUploadToWorkstation:          f.Perms[vagon.PermCanUpload],
+		AnalyticsCollectionEnabled:      f.Perms[vagon.PermAnalyticsCollection],
+		ClipboardEnabled:                f.Perms[vagon.PermClipboard],
+		ScreenRecordingEnabled:          f.Perms[vagon.PermScreenRecording],
+		InputRecordingEnabled:           f.Perms[vagon.PermInputRecording],
+	}
+	req.Permissions = &perms
+	return req, errs
+}
+
+// createSummary describes a validated request in words for the confirmation.
+func createSummary(req *vagon.CreateMachinesRequest, cat *vagon.SoftwareCatalog) []string {
+	out := []string{
+		"Plan " + strconv.FormatInt(req.PlanID, 10) + ", " + strconv.Itoa(req.Quantity) + " machine(s).",
+	}
+	if req.Region == "" {
+		out = append(out, "Region: the account's default region.")
+	} else {
+		out = append(out, "Region: "+req.Region+".")
+	}
+	var sw []string
+	for _, id := range req.SoftwareIDs {
+		for _, s := range cat.Software {
+			if s.ID == id {
+				sw = append(sw, s.Name+" ("+views.FormatBytes(s.Size)+")")
+			}
+		}
+	}
+	if len(sw) == 0 {
+		out = append(out, "Software: none.")
+	} else {
+		out = append(out, "Software: "+strings.Join(sw, ", ")+".")
+	}
+	image := "the latest base image"
+	if req.BaseImageID != nil {
+		for _, im := range cat.BaseImages {
+			if im.ID == *req.BaseImageID {
+				image = im.Name
+			}
+		}
+	}
+	out = append(out, "Base image: "+image+".")
+	var on, off []string
+	perms := req.Permissions.AsMap()
+	for _, pc := range views.BulkPermissionChoices {
+		if perms[pc.Key] {
+			on = append(on, pc.Label)
+		} else {
+			off = append(off, pc.Label)
+		}
+	}
+	if len(on) > 0 {
+		out = append(out, "On: "+strings.Join(on, ", ")+".")
+	}
+	if len(off) > 0 {
+		out = append(out, "Off: "+strings.Join(off, ", ")+".")
+	}
+	return out
+}
+
+// createMachines is POST /machines. The first post validates and shows the
+// confirmation; edit=true goes back to the form; the confirmed post (with
+// confirmed=true and the confirmation's token) creates the machines,
+// audited as machine.create, and lists them.
+func (s *Server) createMachines(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	v := views.CreateView{Form: createFormFrom(form)}
+	ctx, cancel := withTimeout(c, apiTimeout)
+	defer cancel()
+	cat := s.fillCatalog(ctx, &v)
+	if form.Get("edit") == "true" {
+		return s.renderCreate(c, http.StatusOK, v)
+	}
+	req, errs := validateCreate(v.Form, cat)
+	if len(errs) > 0 {
+		v.Errors = errs
+		return s.renderCreate(c, http.StatusUnprocessableEntity, v)
+	}
+	token := form.Get("token")
+	if form.Get("confirmed") != "true" || token == "" || len(token) > 64 {
+		v.Confirm, v.Token, v.Summary = true, randomHex(16), createSummary(req, cat)
+		return s.renderCreate(c, http.StatusOK, v)
+	}
+	sd := getSession(c)
+	if sd.raw != nil && sd.str(sessionCreateDone) == token {
+		v.Replayed = true
+		return s.renderCreate(c, http.StatusOK, v)
+	}
+
+	p := fleet.Params{"plan_id": req.PlanID, "quantity": req.Quantity, "region": req.Region,
+		"software_ids": req.SoftwareIDs, "base_image_id": req.BaseImageID, "permissions": req.Permissions}
+	var out *vagon.CreatedMachines
+	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachineCreate, "", p, func(ctx context.Context, p fleet.Params) error {
+		var err error
+		out, err = s.api.CreateMachines(ctx, req)
+		if err == nil {
+			ids := make([]string, 0, len(out.Machines))
+			for _, m := range out.Machines {
+				ids = append(ids, string(m.ID))
+			}
+			p["created_ids"] = ids
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, fleet.ErrAuditUnavailable) {
+			return err
+		}
+		// Each documented error goes next to the field it is about.
+		v.Errors = map[string]string{"": explainAPIError(err)}
+		switch vagon.CodeOf(err) {
+		case vagon.CodeRegionRequired:
+			v.Errors["region"] = "Choose a region: the account has no default region. (Vagon code 4202)"
+		case vagon.CodeNotFound:
+			v.Errors["plan_id"] = "Vagon does not know this plan ID. Check it, or ask Vagon for your plan IDs. (Vagon code 404)"
+		case vagon.CodeInsufficientBalance:
+			v.Errors["quantity"] = "The organization's balance does not cover " + strconv.Itoa(req.Quantity) + " new machine(s). (Vagon code 480)"
+		}
+		return s.renderCreate(c, http.StatusUnprocessableEntity, v)
+	}
+	if sd.raw != nil {
+		sd.set(sessionCreateDone, token)
+		_ = s.saveSession(c)
+	}
+	ids := make([]vagon.ID, 0, len(out.Machines))
+	for _, m := range out.Machines {
+		ids = append(ids, m.ID)
+		v.Created = append(v.Created, views.CreatedMachine{ID: string(m.ID), Name: m.Attributes.Name})
+	}
+	s.fleet.Invalidate(ids...)
+	return s.renderCreate(c, http.StatusOK, v)
+}
+
+func (s *Server) renderCreate(c echo.Context, status int, v views.CreateView) error {
+	p := s.page(c, "Create machines", views.NavMachines)
+	if isHTMX(c) {
+		return render(c, status, views.CreateContent(p, v))
+	}
+	return render(c, status, views.CreatePage(p, v))
+}

@@ -1,0 +1,366 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+)
+
+// Machine page limits.
+const (
+	maxNameHint      = 200
+	tasksPerPage     = 10
+	sessionsOnPage   = 10
+	chartDays        = 30
+	maxMachineIDLen  = 18
+	maxTaskIDLen     = 18
+	maxTasksPageParm = 10_000
+)
+
+// permissionTexts label and explain the seven permissions.
+var permissionTexts = map[string][2]string{
+	vagon.PermPublicInternetAccess: {"Public internet access", "The machine can reach the internet."},
+	vagon.PermCanDownload:          {"Download from the machine", "Files can be downloaded from the machine to the user's computer."},
+	vagon.PermCanUpload:            {"Upload to the machine", "The user may upload files to the machine."},
+	vagon.PermAnalyticsCollection:  {"Analytics collection", "Usage analytics are collected on the machine."},
+	vagon.PermClipboard:            {"Clipboard sharing", "Copy and paste between the user's computer and the machine."},
+	vagon.PermScreenRecording:      {"Screen recording", "Sessions are recorded on screen."},
+	vagon.PermInputRecording:       {"Input recording", "Keyboard and mouse input is recorded."},
+}
+
+// validMachineID reports whether id can be a Vagon machine id (a positive
+// integer), so a bad one is refused before any API call.
+func validMachineID(id string) bool { return validNumericID(id, maxMachineIDLen) }
+
+func validNumericID(id string, maxLen int) bool {
+	if id == "" || len(id) > maxLen || id[0] == '0' {
+		return false
+	}
+	for _, r := range id {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// nameHint is the machine name the request came with (?n=), used as the q
+// filter to find the machine in one call.
+func nameHint(c echo.Context) string {
+	n := strings.TrimSpace(c.QueryParam("n"))
+	if len(n) > maxNameHint {
+		return ""
+	}
+	return n
+}
+
+var errNoSuchMachine = echo.NewHTTPError(http.StatusNotFound, "There is no machine with this id in the fleet. It may have been removed; go back to the list.")
+
+// loadMachine finds the machine of the :id parameter: 404 for an id that
+// can't be one or that the fleet does not have.
+func (s *Server) loadMachine(c echo.Context) (*vagon.Machine, error) {
+	id := c.Param("id")
+	if !validMachineID(id) {
+		return nil, errNoSuchMachine
+	}
+	ctx, cancel := withTimeout(c, apiTimeout)
+	defer cancel()
+	m, err := s.fleet.GetMachine(ctx, id, nameHint(c))
+	if errors.Is(err, fleet.ErrMachineNotFound) {
+		return nil, errNoSuchMachine
+	}
+	if err != nil {
+		return nil, &apiFailure{err}
+	}
+	return m, nil
+}
+
+// apiFailure is an API error while loading a page; handlers render it with
+// its explanation (apiErrorPage).
+type apiFailure struct{ err error }
+
+func (e *apiFailure) Error() string { return e.err.Error() }
+func (e *apiFailure) Unwrap() error { return e.err }
+
+// pageError answers a load error: an API failure as a 502 page (or
+// fragment) that explains it, anything else to the error handler.
+func (s *Server) pageError(c echo.Context, err error) error {
+	var af *apiFailure
+	if !errors.As(err, &af) {
+		return err
+	}
+	s.log.Warn("vagon api", "err", af.err.Error(), "request_id", requestID(c), "route", c.Path())
+	ev := views.NewErrorView(http.StatusBadGateway, requestID(c))
+	ev.Title = "Vagon did not answer as expected"
+	ev.Message = explainAPIError(af.err) + " Reload the page to try again."
+	if isHTMX(c) {
+		return render(c, http.StatusBadGateway, views.ErrorFragment(ev))
+	}
+	return render(c, http.StatusBadGateway, views.ErrorPage(s.page(c, ev.Title, views.NavMachines), ev))
+}
+
+// machineView maps an API machine to the page's view model.
+func machineView(m *vagon.Machine) views.MachineView {
+	a := m.Attributes
+	v := views.MachineView{
+		ID: string(m.ID), Name: a.Name, Status: string(a.FriendlyStatus), Region: a.Region,
+		MachineType: a.MachineType, RemainingMinutes: a.RemainingUsage, DepositedMinutes: a.DepositedUsage,
+		DiskGB: a.DiskSize, FileStorageGB: a.FileStorageSize, NetworkCreditBytes: a.NetworkCredit,
+		ImageID: a.AssignedImageID, AutoStopSeconds: a.AutoStopThreshold, UsageSource: a.UsageSource,
+		LastSessionAt: a.LastSessionStartAt,
+	}
+	if a.User != nil {
+		v.UserName, v.UserEmail = a.User.Attributes.Name, a.User.Attributes.Email
+	}
+	if a.AssignedImageName != nil {
+		v.ImageName = *a.AssignedImageName
+	}
+	if a.LatestImageStatus != nil {
+		v.ImageStatus = *a.LatestImageStatus
+	}
+	if a.Task != nil {
+		v.Task = &views.ActiveTaskView{ID: string(a.Task.ID), UID: a.Task.UID, CreatedAt: a.Task.CreatedAt}
+	}
+	perms := a.Permissions.AsMap()
+	for _, k := range vagon.PermissionKeys {
+		t := permissionTexts[k]
+		v.Permissions = append(v.Permissions, views.PermissionView{Key: k, Label: t[0], Help: t[1], On: perms[k]})
+	}
+	return v
+}
+
+// parts says which sections of the machine page to load from the API.
+type parts struct {
+	sessions    bool
+	allSessions bool
+	tasks       bool
+	tasksPage   int
+	types       bool
+}
+
+var allParts = parts{sessions: true, tasks: true, types: true, tasksPage: 1}
+
+// partsFor is what an action's htmx answer needs for its section.
+func partsFor(section string) parts {
+	switch section {
+	case "tasks":
+		return parts{tasks: true, tasksPage: 1}
+	case "performance":
+		return parts{types: true}
+	}
+	return parts{}
+}
+
+// machinePage builds the page's view: the machine and, concurrently, the
+// sections asked for. A section that fails to load says so in its place.
+func (s *Server) machinePage(c echo.Context, m *vagon.Machine, pt parts) views.MachinePageView {
+	v := views.MachinePageView{Machine: machineView(m), NameHint: m.Attributes.Name}
+	ctx, cancel := withTimeout(c, apiTimeout)
+	defer cancel()
+	id := string(m.ID)
+	var wg sync.WaitGroup
+	if pt.sessions {
+		wg.Go(func() {
+			list, err := s.api.ListSessions(ctx, id)
+			if err != nil {
+				v.Sessions.Error = "Sessions could not be loaded. " + explainAPIError(err)
+				return
+			}
+			limit := sessionsOnPage
+			if pt.allSessions {
+				limit = len(list)
+			}
+			v.Sessions = sessionsView(list, s.now(), limit)
+		})
+	}
+	if pt.tasks {
+		wg.Go(func() {
+			page := max(pt.tasksPage, 1)
+			l, err := s.api.ListTasks(ctx, id, &vagon.ListTasksOptions{Page: page, PerPage: tasksPerPage})
+			if err != nil {
+				v.Tasks.Error = "Tasks could not be loaded. " + explainAPIError(err)
+				return
+			}
+			v.Tasks = tasksView(l, id, m.Attributes.Name, page)
+		})
+	}
+	if pt.types {
+		wg.Go(func() {
+			types, err := s.api.ListMachineTypes(ctx, id)
+			if err != nil {
+				v.Performance.Error = "Machine types could not be loaded. " + explainAPIError(err)
+				return
+			}
+			for _, t := range types {
+				a := t.Attributes
+				name := a.FriendlyName
+				if name == "" {
+					name = a.Name
+				}
+				cur := m.Attributes.MachineType != "" && (a.FriendlyName == m.Attributes.MachineType || a.Name == m.Attributes.MachineType)
+				v.Performance.Types = append(v.Performance.Types, views.MachineTypeView{
+					ID: string(t.ID), Name: name, CPU: a.CPU, MemoryGB: a.Memory, GPU: a.GPU, GPUMemory: a.GPUMemory, Current: cur,
+				})
+			}
+		})
+	}
+	wg.Wait()
+	return v
+}
+
+// sessionsView lists sessions newest first with totals and a 30-day chart.
+func sessionsView(list []vagon.Session, now time.Time, limit int) views.SessionsView {
+	list = slices.Clone(list)
+	slices.SortStableFunc(list, func(a, b vagon.Session) int { return b.Attributes.StartAt.Compare(a.Attributes.StartAt) })
+	v := views.SessionsView{Total: len(list)}
+	today := now.UTC().Truncate(24 * time.Hour)
+	first := today.AddDate(0, 0, -(chartDays - 1))
+	v.Chart = make([]views.DayUsage, chartDays)
+	for i := range v.Chart {
+		v.Chart[i].Day = first.AddDate(0, 0, i)
+	}
+	for i, ss := range list {
+		a := ss.Attributes
+		v.TotalMinutes += a.Duration
+		if d := a.StartAt.UTC().Truncate(24 * time.Hour); !d.Before(first) && !d.After(today) {
+			v.Chart[int(d.Sub(first)/(24*time.Hour))].Minutes += a.Duration
+		}
+		if i < limit {
+			v.Rows = append(v.Rows, views.SessionRow{ID: string(ss.ID), StartAt: a.StartAt, EndAt: a.EndAt, Duration: a.Duration})
+		}
+	}
+	v.Shown = len(v.Rows)
+	return v
+}
+
+// tasksView maps one page of tasks, with paging links.
+func tasksView(l *vagon.TaskList, id, name string, page int) views.TasksView {
+	v := views.TasksView{Count: l.Count, Page: page}
+	for _, t := range l.Tasks {
+		a := t.Attributes
+		v.Rows = append(v.Rows, views.TaskRow{
+			ID: string(t.ID), UID: a.UID, Status: a.Status, SourcePath: a.SourcePath,
+			SnapshotDestination: a.SnapshotDestination, FolderSize: a.FolderSize, CreatedAt: a.CreatedAt,
+			Outputs: a.UID == vagon.OutputsTaskUID,
+		})
+	}
+	pageURL := func(n int) string {
+		q := url.Values{}
+		q.Set("page", strconv.Itoa(n))
+		if name != "" && len(name) <= maxNameHint {
+			q.Set("n", name)
+		}
+		return "/machines/" + url.PathEscape(id) + "/tasks?" + q.Encode()
+	}
+	if page > 1 {
+		v.PrevURL = pageURL(page - 1)
+	}
+	if l.NextPage != nil && *l.NextPage > page {
+		v.NextURL = pageURL(*l.NextPage)
+	}
+	return v
+}
+
+// showMachine is GET /machines/{id}; with part=overview (htmx polling) it
+// answers the overview alone.
+func (s *Server) showMachine(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		if isHTMX(c) && c.QueryParam("part") == "overview" && errors.Is(err, errNoSuchMachine) {
+			c.Response().Header().Set("HX-Refresh", "true")
+			return c.NoContent(http.StatusOK)
+		}
+		return s.pageError(c, err)
+	}
+	p := s.page(c, m.Attributes.Name, views.NavMachines)
+	if isHTMX(c) && c.QueryParam("part") == "overview" {
+		v := s.machinePage(c, m, parts{})
+		v.Poll, _ = strconv.Atoi(c.QueryParam("poll"))
+		v.Poll = min(max(v.Poll, 0), 1000)
+		st := string(m.Attributes.FriendlyStatus)
+		if from := c.QueryParam("from"); from != "" && from != st && !m.Attributes.FriendlyStatus.Transitional() {
+			// The machine settled: reload the page so every form shows
+			// what the new state allows.
+			c.Response().Header().Set("HX-Refresh", "true")
+		}
+		return render(c, http.StatusOK, views.MachineOverview(p, v, false))
+	}
+	pt := allParts
+	if n, err := strconv.Atoi(c.QueryParam("tasks_page")); err == nil && n > 0 && n < maxTasksPageParm {
+		pt.tasksPage = n
+	}
+	v := s.machinePage(c, m, pt)
+	return render(c, http.StatusOK, views.MachinePage(p, v))
+}
+
+// showMachineSessions is GET /machines/{id}/sessions: every session, as a
+// page or (htmx) the sessions section.
+func (s *Server) showMachineSessions(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	v := s.machinePage(c, m, parts{sessions: true, allSessions: true})
+	p := s.page(c, "Sessions · "+m.Attributes.Name, views.NavMachines)
+	if isHTMX(c) {
+		return render(c, http.StatusOK, views.SessionsSection(p, v, true))
+	}
+	return render(c, http.StatusOK, views.MachineSessionsPage(p, v))
+}
+
+// showMachineTasks is GET /machines/{id}/tasks?page=N: the tasks section
+// (htmx) or the machine page at that tasks page.
+func (s *Server) showMachineTasks(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	page := 1
+	if n, err := strconv.Atoi(c.QueryParam("page")); err == nil && n > 0 && n < maxTasksPageParm {
+		page = n
+	}
+	p := s.page(c, m.Attributes.Name, views.NavMachines)
+	if isHTMX(c) {
+		v := s.machinePage(c, m, parts{tasks: true, tasksPage: page})
+		return render(c, http.StatusOK, views.TasksSection(p, v))
+	}
+	pt := allParts
+	pt.tasksPage = page
+	return render(c, http.StatusOK, views.MachinePage(p, s.machinePage(c, m, pt)))
+}
+
+// machineRowFragment is GET /machines/{id}/row: one fleet row, for rows
+// that refresh themselves while in transition.
+func (s *Server) machineRowFragment(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if errors.Is(err, errNoSuchMachine) {
+		// Gone from the fleet: the empty answer removes the row.
+		return c.HTML(http.StatusOK, "")
+	}
+	if err != nil {
+		// Keep the row as it is; it tries again on its next tick.
+		s.log.Warn("vagon api", "err", err.Error(), "request_id", requestID(c), "route", c.Path())
+		return c.NoContent(http.StatusNoContent)
+	}
+	poll, _ := strconv.Atoi(c.QueryParam("poll"))
+	row := fleetRow(*m, min(max(poll, 0), 1000))
+	row.Selectable = views.RoleRank(currentUser(c).Role) >= views.RoleRank(operator)
+	return render(c, http.StatusOK, views.FleetRowView(row))
+}
+
+// contextFor is a short helper for API calls in actions.
+func contextFor(c echo.Context) (context.Context, context.CancelFunc) {
+	return withTimeout(c, apiTimeout)
+}

@@ -1,0 +1,604 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
+	"github.com/vagon-dashboard/dashboard/internal/views"
+)
+
+// Input limits of the machine actions.
+const (
+	maxAccessMinutes = 43_200 // 30 days
+	maxNoteLen       = 500
+	maxConfirmLen    = 300
+)
+
+// outcome is what an action handler hands to answerAction.
+type outcome struct {
+	section string
+	// status: 200 done (or nothing to do), 422 bad input, 409 refused by
+	// the machine's state, or the API error's status.
+	status int
+	flash  views.Flash
+	// form puts the submitted values and field errors into the view.
+	form func(v *views.MachinePageView)
+	// changed is set when the API was called (the cached lists are dropped
+	// and the machine is read again).
+	changed bool
+}
+
+// answerAction answers an action: for htmx the section's fragment, the
+// overview out of band and the flash; otherwise a 303 back to the machine
+// page with the flash, or (bad input) the page with the errors by the
+// fields.
+func (s *Server) answerAction(c echo.Context, m *vagon.Machine, o outcome) error {
+	if o.changed {
+		s.fleet.Invalidate(m.ID)
+		if fresh, err := s.loadMachine(c); err == nil {
+			m = fresh
+		}
+	}
+	htmx := isHTMX(c)
+	if !htmx && o.status != http.StatusUnprocessableEntity {
+		if o.flash.Text != "" {
+			s.addFlash(c, o.flash.Kind, o.flash.Text)
+		}
+		anchor := "#section-" + o.section
+		if o.section == "overview" {
+			anchor = "#machine-overview"
+		}
+		return c.Redirect(http.StatusSeeOther, views.MachinePath(string(m.ID), m.Attributes.Name)+anchor)
+	}
+	pt := partsFor(o.section)
+	if !htmx {
+		pt = allParts
+	}
+	v := s.machinePage(c, m, pt)
+	if o.form != nil {
+		o.form(&v)
+	}
+	p := s.page(c, m.Attributes.Name, views.NavMachines)
+	var flashes []views.Flash
+	if o.flash.Text != "" {
+		flashes = append(flashes, o.flash)
+	}
+	if !htmx {
+		p.Flashes = append(p.Flashes, flashes...)
+		return render(c, o.status, views.MachinePage(p, v))
+	}
+	return render(c, o.status, views.MachineActionResult(p, v, o.section, flashes))
+}
+
+// apiOutcome turns the result of an audited call into an outcome: an API
+// error as its explanation with a fitting status.
+func apiOutcome(section string, err error, success string) (outcome, error) {
+	if errors.Is(err, fleet.ErrAuditUnavailable) {
+		return outcome{}, err
+	}
+	if err != nil {
+		return outcome{section: section, status: apiStatus(err), flash: views.Flash{Kind: views.FlashError, Text: explainAPIError(err)}, changed: true}, nil
+	}
+	return outcome{section: section, status: http.StatusOK, flash: views.Flash{Kind: views.FlashSuccess, Text: success}, changed: true}, nil
+}
+
+// apiStatus is the HTTP status an action answers with when the API refused it.
+func apiStatus(err error) int {
+	e, ok := vagon.AsError(err)
+	if !ok || e.Code == vagon.CodeUnauthorized || e.Code == 429 || e.Code >= 500 && e.Code < 600 || e.Code == 0 {
+		return http.StatusBadGateway
+	}
+	if e.Code == vagon.CodeNotFound {
+		return http.StatusNotFound
+	}
+	return http.StatusConflict
+}
+
+func badInput(section string, form func(v *views.MachinePageView)) outcome {
+	return outcome{section: section, status: http.StatusUnprocessableEntity, form: form,
+		flash: views.Flash{Kind: views.FlashError, Text: "Nothing was sent to Vagon: check the highlighted field."}}
+}
+
+func refused(section, why string) outcome {
+	return outcome{section: section, status: http.StatusConflict, flash: views.Flash{Kind: views.FlashError, Text: why}}
+}
+
+func nothingToChange(section string) outcome {
+	return outcome{section: section, status: http.StatusOK, flash: views.Flash{Kind: views.FlashInfo, Text: "Nothing to change."}}
+}
+
+// checkbox reads a checkbox field: absent false, "true" (or "on") true; any
+// other value is bad input.
+func checkbox(c echo.Context, name string) (bool, bool) {
+	switch c.FormValue(name) {
+	case "":
+		return false, true
+	case "true", "on":
+		return true, true
+	}
+	return false, false
+}
+
+func offOnly(m *vagon.Machine) bool { return m.Attributes.FriendlyStatus == vagon.StatusOff }
+
+func offReason(m *vagon.Machine, what string) string {
+	if m.Attributes.FriendlyStatus == vagon.StatusReady {
+		return "Stop the machine to " + what + "."
+	}
+	return "The machine must be off to " + what + "; it is " + views.StatusLabel(string(m.Attributes.FriendlyStatus)) + " now. Nothing was sent to Vagon."
+}
+
+// doOnMachine runs an audited action whose machine lookup needs no input
+// from the machine: the started row comes first, then the lookup (so not
+// even a read reaches Vagon when the audit log is down), then call. The
+// machine is nil when the lookup failed; err says why.
+func (s *Server) doOnMachine(c echo.Context, action string, params fleet.Params, call func(ctx context.Context, m *vagon.Machine, p fleet.Params) error) (*vagon.Machine, error) {
+	id := c.Param("id")
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	var m *vagon.Machine
+	err := s.audit.Do(ctx, s.actor(c), action, id, params, func(ctx context.Context, p fleet.Params) error {
+		found, err := s.fleet.GetMachine(ctx, id, nameHint(c))
+		if err != nil {
+			return err
+		}
+		m = found
+		return call(ctx, m, p)
+	})
+	return m, err
+}
+
+// lookupError answers an action whose machine could not be looked up.
+func (s *Server) lookupError(c echo.Context, err error) error {
+	switch {
+	case errors.Is(err, fleet.ErrAuditUnavailable):
+		return err
+	case errors.Is(err, fleet.ErrMachineNotFound):
+		return errNoSuchMachine
+	}
+	return s.pageError(c, &apiFailure{err})
+}
+
+// startMachine is POST /machines/{id}/start.
+func (s *Server) startMachine(c echo.Context) error {
+	if !validMachineID(c.Param("id")) {
+		return errNoSuchMachine
+	}
+	m, err := s.doOnMachine(c, fleet.ActMachineStart, fleet.Params{}, func(ctx context.Context, m *vagon.Machine, _ fleet.Params) error {
+		return s.api.StartMachine(ctx, string(m.ID))
+	})
+	if m == nil {
+		return s.lookupError(c, err)
+	}
+	o, err := apiOutcome("overview", err, "Starting "+m.Attributes.Name+". It takes a minute or two to become ready.")
+	if err != nil {
+		return err
+	}
+	return s.answerAction(c, m, o)
+}
+
+// stopMachine is POST /machines/{id}/stop (gracefully=true or absent).
+func (s *Server) stopMachine(c echo.Context) error {
+	if !validMachineID(c.Param("id")) {
+		return errNoSuchMachine
+	}
+	graceful, ok := checkbox(c, "gracefully")
+	if !ok {
+		m, err := s.loadMachine(c)
+		if err != nil {
+			return s.pageError(c, err)
+		}
+		return s.answerAction(c, m, outcome{section: "overview", status: http.StatusUnprocessableEntity,
+			flash: views.Flash{Kind: views.FlashError, Text: "The graceful choice must be ticked or not. Nothing was sent to Vagon."}})
+	}
+	m, err := s.doOnMachine(c, fleet.ActMachineStop, fleet.Params{"gracefully": graceful}, func(ctx context.Context, m *vagon.Machine, _ fleet.Params) error {
+		return s.api.StopMachine(ctx, string(m.ID), graceful)
+	})
+	if m == nil {
+		return s.lookupError(c, err)
+	}
+	msg := "Stopping " + m.Attributes.Name + "."
+	if graceful {
+		msg = "Stopping " + m.Attributes.Name + " gracefully: it saves files, logs and recordings first."
+	}
+	o, err := apiOutcome("overview", err, msg)
+	if err != nil {
+		return err
+	}
+	return s.answerAction(c, m, o)
+}
+
+// resetMachine is POST /machines/{id}/reset (confirm = the name, remove_files).
+func (s *Server) resetMachine(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	confirm := c.FormValue("confirm")
+	removeFiles, okRF := checkbox(c, "remove_files")
+	errs := map[string]string{}
+	switch {
+	case len(confirm) > maxConfirmLen:
+		errs["confirm"] = "That is not the machine's name. Type it exactly: " + m.Attributes.Name
+		confirm = ""
+	case strings.TrimSpace(confirm) != m.Attributes.Name:
+		errs["confirm"] = "Type the machine's name exactly, " + m.Attributes.Name + ", to confirm the reset."
+	}
+	if !okRF {
+		errs["remove_files"] = "Tick the box or leave it empty."
+	}
+	if len(errs) > 0 {
+		return s.answerAction(c, m, badInput("reset", func(v *views.MachinePageView) {
+			v.Reset = views.ResetForm{Confirm: confirm, RemoveFiles: removeFiles, Errors: errs}
+		}))
+	}
+	if !offOnly(m) {
+		return s.answerAction(c, m, refused("reset", offReason(m, "reset it")))
+	}
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	params := fleet.Params{"remove_files": removeFiles, "machine_name": m.Attributes.Name}
+	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachineReset, string(m.ID), params, func(ctx context.Context, _ fleet.Params) error {
+		return s.api.ResetMachine(ctx, string(m.ID), removeFiles)
+	})
+	msg := "Reset " + m.Attributes.Name + "."
+	if removeFiles {
+		msg = "Reset " + m.Attributes.Name + " and deleted its Vagon Files."
+	}
+	o, err := apiOutcome("reset", err, msg)
+	if err != nil {
+		return err
+	}
+	return s.answerAction(c, m, o)
+}
+
+// linkFingerprint is what the audit keeps of an access link: the first 12
+// hex digits of its SHA-256.
+func linkFingerprint(link string) string {
+	sum := sha256.Sum256([]byte(link))
+	return hex.EncodeToString(sum[:])[:12]
+}
+
+// parseAccessForm reads expires_in (minutes, a preset or "custom" with
+// custom_minutes) and note.
+func parseAccessForm(c echo.Context) (views.AccessForm, int) {
+	f := views.AccessForm{ExpiresIn: truncate(c.FormValue("expires_in"), 12), Custom: truncate(c.FormValue("custom_minutes"), 12), Errors: map[string]string{}}
+	note := c.FormValue("note")
+	raw := f.ExpiresIn
+	if raw == "custom" {
+		raw = f.Custom
+	}
+	minutes, err := strconv.Atoi(strings.TrimSpace(raw))
+	if err != nil || minutes < 1 || minutes > maxAccessMinutes {
+		f.Errors["expires_in"] = "Choose how long the link is valid: a preset, or 1 to 43,200 minutes (30 days)."
+		minutes = 0
+	}
+	switch {
+	case !utf8.ValidString(note):
+		f.Errors["note"] = "The note contains invalid characters."
+	case utf8.RuneCountInString(note) > maxNoteLen:
+		f.Errors["note"] = "The note can be at most 500 characters."
+		note = truncate(note, maxNoteLen)
+	case strings.ContainsFunc(note, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		f.Errors["note"] = "The note must be a single line of text."
+	}
+	f.Note = strings.TrimSpace(note)
+	return f, minutes
+}
+
+// createAccessLink is POST /machines/{id}/access. It answers 200 with the
+// link, once; the link is never stored, logged, flashed or redirected with.
+func (s *Server) createAccessLink(c echo.Context) error {
+	if !validMachineID(c.Param("id")) {
+		return errNoSuchMachine
+	}
+	form, minutes := parseAccessForm(c)
+	if len(form.Errors) > 0 {
+		m, err := s.loadMachine(c)
+		if err != nil {
+			return s.pageError(c, err)
+		}
+		return s.answerAction(c, m, badInput("access", func(v *views.MachinePageView) { v.Access = form }))
+	}
+	var link *vagon.AccessLink
+	params := fleet.Params{"expires_in": minutes, "note": form.Note}
+	m, err := s.doOnMachine(c, fleet.ActMachineAccessLink, params, func(ctx context.Context, m *vagon.Machine, p fleet.Params) error {
+		l, err := s.api.CreateAccessLink(ctx, string(m.ID), minutes)
+		if err != nil {
+			return err
+		}
+		link = l
+		p["fingerprint"] = linkFingerprint(l.Attributes.ConnectionLink)
+		p["expires_at"] = l.Attributes.ExpiresAt.UTC()
+		return nil
+	})
+	if m == nil {
+		return s.lookupError(c, err)
+	}
+	if errors.Is(err, fleet.ErrAuditUnavailable) {
+		return err
+	}
+	if err != nil {
+		o, _ := apiOutcome("access", err, "")
+		o.changed = false
+		o.form = func(v *views.MachinePageView) { v.Access = form }
+		return s.answerAction(c, m, o)
+	}
+	res := &views.AccessResult{Link: link.Attributes.ConnectionLink, ExpiresAt: link.Attributes.ExpiresAt, Minutes: minutes, Note: form.Note}
+	form.Errors = nil
+	v := s.machinePage(c, m, parts{})
+	if !isHTMX(c) {
+		v = s.machinePage(c, m, allParts)
+	}
+	v.Access = views.AccessForm{ExpiresIn: form.ExpiresIn, Custom: form.Custom, Result: res}
+	p := s.page(c, m.Attributes.Name, views.NavMachines)
+	ok := views.Flash{Kind: views.FlashSuccess, Text: "Access link issued for " + m.Attributes.Name + ". Copy it now: it is shown only once."}
+	if isHTMX(c) {
+		return render(c, http.StatusOK, views.MachineActionResult(p, v, "access", []views.Flash{ok}))
+	}
+	p.Flashes = append(p.Flashes, ok)
+	return render(c, http.StatusOK, views.MachinePage(p, v))
+}
+
+// setPermissions is POST /machines/{id}/permissions: the seven checkboxes;
+// only the changed ones are sent, and the audit keeps before and after.
+func (s *Server) setPermissions(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	before := m.Attributes.Permissions.AsMap()
+	after := make(map[string]bool, len(before))
+	var upd vagon.PermissionsUpdate
+	var bad []string
+	for _, k := range vagon.PermissionKeys {
+		on, ok := checkbox(c, k)
+		if !ok {
+			bad = append(bad, k)
+			continue
+		}
+		after[k] = on
+		if on != before[k] {
+			upd.Set(k, on)
+		}
+	}
+	if len(bad) > 0 {
+		return s.answerAction(c, m, badInput("permissions", func(v *views.MachinePageView) {
+			v.Perms.Errors = map[string]string{"permissions": "Each permission is a checkbox, ticked or not (bad value for " + strings.Join(bad, ", ") + ")."}
+		}))
+	}
+	if upd.Empty() {
+		return s.answerAction(c, m, nothingToChange("permissions"))
+	}
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	params := fleet.Params{"before": before, "after": after}
+	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachinePermissions, string(m.ID), params, func(ctx context.Context, _ fleet.Params) error {
+		return s.api.UpdatePermissions(ctx, string(m.ID), upd)
+	})
+	o, err := apiOutcome("permissions", err, "Permissions of "+m.Attributes.Name+" saved.")
+	if err != nil {
+		return err
+	}
+	return s.answerAction(c, m, o)
+}
+
+// setMachineType is POST /machines/{id}/machine-type (machine_type_id).
+func (s *Server) setMachineType(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	typeID := strings.TrimSpace(c.FormValue("machine_type_id"))
+	if !validNumericID(typeID, 12) {
+		return s.answerAction(c, m, badInput("performance", func(v *views.MachinePageView) {
+			v.Performance.Errors = map[string]string{"machine_type_id": "Choose one of the machine types in the list."}
+		}))
+	}
+	if !offOnly(m) {
+		return s.answerAction(c, m, refused("performance", offReason(m, "change its performance")))
+	}
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	params := fleet.Params{"machine_type_id": typeID, "before": m.Attributes.MachineType}
+	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachinePerformance, string(m.ID), params, func(ctx context.Context, _ fleet.Params) error {
+		return s.api.SetMachineType(ctx, string(m.ID), typeID)
+	})
+	o, err := apiOutcome("performance", err, "Performance of "+m.Attributes.Name+" changed.")
+	if err != nil {
+		return err
+	}
+	return s.answerAction(c, m, o)
+}
+
+// updateMachineSettings is POST /machines/{id}/settings
+// (auto_stop_threshold, usage_source); only changed fields are sent.
+func (s *Server) updateMachineSettings(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	a := m.Attributes
+	rawStop, rawSource := truncate(c.FormValue("auto_stop_threshold"), 12), truncate(c.FormValue("usage_source"), 20)
+	errs := map[string]string{}
+	var req vagon.UpdateMachineRequest
+	params := fleet.Params{}
+	if rawStop != "" {
+		n, err := strconv.Atoi(rawStop)
+		if err != nil || !slices.Contains(vagon.AutoStopThresholds, n) {
+			errs["auto_stop_threshold"] = "Choose Off, 15 min, 1 h, 3 h or 6 h."
+		} else if n != a.AutoStopThreshold {
+			req.AutoStopThreshold = &n
+			params["auto_stop_threshold"] = n
+		}
+	}
+	if rawSource != "" {
+		switch rawSource {
+		case vagon.UsageSourceMachine, vagon.UsageSourceTeamBalance:
+			if rawSource != a.UsageSource {
+				src := rawSource
+				req.UsageSource = &src
+				params["usage_source"] = src
+			}
+		default:
+			errs["usage_source"] = "Choose machine only or team balance."
+		}
+	}
+	form := func(v *views.MachinePageView) {
+		v.Settings = views.SettingsForm{AutoStop: rawStop, UsageSource: rawSource, Errors: errs}
+	}
+	if len(errs) > 0 {
+		return s.answerAction(c, m, badInput("settings", form))
+	}
+	if req.AutoStopThreshold == nil && req.UsageSource == nil {
+		return s.answerAction(c, m, nothingToChange("settings"))
+	}
+	params["before"] = map[string]any{"auto_stop_threshold": a.AutoStopThreshold, "usage_source": a.UsageSource}
+	after := map[string]any{"auto_stop_threshold": a.AutoStopThreshold, "usage_source": a.UsageSource}
+	if req.AutoStopThreshold != nil {
+		after["auto_stop_threshold"] = *req.AutoStopThreshold
+	}
+	if req.UsageSource != nil {
+		after["usage_source"] = *req.UsageSource
+	}
+	params["after"] = after
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachineUpdate, string(m.ID), params, func(ctx context.Context, _ fleet.Params) error {
+		_, err := s.api.UpdateMachine(ctx, string(m.ID), &req)
+		return err
+	})
+	o, err := apiOutcome("settings", err, "Settings of "+m.Attributes.Name+" saved.")
+	if err != nil {
+		return err
+	}
+	return s.answerAction(c, m, o)
+}
+
+// uidError words a task uid's rule breach for the field.
+func uidError(uid string) string {
+	switch {
+	case strings.TrimSpace(uid) == "":
+		return "Enter a task name."
+	case utf8.RuneCountInString(uid) > vagon.MaxTaskUIDLen:
+		return "A task name can be at most 255 characters."
+	case !utf8.ValidString(uid) || strings.ContainsFunc(uid, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "A task name must be plain text on one line."
+	}
+	if vagon.ValidateTaskUID(uid) != nil {
+		return `A task name may not contain any of \ / : * ? " < > |`
+	}
+	return ""
+}
+
+// activateTask is POST /machines/{id}/tasks (uid): create or reactivate.
+func (s *Server) activateTask(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	uid := c.FormValue("uid")
+	if why := uidError(uid); why != "" {
+		shown := uid
+		if len(shown) > 1024 {
+			shown = ""
+		}
+		return s.answerAction(c, m, badInput("tasks", func(v *views.MachinePageView) {
+			v.Tasks.UID, v.Tasks.Errors = shown, map[string]string{"uid": why}
+		}))
+	}
+	if !offOnly(m) {
+		return s.answerAction(c, m, refused("tasks", offReason(m, "change its tasks")))
+	}
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	var res *vagon.TaskResult
+	err = s.audit.Do(ctx, s.actor(c), fleet.ActTaskActivate, string(m.ID), fleet.Params{"uid": uid}, func(ctx context.Context, p fleet.Params) error {
+		r, err := s.api.ActivateTask(ctx, string(m.ID), uid)
+		if err != nil {
+			return err
+		}
+		res = r
+		p["result"], p["task_id"] = r.Result, string(r.Task.ID)
+		return nil
+	})
+	msg := ""
+	if res != nil {
+		msg = taskResultMessage(res.Result, uid)
+	}
+	o, err := apiOutcome("tasks", err, msg)
+	if err != nil {
+		return err
+	}
+	if res != nil {
+		o.form = func(v *views.MachinePageView) { v.Tasks.Result, v.Tasks.ResultUID = res.Result, uid }
+	} else {
+		o.form = func(v *views.MachinePageView) { v.Tasks.UID = uid }
+	}
+	return s.answerAction(c, m, o)
+}
+
+func taskResultMessage(result, uid string) string {
+	switch result {
+	case vagon.TaskCreated:
+		return "Created the task " + uid + " and made it active."
+	case vagon.TaskReactivated:
+		return "Reactivated the task " + uid + "."
+	case vagon.TaskAlreadyActive:
+		return "The task " + uid + " was already active; nothing changed."
+	}
+	return "Task " + uid + ": " + result + "."
+}
+
+// deleteTask is POST /machines/{id}/tasks/{task_id}/delete. The task is
+// looked up first: the default Outputs task is refused without an API call.
+func (s *Server) deleteTask(c echo.Context) error {
+	m, err := s.loadMachine(c)
+	if err != nil {
+		return s.pageError(c, err)
+	}
+	taskID := c.Param("task_id")
+	if !validNumericID(taskID, maxTaskIDLen) {
+		return s.answerAction(c, m, outcome{section: "tasks", status: http.StatusNotFound,
+			flash: views.Flash{Kind: views.FlashError, Text: "This machine has no such task."}})
+	}
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	tasks, err := s.api.ListAllTasks(ctx, string(m.ID))
+	if err != nil {
+		o, _ := apiOutcome("tasks", err, "")
+		o.changed = false
+		return s.answerAction(c, m, o)
+	}
+	i := slices.IndexFunc(tasks, func(t vagon.Task) bool { return string(t.ID) == taskID })
+	switch {
+	case i < 0:
+		return s.answerAction(c, m, outcome{section: "tasks", status: http.StatusNotFound,
+			flash: views.Flash{Kind: views.FlashError, Text: "This machine has no such task. It may have been deleted already."}})
+	case tasks[i].Attributes.UID == vagon.OutputsTaskUID:
+		return s.answerAction(c, m, refused("tasks", "The default Outputs task can't be deleted. Nothing was sent to Vagon."))
+	case !offOnly(m):
+		return s.answerAction(c, m, refused("tasks", offReason(m, "change its tasks")))
+	}
+	uid := tasks[i].Attributes.UID
+	err = s.audit.Do(ctx, s.actor(c), fleet.ActTaskDelete, string(m.ID), fleet.Params{"task_id": taskID, "uid": uid}, func(ctx context.Context, _ fleet.Params) error {
+		_, err := s.api.DeleteTask(ctx, string(m.ID), taskID)
+		return err
+	})
+	o, err := apiOutcome("tasks", err, "Deleted the task "+uid+".")
+	if err != nil {
+		return err
+	}
+	return s.answerAction(c, m, o)
+}
