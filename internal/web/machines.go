@@ -91,6 +91,9 @@ func (s *Server) listMachines(c echo.Context) error {
 		if err != nil {
 			v.Error = explainAPIError(err)
 			status = http.StatusBadGateway
+			if vagon.IsBadRequest(err) {
+				status = http.StatusBadRequest // a filter value the API refused
+			}
 		} else {
 			v.Count = l.Count
 			for _, m := range l.Machines {
