@@ -102,7 +102,7 @@ func (s *Server) buildRoutes() []Route {
 func (s *Server) register() {
 	e := s.e
 	e.Use(s.mwRequestID, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders)
-	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()))
+	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()), s.mwGzip)
 	e.GET("/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, static.Path(static.Favicon))
 	})
