@@ -325,33 +325,7 @@ func serverEnv(dbURL string) []string {
 // a full-page screenshot goes to e2e-artifacts/<test name>.png.
 func newPage(t *testing.T) playwright.Page {
 	t.Helper()
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
-	bctx, err := browser.NewContext(playwright.BrowserNewContextOptions{
-		BaseURL:  playwright.String(baseURL),
-		Viewport: &playwright.Size{Width: 1280, Height: 800},
-	})
-	if err != nil {
-		t.Fatalf("new browser context: %v", err)
-	}
-	bctx.SetDefaultTimeout(10_000)
-	page, err := bctx.NewPage()
-	if err != nil {
-		t.Fatalf("new page: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			path := filepath.Join(artifactsDir, artifactName(t.Name())+".png")
-			if _, err := page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(path), FullPage: playwright.Bool(true)}); err != nil {
-				t.Logf("screenshot: %v", err)
-			} else {
-				t.Logf("screenshot of the failure: %s (page %s)", path, page.URL())
-			}
-		}
-		_ = bctx.Close()
-	})
-	return page
+	return newPageAt(t, baseURL, playwright.BrowserNewContextOptions{})
 }
 
 // signIn opens a fresh context signed in as the demo user of role and

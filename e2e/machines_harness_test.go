@@ -85,7 +85,8 @@ func claimFirst(t *testing.T, page playwright.Page, path string) string {
 }
 
 // newPageAt opens a page in a fresh browser context on base with extra
-// context options, screenshotting on failure like newPage.
+// context options; when the test fails, a full-page screenshot goes to
+// e2e-artifacts/<test name>.png.
 func newPageAt(t *testing.T, base string, opts playwright.BrowserNewContextOptions) playwright.Page {
 	t.Helper()
 	if skipReason != "" {
