@@ -68,7 +68,7 @@ type testApp struct {
 	API    *vagon.Client
 	// Clock is the server's clock (Deps.Now). It starts at the real time
 	// and moves only when a test moves it.
-	Clock *testClock
+	Clock *vagonsim.ManualClock
 	// Log receives the server's slog output (the access log included).
 	Log *syncBuffer
 }
@@ -76,7 +76,7 @@ type testApp struct {
 // appConfig is what options change; the zero value is the default app.
 type appConfig struct {
 	dbURL        string
-	clock        *testClock
+	clock        *vagonsim.ManualClock
 	cookieSecure bool
 	demo         bool
 	sim          vagonsim.Options
@@ -92,7 +92,7 @@ func withDBURL(u string) appOption { return func(c *appConfig) { c.dbURL = u } }
 
 // withClock gives the server an existing clock (for instance the first
 // server's, when two share a database).
-func withClock(c *testClock) appOption { return func(cfg *appConfig) { cfg.clock = c } }
+func withClock(c *vagonsim.ManualClock) appOption { return func(cfg *appConfig) { cfg.clock = c } }
 
 // withCookieSecure sets Deps.CookieSecure (the Go cookie jar then keeps
 // cookies from the plain-HTTP test server out of requests, so use it only for
@@ -115,7 +115,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	}
 	app := &testApp{Clock: cfg.clock, Log: &syncBuffer{}}
 	if app.Clock == nil {
-		app.Clock = newTestClock(time.Now())
+		app.Clock = vagonsim.NewManualClock(time.Now())
 	}
 
 	app.DBURL = cfg.dbURL
@@ -398,28 +398,6 @@ func bodyText(t testing.TB, resp *http.Response) string {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(b))
 	return string(b)
-}
-
-// testClock is a clock tests move by hand; safe for concurrent use.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock(t time.Time) *testClock { return &testClock{t: t} }
-
-// Now returns the clock's time (Deps.Now).
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
