@@ -147,18 +147,6 @@ func bulkStatusLabel(status string) string {
 	return status
 }
 
-func bulkStatusClass(status string) string {
-	switch status {
-	case "succeeded":
-		return "badge-success"
-	case "failed":
-		return "badge-danger"
-	case "running":
-		return "badge-info"
-	}
-	return "badge-neutral"
-}
-
 func bulkItemClass(state string) string {
 	switch state {
 	case "done":

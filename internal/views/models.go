@@ -423,6 +423,20 @@ func OutcomeClass(outcome string) string {
 	return "badge-neutral"
 }
 
+// runStatusClass is the badge class of a background run's status (a bulk
+// operation or a sync pass): running, succeeded or failed.
+func runStatusClass(status string) string {
+	switch status {
+	case "succeeded":
+		return "badge-success"
+	case "failed":
+		return "badge-danger"
+	case "running":
+		return "badge-info"
+	}
+	return "badge-neutral"
+}
+
 // RoleClass returns the badge class for a role.
 func RoleClass(role string) string {
 	if RoleRank(role) > 0 {

@@ -263,18 +263,6 @@ func emptyUsageHint(s SyncStatusView) string {
 	return "No session started in this range. Pick a longer range."
 }
 
-func passClass(status string) string {
-	switch status {
-	case "succeeded":
-		return "badge-success"
-	case "failed":
-		return "badge-danger"
-	case "running":
-		return "badge-info"
-	}
-	return "badge-neutral"
-}
-
 // passDuration is how long a finished pass took: "3.2 s", "2 min 5 s".
 func passDuration(p SyncPassView) string {
 	if p.FinishedAt == nil {
