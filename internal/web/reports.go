@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
@@ -322,11 +323,18 @@ func (s *Server) showUsageReport(c echo.Context) error {
 	if v.Sync, err = s.syncStatus(ctx, syncPassesShown); err != nil {
 		return err
 	}
+	return s.renderReport(c, status, v.URL, views.UsageReportBody(v), func(p views.Page) templ.Component { return views.UsageReportPage(p, v) }, "Usage report")
+}
+
+// renderReport answers a report view: the body fragment for htmx (pushing
+// the view's URL, so the address bar follows the filters), the whole page
+// otherwise.
+func (s *Server) renderReport(c echo.Context, status int, pushURL string, body templ.Component, page func(views.Page) templ.Component, title string) error {
 	if isHTMX(c) {
-		c.Response().Header().Set("HX-Push-Url", v.URL)
-		return render(c, status, views.UsageReportBody(v))
+		c.Response().Header().Set("HX-Push-Url", pushURL)
+		return render(c, status, body)
 	}
-	return render(c, status, views.UsageReportPage(s.page(c, "Usage report", views.NavReports), v))
+	return render(c, status, page(s.page(c, title, views.NavReports)))
 }
 
 // errBadReportFilter answers a CSV export whose filter does not parse: no
@@ -440,11 +448,7 @@ func (s *Server) showIdleReport(c echo.Context) error {
 	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
 		return err
 	}
-	if isHTMX(c) {
-		c.Response().Header().Set("HX-Push-Url", v.URL)
-		return render(c, status, views.IdleReportBody(v))
-	}
-	return render(c, status, views.IdleReportPage(s.page(c, "Idle machines", views.NavReports), v))
+	return s.renderReport(c, status, v.URL, views.IdleReportBody(v), func(p views.Page) templ.Component { return views.IdleReportPage(p, v) }, "Idle machines")
 }
 
 // exportIdleReport is GET /reports/idle.csv (columns idleCSVHeader).
@@ -524,11 +528,7 @@ func (s *Server) showLowRemainingReport(c echo.Context) error {
 	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
 		return err
 	}
-	if isHTMX(c) {
-		c.Response().Header().Set("HX-Push-Url", v.URL)
-		return render(c, status, views.LowRemainingReportBody(v))
-	}
-	return render(c, status, views.LowRemainingReportPage(s.page(c, "Low remaining usage", views.NavReports), v))
+	return s.renderReport(c, status, v.URL, views.LowRemainingReportBody(v), func(p views.Page) templ.Component { return views.LowRemainingReportPage(p, v) }, "Low remaining usage")
 }
 
 // exportLowRemainingReport is GET /reports/low-remaining.csv (columns
@@ -608,11 +608,7 @@ func (s *Server) showTopUsersReport(c echo.Context) error {
 	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
 		return err
 	}
-	if isHTMX(c) {
-		c.Response().Header().Set("HX-Push-Url", v.URL)
-		return render(c, status, views.TopUsersReportBody(v))
-	}
-	return render(c, status, views.TopUsersReportPage(s.page(c, "Top users", views.NavReports), v))
+	return s.renderReport(c, status, v.URL, views.TopUsersReportBody(v), func(p views.Page) templ.Component { return views.TopUsersReportPage(p, v) }, "Top users")
 }
 
 // exportTopUsersReport is GET /reports/top-users.csv (columns
