@@ -422,18 +422,28 @@ func (s *Sim) newTask(m *machine, uid string, now time.Time) *task {
 	return t
 }
 
-// stopMachine serves POST /machines/{id}/stop.
-func (s *Sim) stopMachine(c *call) (any, *apiError) {
+// machineAndFlag looks up the call's machine and reads one optional boolean
+// field of its JSON body (false when absent).
+func (s *Sim) machineAndFlag(c *call, name string) (*machine, bool, *apiError) {
 	m, e := s.lookup(c)
 	if e != nil {
-		return nil, e
+		return nil, false, e
 	}
 	f, e := decodeObject(c.body)
 	if e != nil {
-		return nil, e
+		return nil, false, e
 	}
-	var graceful bool
-	if _, e := field(f, "gracefully", &graceful); e != nil {
+	var v bool
+	if _, e := field(f, name, &v); e != nil {
+		return nil, false, e
+	}
+	return m, v, nil
+}
+
+// stopMachine serves POST /machines/{id}/stop.
+func (s *Sim) stopMachine(c *call) (any, *apiError) {
+	m, graceful, e := s.machineAndFlag(c, "gracefully")
+	if e != nil {
 		return nil, e
 	}
 	if m.status != vagon.StatusReady {
@@ -526,16 +536,8 @@ func (s *Sim) createAccess(c *call) (any, *apiError) {
 
 // resetMachine serves POST /machines/{id}/reset.
 func (s *Sim) resetMachine(c *call) (any, *apiError) {
-	m, e := s.lookup(c)
+	m, removeFiles, e := s.machineAndFlag(c, "remove_files")
 	if e != nil {
-		return nil, e
-	}
-	f, e := decodeObject(c.body)
-	if e != nil {
-		return nil, e
-	}
-	var removeFiles bool
-	if _, e := field(f, "remove_files", &removeFiles); e != nil {
 		return nil, e
 	}
 	if m.status != vagon.StatusOff {
