@@ -337,14 +337,17 @@ func signIn(t *testing.T, role string) playwright.Page {
 	if !ok {
 		t.Fatalf("no demo user for role %q", role)
 	}
-	gotoPath(t, page, "/login")
-	fill(t, page, "email", demoEmail(role))
-	fill(t, page, "password", password)
-	click(t, page, "login-submit")
-	if err := page.WaitForURL("**/machines"); err != nil {
-		t.Fatalf("sign in as %s: not on /machines (at %s): %v", role, page.URL(), err)
-	}
+	signInAt(t, page, demoEmail(role), password)
 	return page
+}
+
+// waitURL waits until the page's address matches re. It polls the URL
+// instead of calling page.WaitForURL, which checks the load state and then
+// subscribes to its event: a load that lands in between is missed and the
+// wait times out, as seen on a loaded machine. What the page shows is then
+// checked with auto-waiting assertions.
+func waitURL(page playwright.Page, re *regexp.Regexp) error {
+	return expect.Page(page).ToHaveURL(re, playwright.PageAssertionsToHaveURLOptions{Timeout: playwright.Float(30_000)})
 }
 
 // gotoPath navigates to a path of the dashboard and fails on an error status.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -124,7 +125,7 @@ func signInAt(t *testing.T, page playwright.Page, email, password string) {
 	fill(t, page, "email", email)
 	fill(t, page, "password", password)
 	click(t, page, "login-submit")
-	if err := page.WaitForURL("**/machines"); err != nil {
+	if err := waitURL(page, regexp.MustCompile(`/machines(\?.*)?$`)); err != nil {
 		t.Fatalf("sign in as %s: not on /machines (at %s): %v", email, page.URL(), err)
 	}
 }

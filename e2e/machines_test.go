@@ -45,7 +45,7 @@ func TestJourney_machineHelpdeskStartAndAccessLink(t *testing.T) {
 	// Find it by the email.
 	gotoPath(t, page, "/machines")
 	fill(t, page, "machines-q", email)
-	if err := page.WaitForURL(regexp.MustCompile(`[?&]q=`)); err != nil {
+	if err := waitURL(page, regexp.MustCompile(`[?&]q=`)); err != nil {
 		t.Fatalf("the search did not run: %v", err)
 	}
 	if err := expect.Locator(rowByID(page, id)).ToBeVisible(); err != nil {
@@ -54,7 +54,7 @@ func TestJourney_machineHelpdeskStartAndAccessLink(t *testing.T) {
 	if err := rowByID(page, id).GetByTestId("machine-name").Click(); err != nil {
 		t.Fatal(err)
 	}
-	if err := page.WaitForURL("**/machines/" + id + "*"); err != nil {
+	if err := waitURL(page, regexp.MustCompile(`/machines/`+regexp.QuoteMeta(id)+`(\?.*)?$`)); err != nil {
 		t.Fatalf("not on the machine page: %v", err)
 	}
 
@@ -275,7 +275,7 @@ func TestJourney_htmlMachineNameIsText(t *testing.T) {
 	if err := nameCell.Click(); err != nil {
 		t.Fatal(err)
 	}
-	if err := page.WaitForURL("**/machines/" + id + "*"); err != nil {
+	if err := waitURL(page, regexp.MustCompile(`/machines/`+regexp.QuoteMeta(id)+`(\?.*)?$`)); err != nil {
 		t.Fatalf("not on the machine page: %v", err)
 	}
 	title := byTestID(page, "machine-title")
@@ -350,7 +350,7 @@ func TestJourney_bulkStopFiveToTheEnd(t *testing.T) {
 	if visible, _ := ok.IsVisible(); visible {
 		_ = ok.Click()
 	}
-	if err := page.WaitForURL(regexp.MustCompile(`/bulk/[^/?]+$`)); err != nil {
+	if err := waitURL(page, regexp.MustCompile(`/bulk/[^/?]+$`)); err != nil {
 		t.Fatalf("not on the operation's page (at %s): %v", page.URL(), err)
 	}
 

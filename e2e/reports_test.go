@@ -46,7 +46,7 @@ func TestJourney_usageReportByUser(t *testing.T) {
 	t.Parallel()
 	page := signIn(t, "viewer")
 	click(t, page, "nav-reports")
-	if err := page.WaitForURL("**/reports/usage"); err != nil {
+	if err := waitURL(page, regexp.MustCompile(`/reports/usage$`)); err != nil {
 		t.Fatalf("Reports link: at %s: %v", page.URL(), err)
 	}
 	waitForSync(t, page)
