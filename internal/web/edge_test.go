@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/vagon-dashboard/dashboard/internal/views"
 )
@@ -188,5 +189,196 @@ func TestBodyLimits_areRoutes(t *testing.T) {
 		if !routes[k] {
 			t.Errorf("bodyLimits has %q, which is not a route", k)
 		}
+	}
+}
+
+// TestEdgeInput_everyRoute walks every route of the table with a NUL, an
+// invalid UTF-8 byte and other control characters in the path, the query,
+// the form (urlencoded and multipart) and a header, as a signed-in admin
+// (who passes every role check) and a viewer (who would be denied): each
+// gets 400 with a clear message, nothing reaches the audit table or the
+// simulator, and nothing is logged as an error.
+func TestEdgeInput_everyRoute(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	adminPW := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
+	viewerPW := app.CreateUser(t, "look@example.com", views.RoleViewer)
+	app.CreateUser(t, "target@example.com", views.RoleViewer)
+	uid := strconv.FormatInt(app.UserID(t, "target@example.com"), 10)
+	clients := map[string]*client{
+		"admin":  app.Login(t, "boss@example.com", adminPW),
+		"viewer": app.Login(t, "look@example.com", viewerPW),
+	}
+	form := plausibleForm(app.MachineID(t))
+
+	type attempt struct {
+		name, path string
+		body       func(csrf string) (io.Reader, string) // nil: no body
+		header     http.Header
+	}
+	urlencoded := func(k, v string) func(string) (io.Reader, string) {
+		return func(csrf string) (io.Reader, string) {
+			f := withField(withField(form, "_csrf", csrf), k, v)
+			return strings.NewReader(f.Encode()), "application/x-www-form-urlencoded"
+		}
+	}
+	multipartForm := func(k, v string) func(string) (io.Reader, string) {
+		return func(csrf string) (io.Reader, string) {
+			var buf bytes.Buffer
+			mw := multipart.NewWriter(&buf)
+			for fk, vs := range withField(withField(form, "_csrf", csrf), k, v) {
+				for _, fv := range vs {
+					_ = mw.WriteField(fk, fv)
+				}
+			}
+			_ = mw.Close()
+			return &buf, mw.FormDataContentType()
+		}
+	}
+	bad := []struct{ name, v string }{{"NUL", "104\x00"}, {"invalid UTF-8", "104\xff"}, {"C1 control", "104\u0085"}, {"escape", "104\x1b[31m"}}
+
+	before := snapshot(t, app)
+	logBefore := len(app.Log.String())
+	n := 0
+	for _, r := range app.Server.Routes() {
+		base := app.Path(t, r.Path, map[string]string{"uid": uid})
+		var attempts []attempt
+		for _, b := range bad {
+			// Path: each parameter in turn, or (no parameter) the path itself.
+			params := routeParam.FindAllString(r.Path, -1)
+			for _, p := range params {
+				name := strings.TrimPrefix(p, ":")
+				attempts = append(attempts, attempt{name: "path " + name + " " + b.name,
+					path: app.Path(t, r.Path, map[string]string{"uid": uid, name: b.v})})
+			}
+			if len(params) == 0 {
+				attempts = append(attempts, attempt{name: "path " + b.name, path: base + url.PathEscape(b.v)})
+			}
+			attempts = append(attempts,
+				attempt{name: "query value " + b.name, path: base + "?machine_id=" + url.QueryEscape(b.v)},
+				attempt{name: "query name " + b.name, path: base + "?" + url.QueryEscape(b.v) + "=1"},
+			)
+			// Go's client (and server) refuse C0 controls in headers
+			// themselves; the other forms reach the application.
+			if b.name == "invalid UTF-8" || b.name == "C1 control" {
+				attempts = append(attempts,
+					attempt{name: "user agent " + b.name, path: base, header: http.Header{"User-Agent": {"agent " + b.v}}},
+					attempt{name: "header tab", path: base, header: http.Header{"User-Agent": {"agent	1"}}})
+			}
+			if b.name == "NUL" || b.name == "invalid UTF-8" {
+				attempts = append(attempts, attempt{name: "query tab", path: base + "?q=a%09b"})
+			}
+			if r.Method == http.MethodPost {
+				attempts = append(attempts,
+					attempt{name: "form value " + b.name, path: base, body: urlencoded("note", b.v)},
+					attempt{name: "form name " + b.name, path: base, body: urlencoded(b.v, "1")},
+					attempt{name: "multipart value " + b.name, path: base, body: multipartForm("note", b.v)},
+				)
+			}
+		}
+		for role, c := range clients {
+			for _, a := range attempts {
+				var body io.Reader
+				ctype := ""
+				if a.body != nil {
+					body, ctype = a.body(c.CSRF)
+				}
+				req, err := http.NewRequest(r.Method, app.URL+a.path, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ctype != "" {
+					req.Header.Set("Content-Type", ctype)
+				}
+				for k, v := range a.header {
+					req.Header[k] = v
+				}
+				resp, doc := c.Do(t, req)
+				n++
+				msg := doc.Find(`[data-testid="error-message"]`).Text()
+				if resp.StatusCode != http.StatusBadRequest || !strings.Contains(msg, "control character") {
+					t.Errorf("%s %s as %s (%s): status %d %q, want 400 naming the control character", r.Method, a.path, role, a.name, resp.StatusCode, msg)
+				}
+			}
+		}
+	}
+	if d := before.diff(snapshot(t, app)); d != "" {
+		t.Errorf("refused requests had effects: %s", d)
+	}
+	logs := app.Log.String()[logBefore:]
+	if strings.Contains(logs, "level=ERROR") {
+		t.Errorf("refused requests logged errors:\n%s", logs)
+	}
+	if strings.ContainsAny(logs, "\x00\x1b\u0085") || !utf8.ValidString(logs) {
+		t.Error("a refused request's bad bytes reached the log")
+	}
+	for role, c := range clients {
+		if !c.SignedIn(t) {
+			t.Errorf("the %s was signed out by a refused request", role)
+		}
+	}
+	t.Logf("%d refused requests", n)
+
+	// Tab, newline and carriage return are text in a form field (a note).
+	c := clients["admin"]
+	resp, _ := c.PostForm(t, "/machines/"+app.MachineID(t)+"/access", url.Values{"expires_in": {"60"}, "note": {"line one\r\n\tline two"}})
+	if resp.StatusCode == http.StatusBadRequest {
+		t.Errorf("a note with tab and newlines was refused: %s", bodyText(t, resp))
+	}
+}
+
+// TestCSRF_notFromQuery: a token in the query string is no token. Every
+// state-changing route refuses a signed-in admin's POST whose only token is
+// ?_csrf= (403, no effect), while the same token in the body works.
+func TestCSRF_notFromQuery(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	pw := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
+	app.CreateUser(t, "target@example.com", views.RoleViewer)
+	params := map[string]string{"uid": strconv.FormatInt(app.UserID(t, "target@example.com"), 10)}
+	c := app.Login(t, "boss@example.com", pw)
+	form := plausibleForm(app.MachineID(t))
+	for _, r := range echoRoutes(app.Server, http.MethodPost) {
+		path := app.Path(t, r.Path, params)
+		before := snapshot(t, app)
+		for _, ctype := range []string{"application/x-www-form-urlencoded", "multipart/form-data"} {
+			var body io.Reader = strings.NewReader(form.Encode())
+			if ctype != "application/x-www-form-urlencoded" {
+				var buf bytes.Buffer
+				mw := multipart.NewWriter(&buf)
+				for k, vs := range form {
+					_ = mw.WriteField(k, vs[0])
+				}
+				_ = mw.Close()
+				body, ctype = &buf, mw.FormDataContentType()
+			}
+			req, err := http.NewRequest(r.Method, app.URL+path+"?_csrf="+url.QueryEscape(c.CSRF), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", ctype)
+			resp, _ := c.Do(t, req)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s %s?_csrf=<token> (%s): status %d, want 403", r.Method, r.Path, ctype, resp.StatusCode)
+			}
+		}
+		if d := before.diff(snapshot(t, app)); d != "" {
+			t.Errorf("%s %s with the token in the query had effects: %s", r.Method, r.Path, d)
+		}
+	}
+	// The token in the body (urlencoded or multipart) still works.
+	resp, _ := c.PostForm(t, "/users/"+params["uid"]+"/role", url.Values{"role": {views.RoleHelpdesk}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("POST with the token in the body: status %d, want 303", resp.StatusCode)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("_csrf", c.CSRF)
+	_ = mw.WriteField("role", views.RoleOperator)
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, app.URL+"/users/"+params["uid"]+"/role", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if resp, _ := c.Do(t, req); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("multipart POST with the token in the body: status %d, want 303", resp.StatusCode)
 	}
 }
