@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,8 +49,12 @@ const embeddedDatabase = "dashboard"
 //
 // Postgres refuses to run as root. When the program runs as root, the server
 // runs as the owner of an existing dataDir if that is not root, else as the
-// "postgres" user, else "nobody"; dataDir is given to that user and its
-// parent directories must be traversable by it.
+// "postgres" user, else "nobody"; dataDir is given to that user. When that
+// user cannot traverse dataDir's parents (a clone under /root, or in a fresh
+// mktemp -d), everything is kept instead in a directory of its own under
+// /var/lib/vagon-dashboard (else the system's temporary directory), named
+// after dataDir, the same one on every start; dataDir/cluster links to it and
+// the log says where.
 //
 // A server left running by a previous process that died is adopted; a stale
 // postmaster.pid is handled by pg_ctl and postgres. stop shuts the server down
@@ -77,6 +82,17 @@ func StartEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (dbURL
 	run, err := pgRunner(dataDir, bin)
 	if err != nil {
 		return "", nil, wrap(err)
+	}
+	if blocked := run.blockedAt(dataDir); blocked != "" {
+		// Root in /root or in a fresh mktemp -d: the server's user cannot
+		// enter a parent. Keep the cluster where it can, and say where.
+		moved, err := run.relocate(dataDir)
+		if err != nil {
+			return "", nil, wrap(fmt.Errorf("postgres runs as user %s (we are root, and it refuses root), who cannot enter %s, and no other place was usable (%v): run as a normal user, make %s traversable (chmod o+x), or set DATABASE_URL", run.name, blocked, err, blocked))
+		}
+		log.Info("embedded postgres: user "+run.name+" cannot enter "+blocked+", so the cluster lives outside the data directory",
+			"cluster", moved, "link", filepath.Join(dataDir, clusterLink))
+		dataDir = moved
 	}
 	if err := run.prepare(dataDir); err != nil {
 		return "", nil, wrap(err)
@@ -212,13 +228,25 @@ func (r *runner) prepare(dataDir string) error {
 	if err := os.Chown(dataDir, r.uid, r.gid); err != nil {
 		return err
 	}
-	for dir := filepath.Dir(dataDir); ; dir = filepath.Dir(dir) {
-		fi, err := os.Stat(dir)
+	if dir := r.blockedAt(dataDir); dir != "" {
+		return fmt.Errorf("postgres runs as user %s (we are root, and it refuses root), who cannot enter %s: use a data directory elsewhere, make it traversable (chmod o+x %s), run as a normal user, or set DATABASE_URL", r.name, dir, dir)
+	}
+	return nil
+}
+
+// blockedAt returns the first parent of dir that the server's user cannot
+// enter (no search permission for it), or "" when it can reach dir. Only a
+// switched runner (we are root) can be blocked.
+func (r *runner) blockedAt(dir string) string {
+	if !r.switched {
+		return ""
+	}
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
 		if err != nil {
-			return err
+			return d
 		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if ok {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			perm := fi.Mode().Perm()
 			var can bool
 			switch {
@@ -230,13 +258,77 @@ func (r *runner) prepare(dataDir string) error {
 				can = perm&0o001 != 0
 			}
 			if !can {
-				return fmt.Errorf("postgres runs as user %s (we are root, and it refuses root), who cannot enter %s: use a data directory elsewhere, make it traversable (chmod o+x %s), run as a normal user, or set DATABASE_URL", r.name, dir, dir)
+				return d
 			}
 		}
-		if dir == filepath.Dir(dir) {
-			return nil
+		if d == filepath.Dir(d) {
+			return ""
 		}
 	}
+}
+
+// clusterLink is the symlink in the data directory to a relocated cluster.
+const clusterLink = "cluster"
+
+// relocateBases are where a cluster goes when its data directory is out of
+// the server's user's reach, in order of preference.
+var relocateBases = []string{"/var/lib/vagon-dashboard", filepath.Join(os.TempDir(), "vagon-dashboard")}
+
+// relocate picks (and creates) the directory that holds the cluster of
+// dataDir when the server's user cannot reach dataDir: under the first base
+// that is a root-owned directory nobody else may write to (so no other user
+// can swap it) and that the server's user can reach; named after dataDir's
+// project directory plus a hash of its path, so every start finds the same
+// one. dataDir/cluster is pointed at it.
+func (r *runner) relocate(dataDir string) (string, error) {
+	sum := sha256.Sum256([]byte(dataDir))
+	project := filepath.Base(filepath.Dir(dataDir))
+	project = strings.Map(func(c rune) rune {
+		if c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			return c
+		}
+		return '_'
+	}, project)
+	name := strings.TrimLeft(project, ".") + "-" + hex.EncodeToString(sum[:6])
+	var errs []error
+	for _, base := range relocateBases {
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fi, err := os.Lstat(base)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !fi.IsDir() || !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+			errs = append(errs, fmt.Errorf("%s is not a directory only root may change", base))
+			continue
+		}
+		dir := filepath.Join(base, name)
+		if blocked := r.blockedAt(dir); blocked != "" {
+			errs = append(errs, fmt.Errorf("user %s cannot enter %s", r.name, blocked))
+			continue
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			errs = append(errs, err)
+			continue
+		}
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("%s is not a directory", dir))
+			continue
+		}
+		link := filepath.Join(dataDir, clusterLink)
+		if cur, err := os.Readlink(link); err != nil || cur != dir {
+			_ = os.Remove(link)
+			if err := os.Symlink(dir, link); err != nil {
+				return "", err
+			}
+		}
+		return dir, nil
+	}
+	return "", errors.Join(errs...)
 }
 
 // cmd builds a command for one of the Postgres programs.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -154,4 +155,86 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("pid %d still running", pid)
+}
+
+// TestStartEmbedded_unreachableParent: as root, with the data directory
+// inside a root-owned 0700 directory (a clone under /root, or in a fresh
+// mktemp -d) that the unprivileged user running Postgres cannot enter, the
+// server still starts: its cluster lives in a place that user can reach,
+// the data directory links to it, and a second start finds the same data.
+func TestStartEmbedded_unreachableParent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Postgres server")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("covers running as root")
+	}
+	ctx := context.Background()
+	base, err := os.MkdirTemp("", "dbtest-embedded-0700-") // 0700, root's
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if fi, err := os.Stat(base); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("temp dir mode %v, %v; want 0700", fi.Mode(), err)
+	}
+	dataDir := filepath.Join(base, "clone", ".data")
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), &logs), nil))
+
+	start := func() (string, func(context.Context) error) {
+		t.Helper()
+		url, stop, err := db.StartEmbedded(ctx, dataDir, log)
+		if errors.Is(err, db.ErrNoPostgres) {
+			t.Skipf("no PostgreSQL binaries on this machine: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = stop(context.Background()) })
+		return url, stop
+	}
+	url, stop := start()
+	cluster, err := os.Readlink(filepath.Join(dataDir, "cluster"))
+	if err != nil {
+		t.Fatalf("no cluster link in the data directory: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(cluster) })
+	if strings.HasPrefix(cluster, base+string(filepath.Separator)) {
+		t.Fatalf("cluster %s is still inside the unreachable %s", cluster, base)
+	}
+	fi, err := os.Stat(filepath.Join(cluster, "pgdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid == 0 {
+		t.Errorf("pgdata %s is root's; want the unprivileged server user's", cluster)
+	}
+	if !strings.Contains(logs.String(), "cluster="+cluster) {
+		t.Errorf("the log does not say where the cluster is:\n%s", logs.String())
+	}
+
+	if err := db.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "kept@example.com", "admin", "h"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	url2, stop2 := start()
+	if again, _ := os.Readlink(filepath.Join(dataDir, "cluster")); again != cluster {
+		t.Errorf("second start: cluster %s, want the same %s", again, cluster)
+	}
+	checkKept(t, url2)
+	if err := stop2(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vagon-dashboard/dashboard/internal/csvsafe"
 	"github.com/vagon-dashboard/dashboard/internal/db"
 )
 
@@ -240,8 +241,8 @@ func (r *Reports) LowRemaining(ctx context.Context, belowMinutes int64, now time
 var UsageCSVHeader = []string{"group_key", "label", "sessions", "minutes"}
 
 // UsageCSV writes rows as CSV: the UsageCSVHeader row, then one row per
-// group. Text cells that a spreadsheet would read as a formula (starting
-// with = + - @, tab or carriage return) get a leading single quote.
+// group. Text cells that a spreadsheet would read as a formula get a
+// leading single quote (csvsafe.Cell).
 func UsageCSV(w io.Writer, rows []db.UsageRow) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(UsageCSVHeader); err != nil {
@@ -261,11 +262,6 @@ func UsageCSV(w io.Writer, rows []db.UsageRow) error {
 	return nil
 }
 
-// csvText defuses CSV formula injection (OWASP): a cell that starts with a
-// formula trigger is prefixed with a single quote so it stays text.
-func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+// csvText defuses CSV formula injection (OWASP) with the dashboard's one
+// rule, csvsafe.Cell.
+func csvText(s string) string { return csvsafe.Cell(s) }

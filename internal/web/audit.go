@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/vagon-dashboard/dashboard/internal/csvsafe"
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/views"
@@ -177,10 +178,6 @@ func (s *Server) exportAudit(c echo.Context) error {
 	return nil
 }
 
-// csvSafe defuses spreadsheet formulas in a cell.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
-}
+// csvSafe defuses spreadsheet formulas in a cell: every CSV export of the
+// web layer passes its cells through it (csvsafe.Cell, the one rule).
+func csvSafe(v string) string { return csvsafe.Cell(v) }

@@ -21,15 +21,48 @@ const maxField = 4096
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// safeNext keeps only a local path for the post-login redirect.
+// safeNext keeps only a path on this site for the post-login redirect;
+// anything else becomes /machines.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || len(next) > 1000 {
-		return "/machines"
-	}
-	if strings.HasPrefix(next, "/login") || strings.HasPrefix(next, "/logout") {
+	if !localPath(next) || strings.HasPrefix(next, "/login") || strings.HasPrefix(next, "/logout") {
 		return "/machines"
 	}
 	return next
+}
+
+// localPath reports whether p is a same-origin path (with optional query
+// and fragment) that no browser can read as another origin. Browsers strip
+// tabs and newlines from a Location and treat a backslash as a slash, so
+// "/\t/evil.example" or "/\\evil.example" would become "//evil.example"
+// (a host): the raw text must be printable ASCII without backslashes, not
+// start with "//", parse with neither scheme nor host, and its decoded path
+// must hold no control character, backslash, leading "//", dot segment or
+// encoded slash or backslash.
+func localPath(p string) bool {
+	if len(p) == 0 || len(p) > 1000 || p[0] != '/' || strings.HasPrefix(p, "//") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; b <= ' ' || b >= 0x7f || b == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	if strings.HasPrefix(u.Path, "//") || strings.ContainsRune(u.Path, '\\') || badText(u.Path, false) {
+		return false
+	}
+	// Dot segments: a browser resolves "/.//evil.example" to the path
+	// "//evil.example"; the dashboard's own links never carry them.
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	esc := strings.ToLower(u.EscapedPath())
+	return !strings.Contains(esc, "%2f") && !strings.Contains(esc, "%5c")
 }
 
 func (s *Server) home(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/machines") }

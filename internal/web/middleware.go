@@ -241,7 +241,14 @@ func (s *Server) endSession(c echo.Context) error {
 	return s.saveSession(c)
 }
 
-func csrfToken(c echo.Context) string { return getSession(c).csrf() }
+// csrfToken is the session's token; "" before the session middleware ran
+// (an error page for a request the edge checks refused).
+func csrfToken(c echo.Context) string {
+	if getSession(c).raw == nil {
+		return ""
+	}
+	return getSession(c).csrf()
+}
 
 // mwCSRF refuses every state-changing request without the session's token,
 // as form field _csrf or header X-CSRF-Token. Unlike Echo's CSRF middleware,
@@ -255,7 +262,9 @@ func (s *Server) mwCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		want := csrfToken(c)
 		got := c.Request().Header.Get("X-CSRF-Token")
 		if got == "" {
-			got = c.FormValue("_csrf")
+			// The body only: c.FormValue would read the query string too,
+			// where a token leaks into logs, history and Referer.
+			got = c.Request().PostFormValue("_csrf")
 		}
 		if want == "" || got == "" || !hmac.Equal([]byte(got), []byte(want)) {
 			return echo.NewHTTPError(http.StatusForbidden, "The form expired or did not come from this dashboard. Reload the page and try again.")

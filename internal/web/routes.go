@@ -97,11 +97,12 @@ func (s *Server) buildRoutes() []Route {
 // register wires the middleware chain and the route table into Echo.
 //
 // Order: request id → recover → access log + metrics → security headers →
-// (static and health stop here) → session → CSRF → user from the database →
-// per-route role check → handler.
+// body limit → input check (edge.go: nothing before them reads the body or
+// a parameter) → (static and health stop here) → session → CSRF → user from
+// the database → per-route role check → handler.
 func (s *Server) register() {
 	e := s.e
-	e.Use(s.mwRequestID, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders)
+	e.Use(s.mwRequestID, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders, s.mwBodyLimit, s.mwCheckInput)
 	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()), s.mwGzip)
 	e.GET("/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, static.Path(static.Favicon))
