@@ -229,6 +229,14 @@ type CreateView struct {
 	Created []CreatedMachine
 	// Replayed says this confirmation was already submitted: nothing new was created.
 	Replayed bool
+	// Replay says what the first submit of a reused confirmation did.
+	Replay CreateReplay
+
+	// KnownPlans are plan IDs that created machines before, offered next
+	// to the plan field. PlanUnverified (confirmation step) says the chosen
+	// plan is not among them: the API can't check a plan before creating.
+	KnownPlans     []KnownPlanOption
+	PlanUnverified bool
 }
 
 // CreatedMachine is one machine the API created.
