@@ -83,6 +83,8 @@ type BulkConfirmView struct {
 	AllMatching bool
 	// Error replaces the form when the action can't go on.
 	Error string
+	// Token makes the confirmation single-use (see web's claimConfirm).
+	Token string
 }
 
 // WillChange counts the targets not expected to be skipped.
