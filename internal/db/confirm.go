@@ -98,3 +98,15 @@ func (s *Store) FinishConfirmToken(ctx context.Context, purpose, token string, r
 	}
 	return nil
 }
+
+// ReleaseConfirmToken forgets an unfinished claim, for an action that
+// provably did not start (its audit row could not be written): the same
+// confirmation may then be submitted again. A finished claim stays.
+func (s *Store) ReleaseConfirmToken(ctx context.Context, purpose, token string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM confirm_tokens WHERE token_hash = $1 AND finished_at IS NULL`,
+		confirmTokenHash(purpose, token))
+	if err != nil {
+		return fmt.Errorf("db: release confirmation: %w", err)
+	}
+	return nil
+}

@@ -70,6 +70,22 @@ func TestClaimConfirmToken_finishAndScope(t *testing.T) {
 	if err := s.FinishConfirmToken(ctx, "machine.create", "never", nil); !errors.Is(err, db.ErrNotFound) {
 		t.Fatalf("finish unclaimed: %v", err)
 	}
+	// A released claim can be made again; a finished one can't be released.
+	if _, err := s.ClaimConfirmToken(ctx, "machine.create", "t2", "a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseConfirmToken(ctx, "machine.create", "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimConfirmToken(ctx, "machine.create", "t2", "a@example.com"); err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+	if err := s.ReleaseConfirmToken(ctx, "machine.create", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimConfirmToken(ctx, "machine.create", "t1", "a@example.com"); !errors.Is(err, db.ErrConfirmUsed) {
+		t.Fatalf("finished claim released: %v", err)
+	}
 	// The same token under another purpose is another confirmation.
 	if _, err := s.ClaimConfirmToken(ctx, "bulk.run", "t1", "a@example.com"); err != nil {
 		t.Fatalf("other purpose: %v", err)

@@ -226,11 +226,12 @@ func (s *Server) confirmedBulk(ctx context.Context, c echo.Context, v views.Bulk
 	if err == nil {
 		refs = []string{strconv.FormatInt(id, 10)}
 	}
+	if errors.Is(err, fleet.ErrAuditUnavailable) {
+		s.releaseConfirm(ctx, fleet.ActBulk, token) // nothing will run
+		return err
+	}
 	s.finishConfirm(ctx, fleet.ActBulk, token, refs)
 	if err != nil {
-		if errors.Is(err, fleet.ErrAuditUnavailable) {
-			return err
-		}
 		v.Error = bulkSentence(err.Error())
 		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
 	}

@@ -47,3 +47,11 @@ func (s *Server) finishConfirm(ctx context.Context, purpose, token string, refs 
 		s.log.Error("finish confirmation", "purpose", purpose, "err", err.Error())
 	}
 }
+
+// releaseConfirm forgets the claim of an action that did not start (its
+// audit row could not be written), so the same confirmation can be retried.
+func (s *Server) releaseConfirm(ctx context.Context, purpose, token string) {
+	if err := s.store.ReleaseConfirmToken(context.WithoutCancel(ctx), purpose, token); err != nil {
+		s.log.Error("release confirmation", "purpose", purpose, "err", err.Error())
+	}
+}

@@ -280,11 +280,12 @@ func (s *Server) confirmedCreate(ctx context.Context, c echo.Context, v views.Cr
 		}
 		return err
 	})
+	if errors.Is(err, fleet.ErrAuditUnavailable) {
+		s.releaseConfirm(ctx, fleet.ActMachineCreate, token) // nothing was sent
+		return err
+	}
 	s.finishConfirm(ctx, fleet.ActMachineCreate, token, ids)
 	if err != nil {
-		if errors.Is(err, fleet.ErrAuditUnavailable) {
-			return err
-		}
 		v.Errors = createAPIErrors(err, req)
 		return s.renderCreate(c, http.StatusUnprocessableEntity, v)
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"go/ast"
 	"go/parser"
@@ -17,8 +18,10 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 	"github.com/vagon-dashboard/dashboard/internal/views"
@@ -376,7 +379,7 @@ func TestCreate_replayAfterFailure(t *testing.T) {
 	}
 	resp, doc := c.PostForm(t, "/machines", fields)
 	msg := doc.Find(testID("create-replayed")).Text()
-	if resp.StatusCode != http.StatusConflict || !strings.Contains(msg, "created no machines") || doc.Find(testID("create-replayed")+` a[href="/audit?action=machine.create"]`).Length() != 1 {
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(msg, "No machines were reported created") || doc.Find(testID("create-replayed")+` a[href="/audit?action=machine.create"]`).Length() != 1 {
 		t.Fatalf("replay: status %d %q", resp.StatusCode, msg)
 	}
 	if n := app.Sim.Count(simCreate); n != 1 {
@@ -513,5 +516,41 @@ func TestNoParenthesizedPlurals(t *testing.T) {
 				return true
 			})
 		}
+	}
+}
+
+// When the audit log can't be written nothing is sent, and the claim is
+// given back: once the audit log works again, the same confirmation creates.
+func TestCreate_auditDownReleasesConfirmation(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	c := adminClient(t, app)
+	fields, _ := confirmedCreateForm(t, c, validCreateForm())
+	admin, err := pgx.Connect(context.Background(), dbtest.AsAdmin(t, app.DBURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(context.Background(), `
+		CREATE FUNCTION test_audit_down() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'audit log down (test)'; END $$;
+		CREATE TRIGGER test_audit_down BEFORE INSERT ON audit_events
+		FOR EACH ROW EXECUTE FUNCTION test_audit_down();`); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := c.PostForm(t, "/machines", fields)
+	wantErrorPage(t, resp, http.StatusServiceUnavailable, "Audit log unavailable")
+	if n := app.Sim.Count(simCreate); n != 0 {
+		t.Fatalf("created without an audit row: %d", n)
+	}
+	if _, err := admin.Exec(context.Background(), `DROP TRIGGER test_audit_down ON audit_events`); err != nil {
+		t.Fatal(err)
+	}
+	resp, doc := c.PostForm(t, "/machines", fields)
+	if resp.StatusCode != http.StatusOK || doc.Find(testID("created-machine")).Length() != 2 {
+		t.Fatalf("retry: status %d", resp.StatusCode)
+	}
+	if n := app.Sim.Count(simCreate); n != 1 {
+		t.Fatalf("POST /machines sent %d times, want 1", n)
 	}
 }
