@@ -83,6 +83,8 @@ type BulkConfirmView struct {
 	AllMatching bool
 	// Error replaces the form when the action can't go on.
 	Error string
+	// Token makes the confirmation single-use (see web's claimConfirm).
+	Token string
 }
 
 // WillChange counts the targets not expected to be skipped.
@@ -229,6 +231,14 @@ type CreateView struct {
 	Created []CreatedMachine
 	// Replayed says this confirmation was already submitted: nothing new was created.
 	Replayed bool
+	// Replay says what the first submit of a reused confirmation did.
+	Replay CreateReplay
+
+	// KnownPlans are plan IDs that created machines before, offered next
+	// to the plan field. PlanUnverified (confirmation step) says the chosen
+	// plan is not among them: the API can't check a plan before creating.
+	KnownPlans     []KnownPlanOption
+	PlanUnverified bool
 }
 
 // CreatedMachine is one machine the API created.

@@ -79,10 +79,15 @@ func FormatCount(n int) string {
 	return string(out)
 }
 
-// plural returns "1 machine" or "3 machines".
-func plural(n int, one, many string) string {
+// Plural returns "1 machine" or "3 machines": the count with the right
+// form of the noun. Use it for every counted noun a person reads, never
+// "machine(s)".
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
 	return FormatCount(n) + " " + many
 }
+
+// plural is Plural for the templates of this package.
+func plural(n int, one, many string) string { return Plural(n, one, many) }

@@ -18,6 +18,9 @@ type FleetView struct {
 	Machines []FleetRow
 	// CSVURL exports the current filter as CSV.
 	CSVURL string
+	// CanCreate shows the "Create machines" link (the user's role may
+	// POST /machines).
+	CanCreate bool
 }
 
 // FleetRow is one machine of the fleet list.

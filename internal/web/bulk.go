@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -156,17 +157,14 @@ func (s *Server) submitBulk(c echo.Context) error {
 			v.Error = bulkSentence(err.Error())
 			return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
 		}
-		id, err := b.Submit(ctx, s.actor(c), f.action, ids, f.params)
-		if err != nil {
-			if errors.Is(err, fleet.ErrAuditUnavailable) {
-				return err
-			}
-			v.Error = bulkSentence(err.Error())
-			return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
+		if token := form.Get("token"); validConfirmToken(token) {
+			return s.confirmedBulk(ctx, c, v, f, ids, token)
 		}
-		s.addFlash(c, views.FlashSuccess, views.BulkActionLabel(f.action)+" of "+strconv.Itoa(len(ids))+" machines started. It runs on the server; you can leave this page.")
-		return redirect(c, "/bulk/"+strconv.FormatInt(id, 10))
+		// No confirmation token (an old page, a hand-made post): show
+		// these machines for confirmation again.
+		f.allMatching, v.AllMatching = false, false
 	}
+	v.Token = newConfirmToken()
 
 	var machines []vagon.Machine
 	var missing []string
@@ -204,6 +202,41 @@ func (s *Server) submitBulk(c echo.Context) error {
 		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
 	}
 	return s.renderBulkConfirm(c, http.StatusOK, v)
+}
+
+// confirmedBulk stores the operation of a confirmation claimed just now
+// (single use, in Postgres): a second submit of the same confirmation goes
+// to the operation the first one started and stores nothing.
+func (s *Server) confirmedBulk(ctx context.Context, c echo.Context, v views.BulkConfirmView, f bulkForm, ids []string, token string) error {
+	prev, err := s.claimConfirm(c, fleet.ActBulk, token)
+	if errors.Is(err, db.ErrConfirmUsed) {
+		if len(prev.Refs) == 1 {
+			s.addFlash(c, views.FlashInfo, "This confirmation was already used, so nothing new was started. This is the operation it started.")
+			return redirect(c, "/bulk/"+prev.Refs[0])
+		}
+		v.Error = "This confirmation was already used, so nothing new was started; see the audit log for the operation it started."
+		return s.renderBulkConfirm(c, http.StatusConflict, v)
+	}
+	if err != nil {
+		return err
+	}
+	b := s.bulkEngine()
+	id, err := b.Submit(ctx, s.actor(c), f.action, ids, f.params)
+	var refs []string
+	if err == nil {
+		refs = []string{strconv.FormatInt(id, 10)}
+	}
+	if errors.Is(err, fleet.ErrAuditUnavailable) {
+		s.releaseConfirm(ctx, fleet.ActBulk, token) // nothing will run
+		return err
+	}
+	s.finishConfirm(ctx, fleet.ActBulk, token, refs)
+	if err != nil {
+		v.Error = bulkSentence(err.Error())
+		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
+	}
+	s.addFlash(c, views.FlashSuccess, views.BulkActionLabel(f.action)+" of "+views.Plural(len(ids), "machine", "machines")+" started. It runs on the server; you can leave this page.")
+	return redirect(c, "/bulk/"+refs[0])
 }
 
 func (s *Server) renderBulkConfirm(c echo.Context, status int, v views.BulkConfirmView) error {

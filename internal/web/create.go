@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/views"
@@ -31,10 +32,8 @@ const (
 	maxPlanID         = 1 << 31
 )
 
-// sessionCreateDone holds the token of the last confirmed create, so the
-// same confirmation submitted twice (a reload, a double click) creates
-// nothing more.
-const sessionCreateDone = "create_done"
+// maxKnownPlans is how many plans that worked before the form offers.
+const maxKnownPlans = 10
 
 // newMachinesForm is GET /machines/new: the form with the documented
 // permission defaults and the software catalog.
@@ -44,7 +43,27 @@ func (s *Server) newMachinesForm(c echo.Context) error {
 	ctx, cancel := withTimeout(c, apiTimeout)
 	defer cancel()
 	s.fillCatalog(ctx, &v)
+	s.fillKnownPlans(ctx, &v)
 	return s.renderCreate(c, http.StatusOK, v)
+}
+
+// fillKnownPlans offers the plan IDs that created machines before. The
+// list is a convenience: when it can't be read the form works without it.
+func (s *Server) fillKnownPlans(ctx context.Context, v *views.CreateView) {
+	plans, err := s.store.KnownPlans(ctx, maxKnownPlans)
+	if err != nil {
+		s.log.Warn("known plans", "err", err.Error())
+		return
+	}
+	for _, p := range plans {
+		v.KnownPlans = append(v.KnownPlans, views.KnownPlanOption{
+			ID: strconv.FormatInt(p.PlanID, 10), Machines: p.Machines, LastUsed: views.FormatTime(p.LastAt)})
+	}
+}
+
+// knownPlan reports whether plan is among the plans that worked before.
+func knownPlan(v views.CreateView, plan string) bool {
+	return slices.ContainsFunc(v.KnownPlans, func(o views.KnownPlanOption) bool { return o.ID == plan })
 }
 
 // fillCatalog loads GET /software into the pickers and returns the catalog
@@ -153,7 +172,7 @@ func validateCreate(f views.CreateForm, cat *vagon.SoftwareCatalog) (*vagon.Crea
 // createSummary describes a validated request in words for the confirmation.
 func createSummary(req *vagon.CreateMachinesRequest, cat *vagon.SoftwareCatalog) []string {
 	out := []string{
-		"Plan " + strconv.FormatInt(req.PlanID, 10) + ", " + strconv.Itoa(req.Quantity) + " machine(s).",
+		"Plan " + strconv.FormatInt(req.PlanID, 10) + ", " + views.Plural(req.Quantity, "machine", "machines") + ".",
 	}
 	if req.Region == "" {
 		out = append(out, "Region: the account's default region.")
@@ -213,6 +232,7 @@ func (s *Server) createMachines(c echo.Context) error {
 	ctx, cancel := withTimeout(c, apiTimeout)
 	defer cancel()
 	cat := s.fillCatalog(ctx, &v)
+	s.fillKnownPlans(ctx, &v)
 	if form.Get("edit") == "true" {
 		return s.renderCreate(c, http.StatusOK, v)
 	}
@@ -222,24 +242,37 @@ func (s *Server) createMachines(c echo.Context) error {
 		return s.renderCreate(c, http.StatusUnprocessableEntity, v)
 	}
 	token := form.Get("token")
-	if form.Get("confirmed") != "true" || token == "" || len(token) > 64 {
-		v.Confirm, v.Token, v.Summary = true, randomHex(16), createSummary(req, cat)
+	if form.Get("confirmed") != "true" || !validConfirmToken(token) {
+		v.Confirm, v.Token, v.Summary = true, newConfirmToken(), createSummary(req, cat)
+		// The API can't look a plan up; say so when this one is new.
+		v.PlanUnverified = !knownPlan(v, v.Form.PlanID)
 		return s.renderCreate(c, http.StatusOK, v)
 	}
-	sd := getSession(c)
-	if sd.raw != nil && sd.str(sessionCreateDone) == token {
+	// Claimed in Postgres before the call: of several submits of this
+	// confirmation, only the first reaches the API.
+	prev, err := s.claimConfirm(c, fleet.ActMachineCreate, token)
+	if errors.Is(err, db.ErrConfirmUsed) {
 		v.Replayed = true
-		return s.renderCreate(c, http.StatusOK, v)
+		v.Replay = views.CreateReplay{Pending: prev.FinishedAt == nil, MachineIDs: prev.Refs, AuditURL: "/audit?action=" + fleet.ActMachineCreate}
+		return s.renderCreate(c, http.StatusConflict, v)
 	}
+	if err != nil {
+		return err
+	}
+	return s.confirmedCreate(ctx, c, v, req, token)
+}
 
+// confirmedCreate makes the one API call of a claimed confirmation and shows
+// the machines, or the API's error next to the field it is about.
+func (s *Server) confirmedCreate(ctx context.Context, c echo.Context, v views.CreateView, req *vagon.CreateMachinesRequest, token string) error {
 	p := fleet.Params{"plan_id": req.PlanID, "quantity": req.Quantity, "region": req.Region,
 		"software_ids": req.SoftwareIDs, "base_image_id": req.BaseImageID, "permissions": req.Permissions}
 	var out *vagon.CreatedMachines
-	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachineCreate, "", p, func(ctx context.Context, p fleet.Params) error {
+	var ids []string
+	err := s.audit.Do(ctx, s.actor(c), fleet.ActMachineCreate, "", p, func(ctx context.Context, p fleet.Params) error {
 		var err error
 		out, err = s.api.CreateMachines(ctx, req)
 		if err == nil {
-			ids := make([]string, 0, len(out.Machines))
 			for _, m := range out.Machines {
 				ids = append(ids, string(m.ID))
 			}
@@ -247,33 +280,40 @@ func (s *Server) createMachines(c echo.Context) error {
 		}
 		return err
 	})
+	if errors.Is(err, fleet.ErrAuditUnavailable) {
+		s.releaseConfirm(ctx, fleet.ActMachineCreate, token) // nothing was sent
+		return err
+	}
+	s.finishConfirm(ctx, fleet.ActMachineCreate, token, ids)
 	if err != nil {
-		if errors.Is(err, fleet.ErrAuditUnavailable) {
-			return err
-		}
-		// Each documented error goes next to the field it is about.
-		v.Errors = map[string]string{"": explainAPIError(err)}
-		switch vagon.CodeOf(err) {
-		case vagon.CodeRegionRequired:
-			v.Errors["region"] = "Choose a region: the account has no default region. (Vagon code 4202)"
-		case vagon.CodeNotFound:
-			v.Errors["plan_id"] = "Vagon does not know this plan ID. Check it, or ask Vagon for your plan IDs. (Vagon code 404)"
-		case vagon.CodeInsufficientBalance:
-			v.Errors["quantity"] = "The organization's balance does not cover " + strconv.Itoa(req.Quantity) + " new machine(s). (Vagon code 480)"
-		}
+		v.Errors = createAPIErrors(err, req)
 		return s.renderCreate(c, http.StatusUnprocessableEntity, v)
 	}
-	if sd.raw != nil {
-		sd.set(sessionCreateDone, token)
-		_ = s.saveSession(c)
-	}
-	ids := make([]vagon.ID, 0, len(out.Machines))
+	vids := make([]vagon.ID, 0, len(out.Machines))
 	for _, m := range out.Machines {
-		ids = append(ids, m.ID)
+		vids = append(vids, m.ID)
 		v.Created = append(v.Created, views.CreatedMachine{ID: string(m.ID), Name: m.Attributes.Name})
 	}
-	s.fleet.Invalidate(ids...)
+	s.fleet.Invalidate(vids...)
 	return s.renderCreate(c, http.StatusOK, v)
+}
+
+// createAPIErrors puts each documented error of create machines next to the
+// field it is about; the form keeps every field as typed.
+func createAPIErrors(err error, req *vagon.CreateMachinesRequest) map[string]string {
+	errs := map[string]string{"": explainAPIError(err)}
+	switch vagon.CodeOf(err) {
+	case vagon.CodeRegionRequired:
+		errs["region"] = "Choose a region: the account has no default region. (Vagon code 4202)"
+	case vagon.CodeNotFound:
+		// On create, the only thing that can be missing is the plan.
+		plan := strconv.FormatInt(req.PlanID, 10)
+		errs[""] = "Nothing was created: Vagon does not know plan " + plan + "."
+		errs["plan_id"] = "Plan not found: Vagon does not know plan " + plan + ". Check the ID, pick a plan that worked before, or ask Vagon for your plan IDs. (Vagon code 404)"
+	case vagon.CodeInsufficientBalance:
+		errs["quantity"] = "The organization's balance does not cover " + views.Plural(req.Quantity, "new machine", "new machines") + ". (Vagon code 480)"
+	}
+	return errs
 }
 
 func (s *Server) renderCreate(c echo.Context, status int, v views.CreateView) error {

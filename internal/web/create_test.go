@@ -1,15 +1,27 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 	"github.com/vagon-dashboard/dashboard/internal/views"
@@ -167,10 +179,17 @@ func TestCreate_confirmThenCreate(t *testing.T) {
 	if started.ID == 0 || succeeded.Outcome != db.OutcomeSucceeded || len(p["created_ids"].([]any)) != 2 || p["region"] != "frankfurt" {
 		t.Fatalf("audit: started %d, outcome %s, params %s", started.ID, succeeded.Outcome, succeeded.Params)
 	}
-	// The same confirmation again (reload, double click) creates nothing.
+	// The same confirmation again (reload, double click) creates nothing
+	// and says what the first submit made.
 	resp, doc = c.PostForm(t, "/machines", fields)
-	if resp.StatusCode != http.StatusOK || doc.Find(testID("create-replayed")).Length() != 1 {
-		t.Fatalf("replay: status %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(doc.Find(testID("create-replayed")).Text(), "already used") {
+		t.Fatalf("replay: status %d %q", resp.StatusCode, doc.Find(testID("create-replayed")).Text())
+	}
+	if n := doc.Find(testID("replayed-machine")).Length(); n != 2 {
+		t.Fatalf("replay lists %d machines, want 2", n)
+	}
+	if href, _ := doc.Find(testID("replayed-machine") + " a").First().Attr("href"); href != "/machines/"+id {
+		t.Fatalf("replay link %q, want /machines/%s", href, id)
 	}
 	if n := app.Sim.Count(simCreate); n != 1 {
 		t.Fatalf("POST /machines sent %d times, want 1", n)
@@ -224,9 +243,16 @@ func TestCreate_apiErrorsByField(t *testing.T) {
 		c := adminClient(t, app)
 		form := validCreateForm()
 		form.Set("plan_id", "99")
-		resp, _, errs := confirmAndCreate(t, c, form)
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(errs["plan_id"], "404") {
+		resp, top, errs := confirmAndCreate(t, c, form)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(errs["plan_id"], "Plan not found") || !strings.Contains(errs["plan_id"], "404") {
 			t.Fatalf("status %d errs %v", resp.StatusCode, errs)
+		}
+		// Said about the plan, not "machine, plan or task".
+		if strings.Contains(top, "machine, plan or task") || !strings.Contains(top, "plan 99") {
+			t.Fatalf("top error %q", top)
+		}
+		if len(errs) != 1 {
+			t.Fatalf("errors by other fields: %v", errs)
 		}
 	})
 }
@@ -251,5 +277,280 @@ func TestCreate_adminOnly(t *testing.T) {
 	}
 	if n := app.Sim.Total(); n != 0 {
 		t.Fatalf("%d requests reached the API", n)
+	}
+}
+
+// confirmedCreateForm goes through the review step and returns the
+// confirmation form's fields (with its token) and the page.
+func confirmedCreateForm(t *testing.T, c *client, form url.Values) (url.Values, *goquery.Document) {
+	t.Helper()
+	resp, doc := c.PostForm(t, "/machines", form)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("review: status %d, errors %q", resp.StatusCode, doc.Find(".field-error").Text())
+	}
+	return confirmFields(t, doc, "create-confirm-form"), doc
+}
+
+// Issue 8: several submits of one confirmation at the same time (a double
+// click, two tabs) reach the API once. The simulator answers slowly so that
+// every submit is in flight before the first one's answer.
+func TestCreate_concurrentConfirmCreatesOnce(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{3, 10} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			t.Parallel()
+			app := newTestApp(t)
+			c := adminClient(t, app)
+			fields, _ := confirmedCreateForm(t, c, validCreateForm())
+			fields.Set("_csrf", c.CSRF)
+			body := fields.Encode()
+			app.Sim.SetLatency(150*time.Millisecond, 150*time.Millisecond)
+
+			statuses := make([]int, n)
+			bodies := make([]string, n)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					req, _ := http.NewRequest(http.MethodPost, c.base+"/machines", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					resp, err := c.http.Do(req)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer resp.Body.Close()
+					b, _ := io.ReadAll(resp.Body)
+					statuses[i], bodies[i] = resp.StatusCode, string(b)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			app.Sim.ClearFaults()
+
+			created, replayed := 0, 0
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("submit %d: %v", i, errs[i])
+				}
+				switch {
+				case statuses[i] == http.StatusOK && strings.Contains(bodies[i], `data-testid="created-machines"`):
+					created++
+				case statuses[i] == http.StatusConflict && strings.Contains(bodies[i], "This confirmation was already used"):
+					replayed++
+				default:
+					t.Errorf("submit %d: status %d", i, statuses[i])
+				}
+			}
+			if created != 1 || replayed != n-1 {
+				t.Fatalf("%d submits: %d created, %d told already used", n, created, replayed)
+			}
+			if got := app.Sim.Count(simCreate); got != 1 {
+				t.Fatalf("%d submits of one confirmation sent POST /machines %d times, want 1", n, got)
+			}
+			var actions int
+			for _, ev := range app.AuditRows(t) {
+				if ev.Action == fleet.ActMachineCreate && ev.Outcome == db.OutcomeSucceeded {
+					actions++
+				}
+			}
+			if actions != 1 {
+				t.Fatalf("%d succeeded machine.create audit rows, want 1", actions)
+			}
+		})
+	}
+}
+
+// A confirmation whose create failed is used up too: submitting it again
+// makes no second call and says where to look.
+func TestCreate_replayAfterFailure(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	c := adminClient(t, app)
+	form := validCreateForm()
+	form.Set("plan_id", "99")
+	fields, _ := confirmedCreateForm(t, c, form)
+	if resp, _ := c.PostForm(t, "/machines", fields); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("create with plan 99: status %d", resp.StatusCode)
+	}
+	resp, doc := c.PostForm(t, "/machines", fields)
+	msg := doc.Find(testID("create-replayed")).Text()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(msg, "No machines were reported created") || doc.Find(testID("create-replayed")+` a[href="/audit?action=machine.create"]`).Length() != 1 {
+		t.Fatalf("replay: status %d %q", resp.StatusCode, msg)
+	}
+	if n := app.Sim.Count(simCreate); n != 1 {
+		t.Fatalf("POST /machines sent %d times, want 1", n)
+	}
+}
+
+// Issue 9 point 15: the API can't look a plan up, so a plan not found
+// comes back on create; it is said by the plan field, every other field
+// keeps what was typed, and plans that worked before are offered.
+func TestCreate_planNotFoundKeepsForm(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	c := adminClient(t, app)
+	// No plan has worked yet: nothing offered, and the review says the plan
+	// can't be checked.
+	_, doc := c.Get(t, "/machines/new")
+	if doc.Find(testID("create-known-plans")).Length() != 0 {
+		t.Fatal("plans offered before any create")
+	}
+	form := validCreateForm()
+	form.Set("plan_id", "99")
+	fields, doc := confirmedCreateForm(t, c, form)
+	if doc.Find(testID("create-plan-unverified")).Length() != 1 {
+		t.Fatal("review of an unknown plan does not say it can't be checked")
+	}
+	resp, doc := c.PostForm(t, "/machines", fields)
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if msg := doc.Find(`.field.has-error ` + testID("create-plan-error")).Text(); !strings.Contains(msg, "Plan not found") {
+		t.Fatalf("plan field error %q", msg)
+	}
+	if v, _ := doc.Find(testID("create-plan")).Attr("value"); v != "99" {
+		t.Fatalf("plan field value %q", v)
+	}
+	if v, _ := doc.Find(testID("create-quantity")).Attr("value"); v != "2" {
+		t.Fatalf("quantity value %q", v)
+	}
+	if v, _ := doc.Find(testID("create-region") + " option[selected]").Attr("value"); v != "frankfurt" {
+		t.Fatalf("region %q", v)
+	}
+	var sw []string
+	doc.Find(testID("create-software") + " option[selected]").Each(func(_ int, s *goquery.Selection) {
+		v, _ := s.Attr("value")
+		sw = append(sw, v)
+	})
+	if strings.Join(sw, ",") != "1,10" {
+		t.Fatalf("software kept %v", sw)
+	}
+	if _, on := doc.Find(testID("create-perm-can_download_from_vagon_workstation")).Attr("checked"); on {
+		t.Fatal("an unchecked permission came back checked")
+	}
+	if _, on := doc.Find(testID("create-perm-clipboard_enabled")).Attr("checked"); !on {
+		t.Fatal("a checked permission came back unchecked")
+	}
+
+	// Plan 1 works; from then on it is offered, and reviewing it says
+	// nothing about an unchecked plan.
+	form.Set("plan_id", "1")
+	if resp, top, errs := confirmAndCreate(t, c, form); resp.StatusCode != http.StatusOK {
+		t.Fatalf("create with plan 1: %d %q %v", resp.StatusCode, top, errs)
+	}
+	_, doc = c.Get(t, "/machines/new")
+	if v, _ := doc.Find(`datalist#known-plans option`).Attr("value"); v != "1" {
+		t.Fatalf("datalist offers %q", v)
+	}
+	if l, _ := doc.Find(testID("create-plan")).Attr("list"); l != "known-plans" {
+		t.Fatalf("plan input list=%q", l)
+	}
+	if txt := doc.Find(testID("create-known-plans")).Text(); !strings.Contains(txt, "2 machines") {
+		t.Fatalf("known plans %q", txt)
+	}
+	_, doc = confirmedCreateForm(t, c, form)
+	if doc.Find(testID("create-plan-unverified")).Length() != 0 {
+		t.Fatal("a plan that worked is called unverified")
+	}
+	if sum := doc.Find(testID("create-summary")).Text(); !strings.Contains(sum, "Plan 1, 2 machines.") {
+		t.Fatalf("summary %q", sum)
+	}
+	form.Set("quantity", "1")
+	_, doc = confirmedCreateForm(t, c, form)
+	if sum := doc.Find(testID("create-summary")).Text(); !strings.Contains(sum, "Plan 1, 1 machine.") {
+		t.Fatalf("summary %q", sum)
+	}
+}
+
+// Issue 9 point 14: the fleet page links to the create form exactly for
+// the roles the route table lets POST /machines.
+func TestCreate_linkOnFleetPage(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	var minRole string
+	for _, r := range app.Server.Routes() {
+		if r.Method == http.MethodPost && r.Path == "/machines" {
+			minRole = r.MinRole
+		}
+	}
+	for _, role := range []string{views.RoleViewer, views.RoleHelpdesk, views.RoleOperator, views.RoleAdmin} {
+		email := role + "@example.com"
+		c := app.Login(t, email, app.CreateUser(t, email, role))
+		_, doc := c.Get(t, "/machines")
+		link := doc.Find(`.page-header ` + testID("create-machines-link"))
+		want := views.RoleRank(role) >= views.RoleRank(minRole)
+		if (link.Length() == 1) != want {
+			t.Errorf("%s: link shown %v, want %v", role, link.Length() == 1, want)
+		}
+		if href, _ := link.Attr("href"); want && href != "/machines/new" {
+			t.Errorf("%s: link to %q", role, href)
+		}
+	}
+}
+
+// No text a person reads says "machine(s)": counted nouns go through
+// views.Plural. This reads the string literals of the web and views
+// packages (generated templ code included, which holds the templates' text).
+func TestNoParenthesizedPlurals(t *testing.T) {
+	t.Parallel()
+	re := regexp.MustCompile(`[A-Za-z]\(s\)`)
+	for _, dir := range []string{".", "../views"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(file, func(n ast.Node) bool {
+				if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING && re.MatchString(lit.Value) {
+					t.Errorf("%s: %s: say it with views.Plural", f, lit.Value)
+				}
+				return true
+			})
+		}
+	}
+}
+
+// When the audit log can't be written nothing is sent, and the claim is
+// given back: once the audit log works again, the same confirmation creates.
+func TestCreate_auditDownReleasesConfirmation(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	c := adminClient(t, app)
+	fields, _ := confirmedCreateForm(t, c, validCreateForm())
+	admin, err := pgx.Connect(context.Background(), dbtest.AsAdmin(t, app.DBURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(context.Background(), `
+		CREATE FUNCTION test_audit_down() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'audit log down (test)'; END $$;
+		CREATE TRIGGER test_audit_down BEFORE INSERT ON audit_events
+		FOR EACH ROW EXECUTE FUNCTION test_audit_down();`); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := c.PostForm(t, "/machines", fields)
+	wantErrorPage(t, resp, http.StatusServiceUnavailable, "Audit log unavailable")
+	if n := app.Sim.Count(simCreate); n != 0 {
+		t.Fatalf("created without an audit row: %d", n)
+	}
+	if _, err := admin.Exec(context.Background(), `DROP TRIGGER test_audit_down ON audit_events`); err != nil {
+		t.Fatal(err)
+	}
+	resp, doc := c.PostForm(t, "/machines", fields)
+	if resp.StatusCode != http.StatusOK || doc.Find(testID("created-machine")).Length() != 2 {
+		t.Fatalf("retry: status %d", resp.StatusCode)
+	}
+	if n := app.Sim.Count(simCreate); n != 1 {
+		t.Fatalf("POST /machines sent %d times, want 1", n)
 	}
 }

@@ -75,6 +75,7 @@ func parseMachineQuery(q url.Values) (vagon.ListMachinesOptions, views.MachineQu
 func (s *Server) listMachines(c echo.Context) error {
 	o, mq, errs := parseMachineQuery(c.QueryParams())
 	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}}
+	v.CanCreate = s.allowed(c, http.MethodPost, "/machines")
 	status := http.StatusOK
 	if len(errs) > 0 {
 		var parts []string

@@ -123,3 +123,19 @@ func (s *Server) register() {
 	// Unknown paths get the app's 404 page with the session (for the nav).
 	app.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }
+
+// allowed reports whether the signed-in user's role may use the route
+// method path, by the route table's MinRole (so a page offers a link or a
+// button exactly when following it would not be refused).
+func (s *Server) allowed(c echo.Context, method, path string) bool {
+	u := currentUser(c)
+	for _, r := range s.routes {
+		if r.Method == method && r.Path == path {
+			if r.MinRole == Public {
+				return true
+			}
+			return u != nil && views.RoleRank(u.Role) >= views.RoleRank(r.MinRole)
+		}
+	}
+	return false
+}
