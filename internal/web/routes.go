@@ -91,17 +91,19 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodPost, "/users/:uid/role", admin, fleet.ActUserUpdate, s.setUserRole},
 		{http.MethodPost, "/users/:uid/disable", admin, fleet.ActUserUpdate, s.disableUser},
 		{http.MethodPost, "/users/:uid/enable", admin, fleet.ActUserUpdate, s.enableUser},
+		{http.MethodPost, "/users/:uid/sessions/revoke", admin, fleet.ActUserUpdate, s.revokeUserSessions},
+		{http.MethodPost, "/users/:uid/sessions/:sid/revoke", admin, fleet.ActUserUpdate, s.revokeUserSession},
 	}
 }
 
 // register wires the middleware chain and the route table into Echo.
 //
-// Order: request id → recover → access log + metrics → security headers →
+// Order: request id → client address → recover → access log + metrics → security headers →
 // (static and health stop here) → session → CSRF → user from the database →
 // per-route role check → handler.
 func (s *Server) register() {
 	e := s.e
-	e.Use(s.mwRequestID, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders)
+	e.Use(s.mwRequestID, s.mwClientIP, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders)
 	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()), s.mwGzip)
 	e.GET("/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, static.Path(static.Favicon))
