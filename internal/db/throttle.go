@@ -12,9 +12,11 @@ import (
 // a fixed window of ThrottleWindow per key. An attempt whose email has more
 // than EmailAttemptsPerWindow attempts in the window, or whose address has
 // more than AddrAttemptsPerWindow, is refused unchecked until that window
-// ends. The per-address limit is far looser than the per-email one: behind a
-// proxy or a NAT many people share an address, and a password spray across
-// many made-up emails must not lock all of them out after a few tries.
+// ends. A successful sign-in clears its email's count and takes itself off
+// its address's count. The per-address limit is far looser than the
+// per-email one: behind a proxy or a NAT many people share an address, and
+// a password spray across many made-up emails must not lock all of them out
+// after a few tries.
 const (
 	ThrottleWindow         = 15 * time.Minute
 	EmailAttemptsPerWindow = 5
@@ -41,6 +43,9 @@ type LoginAttempt struct {
 	// EmailAttempts and AddrAttempts are the counts in the current windows,
 	// this attempt included.
 	EmailAttempts, AddrAttempts int
+	// AddrWindow is when the address's current window started (for
+	// ClearLoginAttempts).
+	AddrWindow time.Time
 }
 
 func emailKey(email string) string { return "email:" + NormalizeEmail(email) }
@@ -86,6 +91,7 @@ func (s *Store) CountLoginAttempt(ctx context.Context, email, addr string, now t
 			a.EmailAttempts = n
 		} else {
 			a.AddrAttempts = n
+			a.AddrWindow = start
 		}
 		newWindow = newWindow || n == 1
 		if n > limit {
@@ -109,12 +115,19 @@ func (s *Store) CountLoginAttempt(ctx context.Context, email, addr string, now t
 	return a, nil
 }
 
-// ClearLoginAttempts forgets the attempts against email after a successful
-// sign-in (the owner has just proved they know the password). The count of
-// the address stays on purpose, so signing in to one's own account does not
+// ClearLoginAttempts is called after attempt a for email from addr signed
+// in: it forgets the attempts against email (the owner has just proved they
+// know the password) and gives the address back the one attempt (if its
+// window is still the same), so that the address's limit counts failures,
+// not everyone who signs in from behind one NAT. The address's failures
+// stay counted on purpose, so signing in to one's own account does not
 // reset a password-spraying count from that address.
-func (s *Store) ClearLoginAttempts(ctx context.Context, email string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM login_attempts WHERE key = $1`, emailKey(email))
+func (s *Store) ClearLoginAttempts(ctx context.Context, email, addr string, a LoginAttempt) error {
+	_, err := s.pool.Exec(ctx, `
+		WITH e AS (DELETE FROM login_attempts WHERE key = $1)
+		UPDATE login_attempts SET attempts = attempts - 1
+		WHERE key = $2 AND window_start = $3 AND attempts > 0`,
+		emailKey(email), addrKey(addr), a.AddrWindow)
 	if err != nil {
 		return fmt.Errorf("db: clear login attempts: %w", err)
 	}

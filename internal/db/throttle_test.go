@@ -37,7 +37,7 @@ func TestCountLoginAttempt(t *testing.T) {
 	tests := []struct {
 		name   string
 		before []attempt
-		clear  string // an email signed in successfully after before
+		clear  bool // the last attempt of before signed in
 		check  attempt
 		want   want
 	}{
@@ -90,9 +90,18 @@ func TestCountLoginAttempt(t *testing.T) {
 		{
 			name:   "success clears the email",
 			before: many(5, func(i int) attempt { return attempt{"a@x", "10.0.0.1", time.Duration(i) * time.Second} }),
-			clear:  "a@x",
+			clear:  true,
 			check:  attempt{"a@x", "10.0.0.1", 5 * time.Second},
 			want:   want{allowed: true},
+		},
+		{
+			name: "a success gives the address its attempt back",
+			before: many(db.AddrAttemptsPerWindow, func(i int) attempt {
+				return attempt{fmt.Sprintf("u%d@x", i), "10.0.0.1", time.Duration(i) * time.Millisecond}
+			}),
+			clear: true,
+			check: attempt{"z@x", "10.0.0.1", time.Second},
+			want:  want{allowed: true},
 		},
 	}
 	for i, tt := range tests {
@@ -100,13 +109,16 @@ func TestCountLoginAttempt(t *testing.T) {
 			// Each case gets its own emails and addresses by suffix, so the
 			// cases share one database without seeing each other.
 			tag := func(s string) string { return fmt.Sprintf("%s#%d", s, i) }
+			var last db.LoginAttempt
 			for _, a := range tt.before {
-				if _, err := s.CountLoginAttempt(ctx, tag(a.email), tag(a.addr), t0.Add(a.at)); err != nil {
+				var err error
+				if last, err = s.CountLoginAttempt(ctx, tag(a.email), tag(a.addr), t0.Add(a.at)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if tt.clear != "" {
-				if err := s.ClearLoginAttempts(ctx, tag(tt.clear)); err != nil {
+			if tt.clear {
+				a := tt.before[len(tt.before)-1]
+				if err := s.ClearLoginAttempts(ctx, tag(a.email), tag(a.addr), last); err != nil {
 					t.Fatal(err)
 				}
 			}

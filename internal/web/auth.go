@@ -109,7 +109,7 @@ func (s *Server) login(c echo.Context) error {
 	if err := s.audit.Record(ctx, actor, fleet.ActAuthLogin, "", db.OutcomeSucceeded, fleet.Params{"email": email}, nil, "signed in"); err != nil {
 		return s.loginUnavailable(c, form, err)
 	}
-	if err := s.store.ClearLoginAttempts(ctx, email); err != nil {
+	if err := s.store.ClearLoginAttempts(ctx, email, actor.RemoteAddr, att); err != nil {
 		s.log.Warn("clear login attempts", "err", err.Error(), "request_id", requestID(c))
 	}
 	if err := s.startSession(c, u.ID); err != nil {
