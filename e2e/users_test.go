@@ -35,11 +35,13 @@ func userRow(page playwright.Page, email string) playwright.Locator {
 	return page.Locator(`[data-testid="user-row"][data-email="` + email + `"]`)
 }
 
-// wantSignedOut checks that page's next navigation lands on /login.
+// wantSignedOut checks that page's next navigation lands on /login. The
+// page's own polling may get there first (HX-Redirect), aborting the Goto;
+// where it lands is what counts.
 func wantSignedOut(t *testing.T, page playwright.Page) {
 	t.Helper()
 	if _, err := page.Goto("/machines"); err != nil {
-		t.Fatalf("goto /machines: %v", err)
+		t.Logf("goto /machines: %v (a redirect of the page's own may have won)", err)
 	}
 	if err := waitURL(page, regexp.MustCompile(`/login(\?.*)?$`)); err != nil {
 		t.Fatalf("still signed in (at %s): %v", page.URL(), err)
