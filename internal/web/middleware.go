@@ -301,8 +301,12 @@ func (s *Server) mwLoadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			if token := sd.str("sid"); token != "" {
 				ws, u, err = s.store.SessionUser(c.Request().Context(), token, s.now())
 			}
+			now := s.now()
+			// The record's own timers too, so the server-side session
+			// ends when the cookie's would, whatever copy of it comes back.
+			live := err == nil && now.Sub(ws.CreatedAt) <= AbsoluteTimeout && now.Sub(ws.LastSeenAt) <= IdleTimeout
 			switch {
-			case err == nil && u.ID == uid && ws.RevokedAt == nil && !u.Disabled:
+			case live && u.ID == uid && ws.RevokedAt == nil && !u.Disabled:
 				c.Set(keyUser, &authUser{ID: u.ID, Email: u.Email, Role: u.Role, SessionID: ws.ID})
 			case err == nil || errors.Is(err, db.ErrNotFound):
 				if err := s.endSession(c); err != nil {
