@@ -297,11 +297,11 @@ func (s *Server) mwLoadUser(next echo.HandlerFunc) echo.HandlerFunc {
 				ws  db.WebSession
 				u   db.User
 				err = db.ErrNotFound
+				now = s.now()
 			)
 			if token := sd.str("sid"); token != "" {
-				ws, u, err = s.store.SessionUser(c.Request().Context(), token, s.now())
+				ws, u, err = s.store.SessionUser(c.Request().Context(), token, now)
 			}
-			now := s.now()
 			// The record's own timers too, so the server-side session
 			// ends when the cookie's would, whatever copy of it comes back.
 			live := err == nil && now.Sub(ws.CreatedAt) <= AbsoluteTimeout && now.Sub(ws.LastSeenAt) <= IdleTimeout
