@@ -226,7 +226,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log})
 	bulk := fleet.NewBulk(svc, fleet.BulkOptions{Log: e.log})
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
-		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk})
+		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, TrustedProxies: e.cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,6 +30,9 @@ type Config struct {
 	CookieSecure   bool
 	SyncInterval   time.Duration // 0 disables the periodic sync
 	LogFormat      string        // "text" or "json"
+	// TrustedProxies are the networks whose X-Forwarded-For is believed for
+	// the client address (nil: none, the peer address is the client).
+	TrustedProxies []netip.Prefix
 }
 
 // Demo reports whether the dashboard runs against its built-in simulator.
@@ -127,6 +131,13 @@ func Load(getenv func(string) string) (Config, error) {
 			c.SyncInterval = d
 		}
 	}
+	if v := strings.TrimSpace(getenv("TRUSTED_PROXIES")); v != "" {
+		p, err := ParseTrustedProxies(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("TRUSTED_PROXIES: %v", err)
+		}
+		c.TrustedProxies = p
+	}
 	switch c.LogFormat {
 	case "":
 		c.LogFormat = "text"
@@ -135,6 +146,39 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("LOG_FORMAT: %q is neither text nor json", c.LogFormat)
 	}
 	return c, nil
+}
+
+// ParseTrustedProxies reads a comma-separated list of CIDRs (10.0.0.0/8,
+// fd00::/8); a bare address stands for itself alone (/32 or /128).
+func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		var p netip.Prefix
+		if strings.Contains(f, "/") {
+			var err error
+			if p, err = netip.ParsePrefix(f); err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", f)
+			}
+		} else {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%q names no network", v)
+	}
+	return out, nil
 }
 
 // decodeKey reads a session key as hex or base64 (standard or URL, padded or

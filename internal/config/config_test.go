@@ -56,6 +56,9 @@ func TestLoad_errorsNameTheVariable(t *testing.T) {
 		{"negative sync interval", map[string]string{"SYNC_INTERVAL": "-5m"}, "SYNC_INTERVAL"},
 		{"tiny sync interval", map[string]string{"SYNC_INTERVAL": "1s"}, "SYNC_INTERVAL"},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"bad trusted proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, "TRUSTED_PROXIES"},
+		{"bad trusted prefix", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
+		{"empty trusted list", map[string]string{"TRUSTED_PROXIES": " , "}, "TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,6 +86,32 @@ func TestLoad_cookieSecureFollowsAddr(t *testing.T) {
 		c, err := Load(env(map[string]string{"ADDR": tt.addr}))
 		if err != nil || c.CookieSecure != tt.want {
 			t.Errorf("ADDR=%s: secure=%v err=%v", tt.addr, c.CookieSecure, err)
+		}
+	}
+}
+
+func TestLoad_trustedProxies(t *testing.T) {
+	tests := []struct {
+		env  string
+		want string
+	}{
+		{"", ""},
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{" 10.1.2.3/8 , 192.168.0.7,fd00::/8 ", "10.0.0.0/8 192.168.0.7/32 fd00::/8"},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8"},
+	}
+	for _, tt := range tests {
+		c, err := Load(env(map[string]string{"TRUSTED_PROXIES": tt.env}))
+		if err != nil {
+			t.Errorf("TRUSTED_PROXIES=%q: %v", tt.env, err)
+			continue
+		}
+		var got []string
+		for _, p := range c.TrustedProxies {
+			got = append(got, p.String())
+		}
+		if s := strings.Join(got, " "); s != tt.want {
+			t.Errorf("TRUSTED_PROXIES=%q: %q, want %q", tt.env, s, tt.want)
 		}
 	}
 }

@@ -2,6 +2,8 @@ package db_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,142 +11,165 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 )
 
-func TestThrottleDelay(t *testing.T) {
-	tests := []struct {
-		failures int
-		want     time.Duration
-	}{
-		{0, 0}, {1, 0}, {4, 0},
-		{5, 30 * time.Second},
-		{6, time.Minute},
-		{7, 2 * time.Minute},
-		{8, 4 * time.Minute},
-		{9, 8 * time.Minute},
-		{10, 15 * time.Minute},
-		{11, 15 * time.Minute},
-		{1000, 15 * time.Minute},
-	}
-	for _, tt := range tests {
-		if got := db.ThrottleDelay(tt.failures); got != tt.want {
-			t.Errorf("ThrottleDelay(%d) = %v, want %v", tt.failures, got, tt.want)
-		}
-	}
-}
-
-func TestLoginThrottle(t *testing.T) {
+func TestCountLoginAttempt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := dbtest.Store(t)
 	// A fixed instant in a zone other than the connection's, to catch zone bugs.
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("UTC+9", 9*3600))
 
-	type failure struct {
+	type attempt struct {
 		email, addr string
 		at          time.Duration // after t0
 	}
-	type check struct {
-		email, addr string
-		at          time.Duration
-		want        time.Duration
-	}
-	fails := func(email, addr string, n int, every time.Duration) []failure {
-		var out []failure
+	many := func(n int, f func(i int) attempt) []attempt {
+		var out []attempt
 		for i := range n {
-			out = append(out, failure{email, addr, time.Duration(i) * every})
+			out = append(out, f(i))
 		}
 		return out
 	}
+	type want struct {
+		allowed      bool
+		retryAfter   time.Duration
+		firstRefusal bool
+	}
 	tests := []struct {
-		name     string
-		failures []failure
-		clear    *failure // a successful sign-in, at its time
-		checks   []check
+		name   string
+		before []attempt
+		clear  bool // the last attempt of before signed in
+		check  attempt
+		want   want
 	}{
 		{
-			name:     "four failures are free",
-			failures: fails("a@x", "10.0.0.1", 4, time.Second),
-			checks:   []check{{"a@x", "10.0.0.1", 4 * time.Second, 0}},
+			name:   "the fifth attempt for an email is checked",
+			before: many(4, func(i int) attempt { return attempt{"a@x", "10.0.0.1", time.Duration(i) * time.Second} }),
+			check:  attempt{"a@x", "10.0.0.1", 4 * time.Second},
+			want:   want{allowed: true},
 		},
 		{
-			name:     "fifth failure costs 30s from the last failure",
-			failures: fails("a@x", "10.0.0.1", 5, time.Second),
-			checks: []check{
-				{"a@x", "10.0.0.1", 4 * time.Second, 30 * time.Second},
-				{"a@x", "10.0.0.1", 14 * time.Second, 20 * time.Second},
-				{"a@x", "10.0.0.1", 34 * time.Second, 0},
-				{"A@X", "10.0.0.1", 14 * time.Second, 20 * time.Second},
-			},
+			name:   "the sixth is refused until the window from the first ends",
+			before: many(5, func(i int) attempt { return attempt{"a@x", "10.0.0.1", time.Duration(i) * time.Second} }),
+			check:  attempt{"A@X", "10.0.0.2", 5 * time.Second},
+			want:   want{retryAfter: db.ThrottleWindow - 5*time.Second, firstRefusal: true},
 		},
 		{
-			name:     "per email, whatever the address",
-			failures: []failure{{"a@x", "1.1.1.1", 0}, {"a@x", "2.2.2.2", 1 * time.Second}, {"a@x", "3.3.3.3", 2 * time.Second}, {"a@x", "4.4.4.4", 3 * time.Second}, {"a@x", "5.5.5.5", 4 * time.Second}},
-			checks: []check{
-				{"a@x", "9.9.9.9", 4 * time.Second, 30 * time.Second},
-				{"b@x", "9.9.9.9", 4 * time.Second, 0},
-			},
+			name:   "the seventh is refused and is not the first refusal",
+			before: many(6, func(i int) attempt { return attempt{"a@x", "10.0.0.1", time.Duration(i) * time.Second} }),
+			check:  attempt{"a@x", "10.0.0.1", 10 * time.Second},
+			want:   want{retryAfter: db.ThrottleWindow - 10*time.Second},
 		},
 		{
-			name:     "per address, whatever the email",
-			failures: []failure{{"a@x", "1.1.1.1", 0}, {"b@x", "1.1.1.1", time.Second}, {"c@x", "1.1.1.1", 2 * time.Second}, {"d@x", "1.1.1.1", 3 * time.Second}, {"e@x", "1.1.1.1", 4 * time.Second}},
-			checks: []check{
-				{"z@x", "1.1.1.1", 4 * time.Second, 30 * time.Second},
-				{"z@x", "1.1.1.2", 4 * time.Second, 0},
-			},
+			name:   "a new window starts afresh",
+			before: many(9, func(i int) attempt { return attempt{"a@x", "10.0.0.1", time.Duration(i) * time.Second} }),
+			check:  attempt{"a@x", "10.0.0.1", db.ThrottleWindow},
+			want:   want{allowed: true},
 		},
 		{
-			name:     "doubles and caps",
-			failures: fails("a@x", "10.0.0.1", 12, 10*time.Second),
-			checks: []check{
-				{"a@x", "10.0.0.1", 110 * time.Second, 15 * time.Minute},
-			},
+			name:   "another email from the same address is checked",
+			before: many(5, func(i int) attempt { return attempt{"a@x", "10.0.0.1", time.Duration(i) * time.Second} }),
+			check:  attempt{"b@x", "10.0.0.1", 5 * time.Second},
+			want:   want{allowed: true},
 		},
 		{
-			name:     "seventh failure waits two minutes",
-			failures: fails("a@x", "10.0.0.1", 7, time.Second),
-			checks:   []check{{"a@x", "10.0.0.1", 6 * time.Second, 2 * time.Minute}},
+			name: "an address gets a hundred attempts across emails",
+			before: many(db.AddrAttemptsPerWindow-1, func(i int) attempt {
+				return attempt{fmt.Sprintf("u%d@x", i), "10.0.0.1", time.Duration(i) * time.Millisecond}
+			}),
+			check: attempt{"z@x", "10.0.0.1", time.Second},
+			want:  want{allowed: true},
 		},
 		{
-			name:     "old failures leave the window",
-			failures: fails("a@x", "10.0.0.1", 5, time.Second),
-			checks: []check{
-				// At 15m03s the first failure (at 0s) is out of the window: 4 left.
-				{"a@x", "10.0.0.1", 15*time.Minute + 3*time.Second, 0},
-			},
+			name: "and not one more",
+			before: many(db.AddrAttemptsPerWindow, func(i int) attempt {
+				return attempt{fmt.Sprintf("u%d@x", i), "10.0.0.1", time.Duration(i) * time.Millisecond}
+			}),
+			check: attempt{"z@x", "10.0.0.1", time.Second},
+			want:  want{retryAfter: db.ThrottleWindow - time.Second, firstRefusal: true},
 		},
 		{
-			name:     "success clears the email, not the address's failures against others",
-			failures: append(fails("a@x", "1.1.1.1", 5, time.Second), fails("b@x", "1.1.1.1", 5, time.Second)...),
-			clear:    &failure{"a@x", "1.1.1.1", 5 * time.Second},
-			checks: []check{
-				{"a@x", "2.2.2.2", 5 * time.Second, 0},
-				{"c@x", "1.1.1.1", 5 * time.Second, 29 * time.Second},
-			},
+			name:   "success clears the email",
+			before: many(5, func(i int) attempt { return attempt{"a@x", "10.0.0.1", time.Duration(i) * time.Second} }),
+			clear:  true,
+			check:  attempt{"a@x", "10.0.0.1", 5 * time.Second},
+			want:   want{allowed: true},
+		},
+		{
+			name: "a success gives the address its attempt back",
+			before: many(db.AddrAttemptsPerWindow, func(i int) attempt {
+				return attempt{fmt.Sprintf("u%d@x", i), "10.0.0.1", time.Duration(i) * time.Millisecond}
+			}),
+			clear: true,
+			check: attempt{"z@x", "10.0.0.1", time.Second},
+			want:  want{allowed: true},
 		},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Each case gets its own emails and addresses by suffix, so the
 			// cases share one database without seeing each other.
-			tag := func(s string) string { return s + "#" + string(rune('a'+i)) }
-			for _, f := range tt.failures {
-				if err := s.RecordLoginFailure(ctx, tag(f.email), tag(f.addr), t0.Add(f.at)); err != nil {
+			tag := func(s string) string { return fmt.Sprintf("%s#%d", s, i) }
+			var last db.LoginAttempt
+			for _, a := range tt.before {
+				var err error
+				if last, err = s.CountLoginAttempt(ctx, tag(a.email), tag(a.addr), t0.Add(a.at)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if tt.clear != nil {
-				if err := s.ClearLoginFailures(ctx, tag(tt.clear.email), tag(tt.clear.addr)); err != nil {
+			if tt.clear {
+				a := tt.before[len(tt.before)-1]
+				if err := s.ClearLoginAttempts(ctx, tag(a.email), tag(a.addr), last); err != nil {
 					t.Fatal(err)
 				}
 			}
-			for _, c := range tt.checks {
-				got, err := s.LoginThrottle(ctx, tag(c.email), tag(c.addr), t0.Add(c.at))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got != c.want {
-					t.Errorf("LoginThrottle(%s, %s, t0+%v) = %v, want %v", c.email, c.addr, c.at, got, c.want)
-				}
+			got, err := s.CountLoginAttempt(ctx, tag(tt.check.email), tag(tt.check.addr), t0.Add(tt.check.at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Allowed != tt.want.allowed || got.RetryAfter != tt.want.retryAfter || got.FirstRefusal != tt.want.firstRefusal {
+				t.Errorf("CountLoginAttempt = %+v, want allowed=%v retryAfter=%v firstRefusal=%v", got, tt.want.allowed, tt.want.retryAfter, tt.want.firstRefusal)
 			}
 		})
+	}
+}
+
+// TestCountLoginAttempt_concurrent: however many attempts arrive at once,
+// exactly the limit is allowed, and exactly one is the first refusal.
+func TestCountLoginAttempt_concurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	now := time.Now()
+	const n = 40
+	var (
+		wg                sync.WaitGroup
+		mu                sync.Mutex
+		allowed, firstRef int
+		start             = make(chan struct{})
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			a, err := s.CountLoginAttempt(ctx, "victim@example.com", fmt.Sprintf("10.0.0.%d", i), now)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if a.Allowed {
+				allowed++
+			}
+			if a.FirstRefusal {
+				firstRef++
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if allowed != db.EmailAttemptsPerWindow || firstRef != 1 {
+		t.Errorf("%d concurrent attempts: %d allowed, %d first refusals; want %d and 1", n, allowed, firstRef, db.EmailAttemptsPerWindow)
 	}
 }

@@ -18,9 +18,11 @@ type User struct {
 	Disabled     bool      `db:"disabled"`
 	CreatedAt    time.Time `db:"created_at"`
 	UpdatedAt    time.Time `db:"updated_at"` // changes with role, password or disabled
+	// LastLoginAt is the user's latest successful sign-in (nil: never).
+	LastLoginAt *time.Time `db:"last_login_at"`
 }
 
-const userColumns = `id, email, password_hash, role, disabled, created_at, updated_at`
+const userColumns = `id, email, password_hash, role, disabled, created_at, updated_at, last_login_at`
 
 // NormalizeEmail gives the form in which emails are stored and compared:
 // trimmed and lowercased.
@@ -92,9 +94,27 @@ func (s *Store) SetUserRole(ctx context.Context, id int64, role string) error {
 }
 
 // SetUserDisabled disables or re-enables a user. A disabled user cannot sign
-// in, and the web layer refuses their existing sessions.
+// in; disabling also revokes every session of theirs in the same
+// transaction, so re-enabling does not bring an old cookie back to life.
 func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) error {
-	return s.updateUser(ctx, "set user disabled", `disabled = $2`, id, disabled)
+	if !disabled {
+		return s.updateUser(ctx, "set user disabled", `disabled = $2`, id, disabled)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = true, updated_at = now() WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.Exec(ctx, revokeUserSessionsSQL, id, time.Now(), RevokedDisabled)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("db: set user disabled: %w", err)
+	}
+	return nil
 }
 
 // SetUserPassword replaces a user's password hash.

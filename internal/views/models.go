@@ -220,6 +220,9 @@ type LoginForm struct {
 	Next string
 	// Errors holds field errors keyed by field name ("email", "password").
 	Errors map[string]string
+	// Unavailable says sign-in is refused because the audit log cannot be
+	// written (answered with 503).
+	Unavailable bool
 }
 
 // ErrorView is an error page's content. It never carries internal detail.
@@ -267,6 +270,23 @@ type UserRow struct {
 	CreatedAt time.Time
 	// Self marks the signed-in admin's own row: no role change or disable.
 	Self bool
+	// LastSignIn is the latest successful sign-in (zero: never).
+	LastSignIn time.Time
+	// Sessions are the user's open sessions, newest first.
+	Sessions []SignInSession
+	// ConfirmDisable shows the row's confirmation step for disabling.
+	ConfirmDisable bool
+}
+
+// SignInSession is one open sign-in session of a user, on the users page.
+type SignInSession struct {
+	ID         int64
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	RemoteAddr string
+	UserAgent  string
+	// Current marks the session of the admin looking at the page.
+	Current bool
 }
 
 // UserForm is the create-user form's state. Errors are keyed by field name

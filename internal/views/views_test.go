@@ -404,9 +404,34 @@ func TestUsersPage(t *testing.T) {
 	if got := form.Find(`select[name="role"] option[selected]`).AttrOr("value", ""); got != "operator" {
 		t.Errorf("selected role = %q", got)
 	}
+	// Disabling asks on the server: the row's button sends no confirmed
+	// field, the confirmation step's button does.
 	dis := op.Find(`[data-testid="user-disable"]`).Closest("form")
-	if dis.AttrOr("action", "") != "/users/2/disable" || dis.AttrOr("data-confirm", "") == "" {
-		t.Errorf("disable form = %q confirm %q", dis.AttrOr("action", ""), dis.AttrOr("data-confirm", ""))
+	if dis.AttrOr("action", "") != "/users/2/disable" || dis.Find(`input[name="confirmed"]`).Length() != 0 {
+		t.Errorf("disable form = %q, with confirmed field: %v", dis.AttrOr("action", ""), dis.Find(`input[name="confirmed"]`).Length() != 0)
+	}
+	if got := strings.TrimSpace(op.Find(`[data-testid="user-last-login"]`).Text()); got != "never" {
+		t.Errorf("last sign-in of a user who never signed in = %q", got)
+	}
+	v := sampleUsers()
+	v.Users[1].ConfirmDisable = true
+	v.Users[1].LastSignIn = t0
+	v.Users[1].Sessions = []views.SignInSession{{ID: 7, CreatedAt: t0, LastSeenAt: t0, RemoteAddr: "203.0.113.9", UserAgent: "Firefox"}}
+	cdoc, _ := render(t, views.UsersPage(samplePage("admin"), v))
+	crow := cdoc.Find(`[data-testid="user-row"]`).Eq(1)
+	ok := crow.Find(`[data-testid="user-disable-confirm"]`).Closest("form")
+	if ok.AttrOr("action", "") != "/users/2/disable" || ok.Find(`input[name="confirmed"]`).AttrOr("value", "") != "true" {
+		t.Errorf("confirmation form = %q", ok.AttrOr("action", ""))
+	}
+	if crow.Find(`[data-testid="user-disable-cancel"]`).AttrOr("href", "") != "/users" {
+		t.Error("the confirmation has no cancel link")
+	}
+	if crow.Find(`[data-testid="user-last-login"] time`).Length() != 1 {
+		t.Error("last sign-in not shown")
+	}
+	if crow.Find(`[data-testid="user-session-revoke"]`).Closest("form").AttrOr("action", "") != "/users/2/sessions/7/revoke" ||
+		crow.Find(`[data-testid="user-sessions-revoke-all"]`).Closest("form").AttrOr("action", "") != "/users/2/sessions/revoke" {
+		t.Error("session end forms missing or wrong")
 	}
 	if rows.Eq(2).Find(`[data-testid="user-enable"]`).Closest("form").AttrOr("action", "") != "/users/3/enable" {
 		t.Error("disabled user has no enable form")

@@ -81,8 +81,11 @@ func (s *Server) showLogin(c echo.Context) error {
 	return render(c, http.StatusOK, views.LoginPage(p, f))
 }
 
-// login checks the throttle, then the password, and starts a fresh session.
-// Unknown emails cost the same time as wrong passwords.
+// login counts the attempt (refusing it unchecked when throttled), then
+// checks the password, and starts a fresh session. Unknown emails cost the
+// same time as wrong passwords. Every outcome is audited first: when the
+// audit log cannot be written, sign-in is refused with 503 and nothing is
+// changed.
 func (s *Server) login(c echo.Context) error {
 	ctx := c.Request().Context()
 	email := db.NormalizeEmail(truncate(c.FormValue("email"), 320))
@@ -103,30 +106,24 @@ func (s *Server) login(c echo.Context) error {
 	}
 	actor := s.actor(c)
 	actor.Email = email
-	now := s.now()
-	wait, err := s.store.LoginThrottle(ctx, email, actor.RemoteAddr, now)
+	att, err := s.store.CountLoginAttempt(ctx, email, actor.RemoteAddr, s.now())
 	if err != nil {
 		return fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
-	if wait > 0 {
-		_ = s.audit.Record(ctx, actor, fleet.ActAuthLoginFailed, "", db.OutcomeDenied,
-			fleet.Params{"email": email, "reason": "throttled", "retry_after_seconds": int(wait.Seconds())}, nil, "too many failed sign-ins")
-		form.RetryAfter = humanWait(wait)
-		form.Error = "Too many failed sign-ins. Wait " + form.RetryAfter + " and try again."
-		c.Response().Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds()+0.5)))
-		return render(c, http.StatusTooManyRequests, views.LoginPage(s.page(c, "Sign in", ""), form))
+	if !att.Allowed {
+		return s.loginThrottled(c, actor, form, att)
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	ok := false
 	switch {
 	case err == nil:
-		ok, err = passwd.Verify(pw, u.PasswordHash)
+		ok, err = s.checkPassword(pw, u.PasswordHash)
 		if err != nil {
 			s.log.Error("verify password", "err", err.Error(), "user_id", u.ID)
 			ok = false
 		}
 	case errors.Is(err, db.ErrNotFound):
-		passwd.DummyVerify(pw)
+		s.dummyCheckPassword(pw)
 	default:
 		return fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
@@ -135,28 +132,71 @@ func (s *Server) login(c echo.Context) error {
 		if ok && u.Disabled {
 			reason = "disabled"
 		}
-		if err := s.store.RecordLoginFailure(ctx, email, actor.RemoteAddr, now); err != nil {
-			return fmt.Errorf("%w: %v", errDBUnavailable, err)
+		if err := s.audit.Record(ctx, actor, fleet.ActAuthLoginFailed, "", db.OutcomeFailed, fleet.Params{"email": email, "reason": reason}, nil, reason); err != nil {
+			return s.loginUnavailable(c, form, err)
 		}
-		_ = s.audit.Record(ctx, actor, fleet.ActAuthLoginFailed, "", db.OutcomeFailed, fleet.Params{"email": email, "reason": reason}, nil, reason)
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(s.page(c, "Sign in", ""), form))
 	}
-	_ = s.store.ClearLoginFailures(ctx, email, actor.RemoteAddr)
-	if err := s.startSession(c, u.ID); err != nil {
-		return err
-	}
 	actor.Role = u.Role
 	if err := s.audit.Record(ctx, actor, fleet.ActAuthLogin, "", db.OutcomeSucceeded, fleet.Params{"email": email}, nil, "signed in"); err != nil {
-		s.log.Error("audit login", "err", err.Error())
+		return s.loginUnavailable(c, form, err)
+	}
+	if err := s.store.ClearLoginAttempts(ctx, email, actor.RemoteAddr, att); err != nil {
+		s.log.Warn("clear login attempts", "err", err.Error(), "request_id", requestID(c))
+	}
+	if err := s.startSession(c, u.ID); err != nil {
+		return err
 	}
 	return redirect(c, next)
 }
 
+// loginThrottled answers a refused attempt with 429. Only the first refusal
+// of a window (per email or address) is written to the audit log; the rest
+// are counted in login_attempts, so a flood costs the log one row.
+func (s *Server) loginThrottled(c echo.Context, actor fleet.Actor, form views.LoginForm, att db.LoginAttempt) error {
+	secs := int(att.RetryAfter.Seconds() + 0.999)
+	if att.FirstRefusal {
+		p := fleet.Params{"email": form.Email, "reason": "throttled", "retry_after_seconds": secs,
+			"email_attempts": att.EmailAttempts, "addr_attempts": att.AddrAttempts}
+		msg := "too many sign-in attempts; further refusals in this window are not recorded one by one"
+		if err := s.audit.Record(c.Request().Context(), actor, fleet.ActAuthLoginFailed, "", db.OutcomeDenied, p, nil, msg); err != nil {
+			return s.loginUnavailable(c, form, err)
+		}
+	}
+	form.RetryAfter = humanWait(att.RetryAfter)
+	form.Error = "Too many sign-in attempts. Wait " + form.RetryAfter + " and try again."
+	c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
+	return render(c, http.StatusTooManyRequests, views.LoginPage(s.page(c, "Sign in", ""), form))
+}
+
+// loginUnavailable refuses a sign-in whose audit row could not be written:
+// 503, the form again with the reason, and no session.
+func (s *Server) loginUnavailable(c echo.Context, form views.LoginForm, err error) error {
+	s.log.Error("audit sign-in", "err", err.Error(), "request_id", requestID(c))
+	form.Unavailable = true
+	form.Error = ""
+	return render(c, http.StatusServiceUnavailable, views.LoginPage(s.page(c, "Sign in", ""), form))
+}
+
+// logout ends the session server-side and in the cookie. Unlike every
+// other action it is not refused when the audit log cannot be written:
+// refusing would keep a credential alive that its owner wants dead. The
+// failure is logged and the user told.
 func (s *Server) logout(c echo.Context) error {
-	_ = s.audit.Record(c.Request().Context(), s.actor(c), fleet.ActAuthLogout, "", db.OutcomeSucceeded, fleet.Params{"reason": "user"}, nil, "signed out")
+	ctx := c.Request().Context()
+	auditErr := s.audit.Record(ctx, s.actor(c), fleet.ActAuthLogout, "", db.OutcomeSucceeded, fleet.Params{"reason": "user"}, nil, "signed out")
+	revokeErr := s.store.RevokeWebSessionByToken(ctx, getSession(c).str("sid"), db.RevokedLogout, s.now())
 	if err := s.endSession(c); err != nil {
 		return err
+	}
+	if revokeErr != nil {
+		return fmt.Errorf("%w: %v", errDBUnavailable, revokeErr)
+	}
+	if auditErr != nil {
+		s.log.Error("audit logout", "err", auditErr.Error(), "request_id", requestID(c))
+		s.addFlash(c, views.FlashError, "You are signed out, but the audit log could not record it. Tell your administrator.")
+		return redirect(c, "/login")
 	}
 	s.addFlash(c, views.FlashInfo, "You are signed out.")
 	return redirect(c, "/login")
@@ -176,4 +216,17 @@ func humanWait(d time.Duration) string {
 		return "1 minute"
 	}
 	return fmt.Sprintf("%d minutes", n)
+}
+
+// checkPassword verifies pw against a stored hash, counting the check (the
+// throttling test asserts how many checks an attack gets).
+func (s *Server) checkPassword(pw, hash string) (bool, error) {
+	s.passwordChecks.Add(1)
+	return passwd.Verify(pw, hash)
+}
+
+// dummyCheckPassword spends the time of a check for an unknown email.
+func (s *Server) dummyCheckPassword(pw string) {
+	s.passwordChecks.Add(1)
+	passwd.DummyVerify(pw)
 }

@@ -128,7 +128,7 @@ func TestLogin(t *testing.T) {
 	})
 }
 
-// TestLogin_throttle: five failures are free, the sixth attempt waits (429
+// TestLogin_throttle: five attempts are checked, the sixth waits (429
 // with Retry-After) even with the right password, the wait is kept in
 // Postgres (a new server on the same database still refuses), and it ends.
 func TestLogin_throttle(t *testing.T) {
@@ -136,7 +136,7 @@ func TestLogin_throttle(t *testing.T) {
 	app := newTestApp(t)
 	pw := app.CreateUser(t, "ann@example.com", views.RoleViewer)
 	c := app.NewClient()
-	for i := 1; i <= db.ThrottleFreeFailures; i++ {
+	for i := 1; i <= db.EmailAttemptsPerWindow; i++ {
 		resp, _ := c.PostForm(t, "/login", url.Values{"email": {"ann@example.com"}, "password": {"wrong password " + strconv.Itoa(i)}})
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: status %d, want 401", i, resp.StatusCode)
@@ -149,7 +149,7 @@ func TestLogin_throttle(t *testing.T) {
 			t.Fatalf("status %d, want 429", resp.StatusCode)
 		}
 		ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-		if err != nil || ra < 1 || ra > int(db.ThrottleMaxDelay/time.Second) {
+		if err != nil || ra < 1 || ra > int(db.ThrottleWindow/time.Second) {
 			t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
 		}
 		if doc.Find(testID("login-throttled")).Length() != 1 {
@@ -169,7 +169,7 @@ func TestLogin_throttle(t *testing.T) {
 		t.Errorf("throttled attempt audited as %s %s, want auth.login_failed denied", ev.Action, ev.Outcome)
 	}
 	t.Run("wait over", func(t *testing.T) {
-		app.Clock.Advance(db.ThrottleMaxDelay + time.Minute)
+		app.Clock.Advance(db.ThrottleWindow + time.Minute)
 		app.Login(t, "ann@example.com", pw)
 	})
 }
@@ -228,7 +228,7 @@ func TestSession_userChanges(t *testing.T) {
 
 	t.Run("disabled", func(t *testing.T) {
 		bob := app.Login(t, "bob@example.com", bobPW)
-		resp, _ := boss.PostForm(t, "/users/"+strconv.FormatInt(app.UserID(t, "bob@example.com"), 10)+"/disable", nil)
+		resp, _ := boss.PostForm(t, "/users/"+strconv.FormatInt(app.UserID(t, "bob@example.com"), 10)+"/disable", url.Values{"confirmed": {"true"}})
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("disable: status %d", resp.StatusCode)
 		}

@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -80,6 +81,8 @@ type appConfig struct {
 	cookieSecure bool
 	demo         bool
 	sim          vagonsim.Options
+	// trustedProxies is Deps.TrustedProxies.
+	trustedProxies []netip.Prefix
 }
 
 // appOption configures newTestApp.
@@ -101,6 +104,11 @@ func withCookieSecure() appOption { return func(c *appConfig) { c.cookieSecure =
 
 // withDemo sets Deps.Demo (the demo banner).
 func withDemo() appOption { return func(c *appConfig) { c.demo = true } }
+
+// withTrustedProxies sets Deps.TrustedProxies (TRUSTED_PROXIES).
+func withTrustedProxies(p ...netip.Prefix) appOption {
+	return func(c *appConfig) { c.trustedProxies = p }
+}
 
 // withSim changes the simulator's options (machines, seed, clock, durations).
 func withSim(f func(*vagonsim.Options)) appOption { return func(c *appConfig) { f(&c.sim) } }
@@ -145,6 +153,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	app.Server, err = New(Deps{
 		Store: store, API: app.API, Log: logger, SessionKey: sessionKey,
 		CookieSecure: cfg.cookieSecure, Demo: cfg.demo, Metrics: NewMetrics(nil), Now: app.Clock.Now,
+		TrustedProxies: cfg.trustedProxies,
 	})
 	if err != nil {
 		t.Fatalf("harness: web.New: %v", err)
@@ -259,7 +268,7 @@ func (a *testApp) Path(t testing.TB, pattern string, params map[string]string) s
 				}
 			}
 			return "1"
-		case "op_id":
+		case "op_id", "sid":
 			return "1"
 		case "*":
 			return "no-such-page"
@@ -277,6 +286,9 @@ type client struct {
 	// CSRF is the token of the last page that carried
 	// <meta name="csrf-token">; PostForm and PostHTMX send it.
 	CSRF string
+	// Header is added to every request (for instance X-Forwarded-For, as
+	// a proxy in front would send it).
+	Header http.Header
 }
 
 // Get fetches path and parses the answer as HTML (whatever its type; the
@@ -348,6 +360,9 @@ func (c *client) PostRaw(t testing.TB, path string, form url.Values, header http
 // HTML and remembers the page's CSRF token, if any.
 func (c *client) Do(t testing.TB, req *http.Request) (*http.Response, *goquery.Document) {
 	t.Helper()
+	for k, vs := range c.Header {
+		req.Header[k] = append(req.Header[k], vs...)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		t.Fatalf("harness: %s %s: %v", req.Method, req.URL.Path, err)

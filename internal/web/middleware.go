@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -50,6 +50,7 @@ const (
 	keyRequestID = "rid"
 	keySession   = "sess"
 	keyUser      = "user"
+	keyClientIP  = "client_ip"
 )
 
 var errDBUnavailable = errors.New("web: database unavailable")
@@ -221,11 +222,17 @@ func (s *Server) saveSession(c echo.Context) error {
 }
 
 // startSession replaces the session with a new one for the user: a new
-// CSRF token and timers, nothing kept from before (no fixation).
+// CSRF token and timers, nothing kept from before (no fixation). The
+// session is recorded server-side (db.CreateWebSession) under a new random
+// token the cookie carries, so logout, disabling and admins can end it.
 func (s *Server) startSession(c echo.Context, uid int64) error {
 	sd := getSession(c)
-	now := s.now().Unix()
-	sd.raw.Values = map[any]any{"uid": uid, "csrf": randomHex(32), "created": now, "seen": now, "sid": randomHex(16)}
+	now := s.now()
+	token := randomHex(32)
+	if _, err := s.store.CreateWebSession(c.Request().Context(), uid, token, clientIP(c), truncate(c.Request().UserAgent(), 300), now); err != nil {
+		return fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	sd.raw.Values = map[any]any{"uid": uid, "csrf": randomHex(32), "created": now.Unix(), "seen": now.Unix(), "sid": token}
 	return s.saveSession(c)
 }
 
@@ -278,6 +285,8 @@ type authUser struct {
 	ID    int64
 	Email string
 	Role  string
+	// SessionID is the id of the server-side session (db.WebSession).
+	SessionID int64
 }
 
 func currentUser(c echo.Context) *authUser {
@@ -285,16 +294,29 @@ func currentUser(c echo.Context) *authUser {
 	return u
 }
 
-// mwLoadUser reads the session's user from the database, so a disabled user
-// or a new role takes effect on the very next request.
+// mwLoadUser reads the session's server-side record and its user from the
+// database in one query (db.SessionUser), so a logout elsewhere, a revoked
+// session, a disabled user or a new role takes effect on the very next
+// request.
 func (s *Server) mwLoadUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sd := getSession(c)
 		if uid := sd.userID(); uid != 0 {
-			u, err := s.store.UserByID(c.Request().Context(), uid)
+			var (
+				ws  db.WebSession
+				u   db.User
+				err = db.ErrNotFound
+				now = s.now()
+			)
+			if token := sd.str("sid"); token != "" {
+				ws, u, err = s.store.SessionUser(c.Request().Context(), token, now)
+			}
+			// The record's own timers too, so the server-side session
+			// ends when the cookie's would, whatever copy of it comes back.
+			live := err == nil && now.Sub(ws.CreatedAt) <= AbsoluteTimeout && now.Sub(ws.LastSeenAt) <= IdleTimeout
 			switch {
-			case err == nil && !u.Disabled:
-				c.Set(keyUser, &authUser{ID: u.ID, Email: u.Email, Role: u.Role})
+			case live && u.ID == uid && ws.RevokedAt == nil && !u.Disabled:
+				c.Set(keyUser, &authUser{ID: u.ID, Email: u.Email, Role: u.Role, SessionID: ws.ID})
 			case err == nil || errors.Is(err, db.ErrNotFound):
 				if err := s.endSession(c); err != nil {
 					return err
@@ -350,15 +372,80 @@ func (s *Server) actor(c echo.Context) fleet.Actor {
 	return a
 }
 
-// clientIP is the peer address. X-Forwarded-For is not trusted: a proxy in
-// front must be configured explicitly (not yet supported), so a client can't
-// dodge login throttling by forging the header.
+// clientIP is the client's address: the one mwClientIP found, or the peer
+// address when that middleware did not run.
 func clientIP(c echo.Context) string {
-	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
-	if err != nil {
-		return c.Request().RemoteAddr
+	if v, ok := c.Get(keyClientIP).(string); ok && v != "" {
+		return v
 	}
-	return host
+	return resolveClientIP(c.Request().RemoteAddr, nil, nil)
+}
+
+// mwClientIP finds the client's address once per request (see
+// resolveClientIP), for login throttling and the audit log's remote_addr.
+func (s *Server) mwClientIP(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.Set(keyClientIP, resolveClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.trustedProxies))
+		return next(c)
+	}
+}
+
+// resolveClientIP is the client's address for a request from peer
+// remoteAddr ("ip:port") carrying the X-Forwarded-For values xff. The
+// header is believed only when the peer is in trusted (TRUSTED_PROXIES), and
+// then only as far as it was written by trusted hops: walking it right to
+// left, each trusted address is skipped and the first untrusted one is the
+// client. A client can therefore put anything at the left of the header
+// without changing the result. When every hop is trusted the leftmost is
+// the client; an entry that is not an address ends the walk at the last
+// good hop.
+func resolveClientIP(remoteAddr string, xff []string, trusted []netip.Prefix) string {
+	peer, ok := parseIP(remoteAddr)
+	if !ok {
+		return remoteAddr
+	}
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isTrusted(peer) {
+		return peer.String()
+	}
+	var hops []string
+	for _, v := range xff {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseIP(strings.TrimSpace(hops[i]))
+		if !ok {
+			break
+		}
+		client = a
+		if !isTrusted(a) {
+			break
+		}
+	}
+	return client.String()
+}
+
+// parseIP reads "ip", "ip:port", "[ipv6]:port" or "[ipv6]", unmapping
+// IPv4-in-IPv6 and dropping any zone.
+func parseIP(s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
 }
 
 func truncate(s string, n int) string {

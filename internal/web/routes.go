@@ -91,6 +91,8 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodPost, "/users/:uid/role", admin, fleet.ActUserUpdate, s.setUserRole},
 		{http.MethodPost, "/users/:uid/disable", admin, fleet.ActUserUpdate, s.disableUser},
 		{http.MethodPost, "/users/:uid/enable", admin, fleet.ActUserUpdate, s.enableUser},
+		{http.MethodPost, "/users/:uid/sessions/revoke", admin, fleet.ActUserUpdate, s.revokeUserSessions},
+		{http.MethodPost, "/users/:uid/sessions/:sid/revoke", admin, fleet.ActUserUpdate, s.revokeUserSession},
 	}
 }
 
@@ -98,11 +100,12 @@ func (s *Server) buildRoutes() []Route {
 //
 // Order: request id → recover → access log + metrics → security headers →
 // body limit → input check (edge.go: nothing before them reads the body or
-// a parameter) → (static and health stop here) → session → CSRF → user from
-// the database → per-route role check → handler.
+// a parameter) → client address (TRUSTED_PROXIES) → (static and health stop
+// here) → session → CSRF → user from the database → per-route role check →
+// handler.
 func (s *Server) register() {
 	e := s.e
-	e.Use(s.mwRequestID, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders, s.mwBodyLimit, s.mwCheckInput)
+	e.Use(s.mwRequestID, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders, s.mwBodyLimit, s.mwCheckInput, s.mwClientIP)
 	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()), s.mwGzip)
 	e.GET("/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, static.Path(static.Favicon))

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/a-h/templ"
@@ -39,6 +41,9 @@ type Deps struct {
 	// Bulk runs bulk operations; built from Fleet when nil (cmd/dashboard
 	// starts it; tests start their own).
 	Bulk *fleet.Bulk
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// for the client address (TRUSTED_PROXIES); nil trusts none.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the dashboard's HTTP handler.
@@ -56,6 +61,10 @@ type Server struct {
 	now     func() time.Time
 	routes  []Route
 	bulkSvc *fleet.Bulk
+	// trustedProxies: see Deps.TrustedProxies.
+	trustedProxies []netip.Prefix
+	// passwordChecks counts password verifications (real and dummy).
+	passwordChecks atomic.Int64
 }
 
 // New builds the server and its routes.
@@ -85,6 +94,7 @@ func New(d Deps) (*Server, error) {
 		store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: fleet.NewAuditor(d.Store),
 		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
 	}
+	s.trustedProxies = d.TrustedProxies
 	s.cookies = newCookieStore(d.SessionKey, d.CookieSecure)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -20,21 +20,52 @@ import (
 // MinPasswordLen is the shortest password the dashboard accepts.
 const MinPasswordLen = 12
 
+// maxSessionsShown bounds the open sessions listed per user.
+const maxSessionsShown = 20
+
 func (s *Server) usersView(c echo.Context, form views.UserForm) (views.UsersView, error) {
-	users, err := s.store.ListUsers(c.Request().Context())
+	ctx := c.Request().Context()
+	users, err := s.store.ListUsers(ctx)
 	if err != nil {
 		return views.UsersView{}, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	sessions, err := s.openSessions(c, 0)
+	if err != nil {
+		return views.UsersView{}, err
 	}
 	me := currentUser(c)
 	v := views.UsersView{Form: form, Roles: views.Roles}
 	for _, u := range users {
-		v.Users = append(v.Users, userRow(u, me))
+		v.Users = append(v.Users, userRow(u, me, sessions[u.ID]))
 	}
 	return v, nil
 }
 
-func userRow(u db.User, me *authUser) views.UserRow {
-	return views.UserRow{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Self: me != nil && me.ID == u.ID}
+// openSessions returns the open sessions of user uid (0: of every user) as
+// rows, by user id.
+func (s *Server) openSessions(c echo.Context, uid int64) (map[int64][]views.SignInSession, error) {
+	now := s.now()
+	list, err := s.store.OpenWebSessions(c.Request().Context(), uid, now.Add(-IdleTimeout), now.Add(-AbsoluteTimeout), maxSessionsShown)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	me := currentUser(c)
+	out := map[int64][]views.SignInSession{}
+	for _, ws := range list {
+		out[ws.UserID] = append(out[ws.UserID], views.SignInSession{
+			ID: ws.ID, CreatedAt: ws.CreatedAt, LastSeenAt: ws.LastSeenAt, RemoteAddr: ws.RemoteAddr, UserAgent: ws.UserAgent,
+			Current: me != nil && me.SessionID == ws.ID,
+		})
+	}
+	return out, nil
+}
+
+func userRow(u db.User, me *authUser, sessions []views.SignInSession) views.UserRow {
+	r := views.UserRow{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Self: me != nil && me.ID == u.ID, Sessions: sessions}
+	if u.LastLoginAt != nil {
+		r.LastSignIn = *u.LastLoginAt
+	}
+	return r
 }
 
 func (s *Server) listUsers(c echo.Context) error {
@@ -104,8 +135,8 @@ func (s *Server) auditDo(c echo.Context, action, machineID string, p fleet.Param
 	return s.audit.Do(c.Request().Context(), s.actor(c), action, machineID, p, func(context.Context, fleet.Params) error { return fn() })
 }
 
-// targetUser reads :uid and refuses the admin's own account (no self-lockout).
-func (s *Server) targetUser(c echo.Context) (db.User, error) {
+// lookupUser reads :uid.
+func (s *Server) lookupUser(c echo.Context) (db.User, error) {
 	id, err := strconv.ParseInt(c.Param("uid"), 10, 64)
 	if err != nil || id < 1 {
 		return db.User{}, echo.NewHTTPError(http.StatusNotFound, "No such user.")
@@ -116,6 +147,15 @@ func (s *Server) targetUser(c echo.Context) (db.User, error) {
 	}
 	if err != nil {
 		return db.User{}, fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	return u, nil
+}
+
+// targetUser reads :uid and refuses the admin's own account (no self-lockout).
+func (s *Server) targetUser(c echo.Context) (db.User, error) {
+	u, err := s.lookupUser(c)
+	if err != nil {
+		return db.User{}, err
 	}
 	if me := currentUser(c); me != nil && me.ID == u.ID {
 		return db.User{}, echo.NewHTTPError(http.StatusUnprocessableEntity, "You can't change your own role or disable yourself; ask another admin.")
@@ -140,8 +180,42 @@ func (s *Server) setUserRole(c echo.Context) error {
 	return s.afterUserChange(c, u, u.Email+" is now "+role+".")
 }
 
-func (s *Server) disableUser(c echo.Context) error { return s.setDisabled(c, true) }
-func (s *Server) enableUser(c echo.Context) error  { return s.setDisabled(c, false) }
+// disableUser is two steps: without confirmed=true it only shows the
+// confirmation (in the row); the confirmation's button disables.
+func (s *Server) disableUser(c echo.Context) error {
+	if c.FormValue("confirmed") != "true" {
+		return s.confirmDisable(c)
+	}
+	return s.setDisabled(c, true)
+}
+
+func (s *Server) enableUser(c echo.Context) error { return s.setDisabled(c, false) }
+
+// confirmDisable shows the disable confirmation in the user's row: the row
+// alone for htmx, else the users page with that row asking.
+func (s *Server) confirmDisable(c echo.Context) error {
+	u, err := s.targetUser(c)
+	if err != nil {
+		return err
+	}
+	p := s.page(c, "Users", views.NavUsers)
+	if isHTMX(c) {
+		row, err := s.userRowFor(c, u)
+		if err != nil {
+			return err
+		}
+		row.ConfirmDisable = true
+		return render(c, http.StatusOK, views.UserRowFragment(p, row))
+	}
+	v, err := s.usersView(c, views.UserForm{Role: views.RoleViewer})
+	if err != nil {
+		return err
+	}
+	for i := range v.Users {
+		v.Users[i].ConfirmDisable = v.Users[i].ID == u.ID
+	}
+	return render(c, http.StatusOK, views.UsersPage(p, v))
+}
 
 func (s *Server) setDisabled(c echo.Context, disabled bool) error {
 	u, err := s.targetUser(c)
@@ -160,12 +234,76 @@ func (s *Server) setDisabled(c echo.Context, disabled bool) error {
 	return s.afterUserChange(c, u, msg)
 }
 
+// revokeUserSession ends one session of a user (an admin's own other
+// sessions included), audited as user.update.
+func (s *Server) revokeUserSession(c echo.Context) error {
+	u, err := s.lookupUser(c)
+	if err != nil {
+		return err
+	}
+	sid, err := strconv.ParseInt(c.Param("sid"), 10, 64)
+	if err != nil || sid < 1 {
+		return echo.NewHTTPError(http.StatusNotFound, "No such session.")
+	}
+	p := fleet.Params{"user_id": u.ID, "email": u.Email, "end_sessions": "one", "session_id": sid}
+	err = s.auditDo(c, fleet.ActUserUpdate, "", p, func() error {
+		return s.store.RevokeWebSession(c.Request().Context(), u.ID, sid, db.RevokedAdmin, s.now())
+	})
+	if errors.Is(err, db.ErrNotFound) {
+		return s.afterUserChange(c, u, "That session of "+u.Email+" had already ended.")
+	}
+	if err != nil {
+		return err
+	}
+	return s.afterUserChange(c, u, "A session of "+u.Email+" was ended; that browser is signed out.")
+}
+
+// revokeUserSessions ends every session of a user, audited as user.update.
+func (s *Server) revokeUserSessions(c echo.Context) error {
+	u, err := s.lookupUser(c)
+	if err != nil {
+		return err
+	}
+	p := fleet.Params{"user_id": u.ID, "email": u.Email, "end_sessions": "all"}
+	var n int64
+	err = s.audit.Do(c.Request().Context(), s.actor(c), fleet.ActUserUpdate, "", p, func(ctx context.Context, p fleet.Params) error {
+		var err error
+		n, err = s.store.RevokeUserWebSessions(ctx, u.ID, db.RevokedAdmin, s.now())
+		p["sessions_ended"] = n
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.afterUserChange(c, u, fmt.Sprintf("%s: %s ended.", u.Email, plural(int(n), "session", "sessions")))
+}
+
+// userRowFor builds one user's row with their open sessions.
+func (s *Server) userRowFor(c echo.Context, u db.User) (views.UserRow, error) {
+	sessions, err := s.openSessions(c, u.ID)
+	if err != nil {
+		return views.UserRow{}, err
+	}
+	return userRow(u, currentUser(c), sessions[u.ID]), nil
+}
+
 func (s *Server) afterUserChange(c echo.Context, u db.User, msg string) error {
 	if isHTMX(c) {
+		row, err := s.userRowFor(c, u)
+		if err != nil {
+			return err
+		}
 		p := s.page(c, "Users", views.NavUsers)
 		p.Flashes = append(p.Flashes, views.Flash{Kind: views.FlashSuccess, Text: msg})
-		return render(c, http.StatusOK, views.UserRowFragment(p, userRow(u, currentUser(c))))
+		return render(c, http.StatusOK, views.UserRowFragment(p, row))
 	}
 	s.addFlash(c, views.FlashSuccess, msg)
 	return redirect(c, "/users")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
