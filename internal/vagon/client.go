@@ -143,7 +143,16 @@ type request struct {
 	path     string // relative to the base path, escaped
 	query    url.Values
 	body     any // JSON-encoded when not nil
+	// sensitive marks an endpoint whose success body holds a credential
+	// (an access link). No part of its response body may reach an error
+	// text, and so a log line, a page or the audit log: every check and
+	// decode error of such a request names what went wrong and withholds
+	// the body. Set it on every endpoint that returns links or secrets.
+	sensitive bool
 }
+
+// withheld replaces a response excerpt in the errors of a sensitive request.
+const withheld = "body withheld: it may hold a credential"
 
 // do builds, signs, sends and checks a request, retrying idempotent GETs, and
 // decodes a success body into out (when not nil).
@@ -177,6 +186,10 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 				return nil
 			}
 			if err := json.Unmarshal(data, out); err != nil {
+				if r.sensitive {
+					// A json error can quote the input; keep none of it.
+					return errorf("%s: decode response: not the expected JSON (%s)", r.endpoint, withheld)
+				}
 				return errorf("%s: decode response: %w", r.endpoint, err)
 			}
 			return nil
@@ -293,7 +306,7 @@ func (c *Client) once(ctx context.Context, r request, u *url.URL, body []byte, a
 		report(werr)
 		return nil, 0, werr
 	}
-	if err := checkResponse(r.method, r.endpoint, resp, data); err != nil {
+	if err := checkResponseOf(r.method, r.endpoint, resp, data, r.sensitive); err != nil {
 		report(err)
 		e, _ := AsError(err)
 		return nil, e.RetryAfter, err
