@@ -78,6 +78,7 @@ func open(ctx context.Context, getenv func(string) string, stdout, stderr io.Wri
 		e.close()
 		return nil, err
 	}
+	store.SetAuditKey(cfg.AuditKey)
 	e.store = store
 	e.closers = append(e.closers, func(context.Context) error { store.Close(); return nil })
 	return e, nil
@@ -236,6 +237,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
+	if e.cfg.AuditKey == nil {
+		e.log.Warn("AUDIT_KEY is unset: the audit log is chained with plain SHA-256, so whoever owns the audit_events table can edit rows and recompute the chain undetected; set AUDIT_KEY (see README)")
+	}
+	cp := fleet.NewCheckpointer(e.store, e.cfg.AuditKey, e.cfg.AuditCheckpointFile, e.log)
+	// The checkpointer outlives the other background work, so its last
+	// checkpoint comes after the last audit row this process writes.
+	cpCtx, stopCp := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCp()
+	cpDone := make(chan struct{})
+	go func() { defer close(cpDone); cp.Run(cpCtx, fleet.DefaultCheckpointInterval) }()
 	runSync(bg, e, newSyncer(e, svc, metrics))
 	// Bulk operations: resumes what a previous process left unfinished.
 	bulk.Start(bg)
@@ -258,5 +269,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	stopBg()
 	bulk.Wait()
+	stopCp()
+	<-cpDone
 	return nil
 }

@@ -12,8 +12,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -180,7 +182,13 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	}
 	var lastErr error
 	for attempt := 1; attempt <= attempts; attempt++ {
-		data, wait, err := c.once(ctx, r, &u, body, attempt)
+		var sent atomic.Bool
+		data, wait, err := c.once(ctx, r, &u, body, attempt, &sent)
+		if err != nil && r.method != http.MethodGet && outcomeUnknown(err, sent.Load()) {
+			// A write went out and no definite answer came back: it may
+			// have happened. Never retried; the caller settles it.
+			return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
 		if err == nil {
 			if out == nil {
 				return nil
@@ -241,9 +249,32 @@ func retryable(err error) bool {
 
 var errTransport = errors.New("transport error")
 
+// ErrOutcomeUnknown is wrapped by the error of a write (any method but GET)
+// that was sent but got no definite answer: the deadline passed or the
+// connection broke after the request was written, or a gateway answered 504.
+// The API may have done it; read the state to know (IsOutcomeUnknown). The
+// error still wraps the cause (context.DeadlineExceeded, an *Error, ...).
+var ErrOutcomeUnknown = errors.New("vagon: no answer to a request that was sent, so whether it happened is unknown")
+
+// IsOutcomeUnknown reports an error wrapping ErrOutcomeUnknown.
+func IsOutcomeUnknown(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
+
+// outcomeUnknown reports whether err, from an attempt whose request was (or
+// was not) written to the connection, leaves its effect unknown.
+func outcomeUnknown(err error, sent bool) bool {
+	if e, ok := AsError(err); ok {
+		return e.HTTPStatus == http.StatusGatewayTimeout
+	}
+	if !sent {
+		return false // refused connection, DNS, TLS: the API never saw it
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, errTransport)
+}
+
 // once makes one attempt. It returns the success body, or an error and the
 // server's requested wait (Retry-After).
-func (c *Client) once(ctx context.Context, r request, u *url.URL, body []byte, attempt int) ([]byte, time.Duration, error) {
+// sent is set once the request has been written to the connection.
+func (c *Client) once(ctx context.Context, r request, u *url.URL, body []byte, attempt int, sent *atomic.Bool) ([]byte, time.Duration, error) {
 	start := time.Now()
 	info := CallInfo{Method: r.method, Endpoint: r.endpoint, Attempt: attempt}
 	report := func(err error) {
@@ -262,7 +293,10 @@ func (c *Client) once(ctx context.Context, r request, u *url.URL, body []byte, a
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), rd)
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
+	})
+	req, err := http.NewRequestWithContext(tctx, r.method, u.String(), rd)
 	if err != nil {
 		return nil, 0, errorf("%s: build request: %w", r.endpoint, err)
 	}

@@ -688,3 +688,51 @@ func TestClient_accessLinkBodyNeverInErrors(t *testing.T) {
 		t.Errorf("start: %v, want the excerpt", err)
 	}
 }
+
+// TestClient_writeOutcomeUnknown: a write that was sent but got no definite
+// answer is ErrOutcomeUnknown (and is not retried); one that never left, or
+// that got a definite refusal, is not.
+func TestClient_writeOutcomeUnknown(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request, n int) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	c, st := newStub(t, slow)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err := c.StartMachine(ctx, "42")
+	cancel()
+	if !IsOutcomeUnknown(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("timed-out start: %v, want unknown wrapping the deadline", err)
+	}
+	if st.count() != 1 {
+		t.Errorf("start sent %d times, want once", st.count())
+	}
+
+	c, _ = newStub(t, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(http.StatusGatewayTimeout) })
+	if err := c.StopMachine(context.Background(), "42", false); !IsOutcomeUnknown(err) {
+		t.Errorf("504 stop: %v, want unknown", err)
+	} else if e, ok := AsError(err); !ok || e.HTTPStatus != 504 {
+		t.Errorf("504 stop: %v, want it to keep the *Error", err)
+	}
+	// A 502, 400 or a refused connection are definite: nothing happened.
+	c, _ = newStub(t, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(http.StatusBadGateway) })
+	if err := c.StartMachine(context.Background(), "42"); err == nil || IsOutcomeUnknown(err) {
+		t.Errorf("502 start: %v, want a plain failure", err)
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	dead := srv.URL
+	srv.Close()
+	c2, _ := New(dead+testBase, "k", "s")
+	if err := c2.StartMachine(context.Background(), "42"); err == nil || IsOutcomeUnknown(err) {
+		t.Errorf("refused connection: %v, want a plain failure", err)
+	}
+	// Reads are never unknown: they are retried instead.
+	c, _ = newStub(t, slow)
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.ListMachines(ctx, nil); err == nil || IsOutcomeUnknown(err) {
+		t.Errorf("timed-out list: %v", err)
+	}
+}
