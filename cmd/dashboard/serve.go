@@ -224,7 +224,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := bootstrapUsers(ctx, e); err != nil {
 		return err
 	}
-	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log})
+	// Outcome rows the audit log could not take (Postgres gone between an
+	// action and its outcome) wait in this file until they are written.
+	spool, err := fleet.NewSpool(e.store, e.cfg.AuditSpoolFile, e.log)
+	if err != nil {
+		return fmt.Errorf("AUDIT_SPOOL_FILE: %w", err)
+	}
+	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log, AuditSpool: spool})
 	bulk := fleet.NewBulk(svc, fleet.BulkOptions{Log: e.log})
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
 		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk})
@@ -247,6 +253,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer stopCp()
 	cpDone := make(chan struct{})
 	go func() { defer close(cpDone); cp.Run(cpCtx, fleet.DefaultCheckpointInterval) }()
+	go spool.Run(bg, fleet.DefaultSpoolRetry)
 	runSync(bg, e, newSyncer(e, svc, metrics))
 	// Bulk operations: resumes what a previous process left unfinished.
 	bulk.Start(bg)

@@ -80,6 +80,7 @@ type appConfig struct {
 	cookieSecure bool
 	demo         bool
 	sim          vagonsim.Options
+	apiTimeout   time.Duration
 }
 
 // appOption configures newTestApp.
@@ -101,6 +102,10 @@ func withCookieSecure() appOption { return func(c *appConfig) { c.cookieSecure =
 
 // withDemo sets Deps.Demo (the demo banner).
 func withDemo() appOption { return func(c *appConfig) { c.demo = true } }
+
+// withAPITimeout shortens the actions' deadline for calls to Vagon
+// (Deps.APITimeout), for tests of what a timeout leaves behind.
+func withAPITimeout(d time.Duration) appOption { return func(c *appConfig) { c.apiTimeout = d } }
 
 // withSim changes the simulator's options (machines, seed, clock, durations).
 func withSim(f func(*vagonsim.Options)) appOption { return func(c *appConfig) { f(&c.sim) } }
@@ -145,6 +150,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	app.Server, err = New(Deps{
 		Store: store, API: app.API, Log: logger, SessionKey: sessionKey,
 		CookieSecure: cfg.cookieSecure, Demo: cfg.demo, Metrics: NewMetrics(nil), Now: app.Clock.Now,
+		APITimeout: cfg.apiTimeout,
 	})
 	if err != nil {
 		t.Fatalf("harness: web.New: %v", err)

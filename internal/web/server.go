@@ -39,6 +39,9 @@ type Deps struct {
 	// Bulk runs bulk operations; built from Fleet when nil (cmd/dashboard
 	// starts it; tests start their own).
 	Bulk *fleet.Bulk
+	// APITimeout bounds an action's calls to the Vagon API (apiTimeout when
+	// zero); tests shorten it.
+	APITimeout time.Duration
 }
 
 // Server is the dashboard's HTTP handler.
@@ -82,7 +85,7 @@ func New(d Deps) (*Server, error) {
 		d.Bulk = fleet.NewBulk(d.Fleet, fleet.BulkOptions{Log: d.Log})
 	}
 	s := &Server{
-		store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: fleet.NewAuditor(d.Store),
+		store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: d.Fleet.Auditor(),
 		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
 	}
 	s.cookies = newCookieStore(d.SessionKey, d.CookieSecure)
@@ -93,6 +96,11 @@ func New(d Deps) (*Server, error) {
 	s.e = e
 	s.routes = s.buildRoutes()
 	s.register()
+	if d.APITimeout > 0 {
+		e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error { c.Set(ctxAPITimeout, d.APITimeout); return next(c) }
+		})
+	}
 	return s, nil
 }
 
