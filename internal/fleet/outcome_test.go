@@ -34,7 +34,7 @@ func TestAuditor_unknownStartSettledByState(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if swallow.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/start") {
 			sim.ServeHTTP(httptest.NewRecorder(), r) // done at Vagon ...
-			<-r.Context().Done()                      // ... but the answer is lost
+			<-r.Context().Done()                     // ... but the answer is lost
 			return
 		}
 		sim.ServeHTTP(w, r)
