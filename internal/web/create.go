@@ -247,6 +247,9 @@ func (s *Server) createMachines(c echo.Context) error {
 		}
 		return err
 	})
+	if doneButNotRecorded(err) {
+		err = nil // created: show them (the late audit row is logged and spooled)
+	}
 	if err != nil {
 		if errors.Is(err, fleet.ErrAuditUnavailable) {
 			return err

@@ -42,3 +42,10 @@ func unknownOutcomeText(action string) string {
 	}
 	return "Vagon did not answer in time, so it is not known whether the change was made. Check the machine before trying again."
 }
+
+// doneButNotRecorded reports an action that succeeded at Vagon whose
+// outcome row is only late (spooled): for the user it is done.
+func doneButNotRecorded(err error) bool {
+	var notRecorded *fleet.OutcomeNotRecordedError
+	return errors.As(err, &notRecorded) && notRecorded.CallErr == nil
+}
