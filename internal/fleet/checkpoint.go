@@ -23,6 +23,14 @@ import (
 // DefaultCheckpointInterval is how often the audit chain's head is published.
 const DefaultCheckpointInterval = 5 * time.Minute
 
+// Between two periodic checkpoints, one is also published as soon as
+// checkpointRows rows were added since the last (looked at every
+// checkpointPoll), so a busy log is never long without one.
+const (
+	checkpointRows = 1000
+	checkpointPoll = 30 * time.Second
+)
+
 // checkpointLabel separates the checkpoint signing key from other uses of
 // AUDIT_KEY (the chain key is derived with another label in internal/db).
 const checkpointLabel = "vagon-dashboard audit checkpoint v1"
@@ -133,10 +141,20 @@ func (c *Checkpointer) Run(ctx context.Context, interval time.Duration) {
 	try(ctx)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	poll := time.NewTicker(min(interval, checkpointPoll))
+	defer poll.Stop()
 	for {
 		select {
 		case <-t.C:
 			try(ctx)
+		case <-poll.C:
+			id, _, err := c.store.AuditHead(ctx)
+			c.mu.Lock()
+			due := err == nil && id-c.lastID >= checkpointRows
+			c.mu.Unlock()
+			if due {
+				try(ctx)
+			}
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			try(sctx)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -108,5 +109,47 @@ func TestCheckpoints_catchTailDeletionAndRewrite(t *testing.T) {
 	// Without the key, the same file is not accepted as signed.
 	if rep, err := fleet.VerifyCheckpoints(ctx, s, nil, bytes.NewReader([]byte(lines[0]+"\n"))); err != nil || rep.Unsigned != 1 {
 		t.Fatalf("no key: %+v, %v", rep, err)
+	}
+}
+
+// TestCheckpointer_Run_atStartAndShutdown: serve's checkpointer publishes
+// the head when it starts and once more when it stops, so the last rows of
+// a process are covered.
+func TestCheckpointer_Run_atStartAndShutdown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	key := bytes.Repeat([]byte{3}, 32)
+	s.SetAuditKey(key)
+	file := filepath.Join(t.TempDir(), "cp")
+	cp := fleet.NewCheckpointer(s, key, file, slog.New(slog.DiscardHandler))
+	if _, err := s.InsertAudit(ctx, &db.AuditEvent{ActorEmail: "a@x", ActorRole: "admin", Action: "auth.login", Outcome: db.OutcomeSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); cp.Run(rctx, time.Hour) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, _ := os.ReadFile(file); strings.Count(string(b), "\n") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint at start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := s.InsertAudit(ctx, &db.AuditEvent{ActorEmail: "a@x", ActorRole: "admin", Action: "auth.logout", Outcome: db.OutcomeSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	b, _ := os.ReadFile(file)
+	if strings.Count(string(b), "\n") != 2 {
+		t.Fatalf("checkpoint file after shutdown: %q", b)
+	}
+	rep, err := fleet.VerifyCheckpoints(ctx, s, key, bytes.NewReader(b))
+	if err != nil || rep.Checked != 2 || rep.Latest.ID != 2 {
+		t.Fatalf("%+v %v", rep, err)
 	}
 }
