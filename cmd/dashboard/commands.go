@@ -3,17 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/passwd"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 )
@@ -151,24 +154,46 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 	return usageError{fmt.Sprintf("user: unknown subcommand %q", sub)}
 }
 
-func cmdAuditVerify(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit verify", stderr)
+	cpFile := fs.String("checkpoints", getenv("AUDIT_CHECKPOINT_FILE"), "checkpoint file to compare the log with (default $AUDIT_CHECKPOINT_FILE)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	e, err := open(ctx, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer e.close()
-	bad, err := e.store.VerifyAudit(ctx)
+	v, err := e.store.VerifyAuditChain(ctx)
 	if err != nil {
 		return err
 	}
-	if bad != 0 {
-		return fmt.Errorf("audit log broken: first bad row id %d", bad)
+	if v.BadID != 0 {
+		return fmt.Errorf("audit log broken: first bad row id %d: %s", v.BadID, v.Reason)
 	}
-	id, _, err := e.store.AuditHead(ctx)
+	fmt.Fprintf(stdout, "audit log intact: %d rows chained (%d keyed with AUDIT_KEY, %d plain sha256)\n", v.Rows, v.Keyed, v.Rows-v.Keyed)
+	fmt.Fprintf(stdout, "head: row %d hash %s\n", v.HeadID, hex.EncodeToString(v.HeadHash))
+	if v.Rows > v.Keyed {
+		fmt.Fprintln(stdout, "note: plain sha256 rows can be rewritten undetected by whoever owns the table; only checkpoints kept outside the database vouch for them")
+	}
+	if *cpFile == "" {
+		fmt.Fprintln(stdout, "checkpoints: none given (-checkpoints FILE or AUDIT_CHECKPOINT_FILE), so rows deleted from the end would go unnoticed")
+		return nil
+	}
+	f, err := os.Open(*cpFile)
+	if err != nil {
+		return fmt.Errorf("-checkpoints: %w", err)
+	}
+	defer f.Close()
+	rep, err := fleet.VerifyCheckpoints(ctx, e.store, e.cfg.AuditKey, f)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "audit log intact: %d rows chained\n", id)
+	fmt.Fprintf(stdout, "checkpoints: %d match the log; latest %s\n", rep.Checked, fleet.FormatCheckpoint(rep.Latest))
+	if rep.Unsigned > 0 {
+		fmt.Fprintf(stdout, "note: %d checkpoints are unsigned (no AUDIT_KEY), so they could have been forged\n", rep.Unsigned)
+	}
 	return nil
 }
 

@@ -44,7 +44,7 @@ commands:
   user list
   sim -addr HOST:PORT [-machines N] [-seed S]  run the Vagon API simulator alone
   sync                          one sessions-sync pass, then exit
-  audit verify                  check the audit log's hash chain
+  audit verify [-checkpoints F] check the audit log's hash chain (and against a checkpoint file)
   healthcheck                   exit 0 when the server on ADDR answers /healthz (for containers)`
 
 // run is the whole program: it reads the command line and the environment
@@ -66,10 +66,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "sync":
 		return cmdSync(ctx, getenv, stdout, stderr)
 	case "audit":
-		if len(args) != 1 || args[0] != "verify" {
+		if len(args) < 1 || args[0] != "verify" {
 			return usageError{"audit: the only subcommand is verify\n" + usage}
 		}
-		return cmdAuditVerify(ctx, getenv, stdout, stderr)
+		return cmdAuditVerify(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, getenv, stdout)
 	case "help", "-h", "-help", "--help":

@@ -78,6 +78,7 @@ func open(ctx context.Context, getenv func(string) string, stdout, stderr io.Wri
 		e.close()
 		return nil, err
 	}
+	store.SetAuditKey(cfg.AuditKey)
 	e.store = store
 	e.closers = append(e.closers, func(context.Context) error { store.Close(); return nil })
 	return e, nil
@@ -223,7 +224,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := bootstrapUsers(ctx, e); err != nil {
 		return err
 	}
-	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log})
+	// Outcome rows the audit log could not take (Postgres gone between an
+	// action and its outcome) wait in this file until they are written.
+	spool, err := fleet.NewSpool(e.store, e.cfg.AuditSpoolFile, e.log)
+	if err != nil {
+		return fmt.Errorf("AUDIT_SPOOL_FILE: %w", err)
+	}
+	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log, AuditSpool: spool})
 	bulk := fleet.NewBulk(svc, fleet.BulkOptions{Log: e.log})
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
 		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, TrustedProxies: e.cfg.TrustedProxies})
@@ -236,6 +243,17 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
+	if e.cfg.AuditKey == nil {
+		e.log.Warn("AUDIT_KEY is unset: the audit log is chained with plain SHA-256, so whoever owns the audit_events table can edit rows and recompute the chain undetected; set AUDIT_KEY (see README)")
+	}
+	cp := fleet.NewCheckpointer(e.store, e.cfg.AuditKey, e.cfg.AuditCheckpointFile, e.log)
+	// The checkpointer outlives the other background work, so its last
+	// checkpoint comes after the last audit row this process writes.
+	cpCtx, stopCp := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCp()
+	cpDone := make(chan struct{})
+	go func() { defer close(cpDone); cp.Run(cpCtx, fleet.DefaultCheckpointInterval) }()
+	go spool.Run(bg, fleet.DefaultSpoolRetry)
 	runSync(bg, e, newSyncer(e, svc, metrics))
 	// Bulk operations: resumes what a previous process left unfinished.
 	bulk.Start(bg)
@@ -258,5 +276,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	stopBg()
 	bulk.Wait()
+	stopCp()
+	<-cpDone
 	return nil
 }

@@ -33,6 +33,16 @@ type Config struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed for
 	// the client address (nil: none, the peer address is the client).
 	TrustedProxies []netip.Prefix
+	// AuditKey keys the audit log's hash chain and signs its checkpoints
+	// (AUDIT_KEY, 32+ bytes). nil: plain SHA-256, which the table's owner
+	// can recompute after editing rows.
+	AuditKey []byte
+	// AuditCheckpointFile is where signed checkpoints of the audit chain's
+	// head are appended (AUDIT_CHECKPOINT_FILE); "" for the log only.
+	AuditCheckpointFile string
+	// AuditSpoolFile keeps outcome rows the audit log could not take yet,
+	// until they are written (AUDIT_SPOOL_FILE).
+	AuditSpoolFile string
 }
 
 // Demo reports whether the dashboard runs against its built-in simulator.
@@ -44,6 +54,7 @@ const (
 	DefaultAddr         = "127.0.0.1:8080"
 	DefaultSyncInterval = 15 * time.Minute
 	DefaultDataDir      = ".data"
+	DefaultAuditSpool   = ".data/audit-spool.jsonl"
 	minSessionKeyBytes  = 32
 )
 
@@ -62,6 +73,12 @@ func Load(getenv func(string) string) (Config, error) {
 		AdminPassword:  getenv("ADMIN_PASSWORD"),
 		LogFormat:      strings.TrimSpace(getenv("LOG_FORMAT")),
 		SyncInterval:   DefaultSyncInterval,
+
+		AuditCheckpointFile: strings.TrimSpace(getenv("AUDIT_CHECKPOINT_FILE")),
+		AuditSpoolFile:      strings.TrimSpace(getenv("AUDIT_SPOOL_FILE")),
+	}
+	if c.AuditSpoolFile == "" {
+		c.AuditSpoolFile = DefaultAuditSpool
 	}
 	if c.DatabaseURL != "" {
 		u, err := url.Parse(c.DatabaseURL)
@@ -97,6 +114,13 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("SESSION_KEY: %v", err)
 		}
 		c.SessionKey = k
+	}
+	if v := strings.TrimSpace(getenv("AUDIT_KEY")); v != "" {
+		k, err := decodeKey(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("AUDIT_KEY: %v", err)
+		}
+		c.AuditKey = k
 	}
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		return Config{}, fmt.Errorf("ADMIN_EMAIL: set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither")

@@ -24,9 +24,13 @@ func TestLoad_values(t *testing.T) {
 		"DATABASE_URL": "postgres://u@db:5432/x", "VAGON_API_KEY": "k", "VAGON_API_SECRET": "s",
 		"ADDR": ":8080", "SESSION_KEY": key, "ADMIN_EMAIL": "Boss@Example.com", "ADMIN_PASSWORD": "correct horse battery",
 		"SYNC_INTERVAL": "0", "LOG_FORMAT": "json",
+		"AUDIT_KEY": strings.Repeat("cd", 32), "AUDIT_CHECKPOINT_FILE": "/var/lib/audit/checkpoints", "AUDIT_SPOOL_FILE": "/data/spool",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(c.AuditKey) != 32 || c.AuditKey[0] != 0xcd || c.AuditCheckpointFile != "/var/lib/audit/checkpoints" || c.AuditSpoolFile != "/data/spool" {
+		t.Fatalf("audit config = %x %q %q", c.AuditKey, c.AuditCheckpointFile, c.AuditSpoolFile)
 	}
 	if c.Demo() || !c.CookieSecure || c.SyncInterval != 0 || len(c.SessionKey) != 32 || c.AdminEmail != "boss@example.com" || c.LogFormat != "json" {
 		t.Fatalf("config = %+v", c)
@@ -48,6 +52,8 @@ func TestLoad_errorsNameTheVariable(t *testing.T) {
 		{"bad port", map[string]string{"ADDR": "127.0.0.1:http"}, "ADDR"},
 		{"short session key", map[string]string{"SESSION_KEY": "abcd"}, "SESSION_KEY"},
 		{"garbage session key", map[string]string{"SESSION_KEY": "!!" + secret}, "SESSION_KEY"},
+		{"short audit key", map[string]string{"AUDIT_KEY": "abcd"}, "AUDIT_KEY"},
+		{"garbage audit key", map[string]string{"AUDIT_KEY": "!!" + secret}, "AUDIT_KEY"},
 		{"admin email alone", map[string]string{"ADMIN_EMAIL": "a@b.c"}, "ADMIN_EMAIL"},
 		{"bad admin email", map[string]string{"ADMIN_EMAIL": "nope", "ADMIN_PASSWORD": "long enough password"}, "ADMIN_EMAIL"},
 		{"short admin password", map[string]string{"ADMIN_EMAIL": "a@b.co", "ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD"},

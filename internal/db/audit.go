@@ -3,6 +3,7 @@ package db
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -21,7 +22,39 @@ const (
 	OutcomeSucceeded = "succeeded"
 	OutcomeFailed    = "failed"
 	OutcomeDenied    = "denied"
+	// OutcomeUnknown: the call was sent and no definite answer came back
+	// (a timeout), so whether it happened is not known.
+	OutcomeUnknown = "unknown"
 )
+
+// Hash schemes of the audit chain, as stored in audit_events.hash_alg.
+const (
+	// HashSHA256 is hash = SHA-256(prev_hash || content). Whoever owns the
+	// table can edit rows and recompute it undetected.
+	HashSHA256 = "sha256"
+	// HashHMACSHA256 is hash = HMAC-SHA256(k, prev_hash || content), k
+	// derived from AUDIT_KEY, which the database never holds.
+	HashHMACSHA256 = "hmac-sha256"
+)
+
+// auditChainLabel separates the chain key from other uses of AUDIT_KEY.
+const auditChainLabel = "vagon-dashboard audit chain v1"
+
+// SetAuditKey makes every later audit row chained with HMAC-SHA256 under a
+// key derived from key (AUDIT_KEY), and lets VerifyAudit check such rows.
+// Call it once, before the store is used. A nil key keeps plain SHA-256.
+func (s *Store) SetAuditKey(key []byte) {
+	if len(key) == 0 {
+		s.auditKey = nil
+		return
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(auditChainLabel))
+	s.auditKey = m.Sum(nil)
+}
+
+// AuditKeyed reports whether new audit rows are keyed (SetAuditKey).
+func (s *Store) AuditKeyed() bool { return s.auditKey != nil }
 
 // auditLockKey is the pg_advisory_xact_lock key that serializes audit inserts
 // across every connection and replica, so the hash chain stays linear.
@@ -55,11 +88,12 @@ type AuditEvent struct {
 	RequestID  string          `db:"request_id"`
 	PrevHash   []byte          `db:"prev_hash"` // set by InsertAudit
 	Hash       []byte          `db:"hash"`      // set by InsertAudit
+	HashAlg    string          `db:"hash_alg"`  // set by InsertAudit: HashSHA256 or HashHMACSHA256
 }
 
 const auditColumns = `id, at, actor_email, actor_role, action,
 	coalesce(machine_id, '') AS machine_id, params::text AS params, outcome,
-	error_code, message, remote_addr, user_agent, request_id, prev_hash, hash`
+	error_code, message, remote_addr, user_agent, request_id, prev_hash, hash, hash_alg`
 
 // InsertAudit appends ev to the audit log and returns its id. It fills in
 // ev.ID, ev.At (when zero), ev.Params (normalized), ev.PrevHash and ev.Hash.
@@ -100,7 +134,11 @@ func (s *Store) InsertAudit(ctx context.Context, ev *AuditEvent) (id int64, err 
 		}
 		row.At = row.At.UTC()
 		row.Params = json.RawMessage(canon)
-		row.Hash = auditHash(row.PrevHash, &row)
+		row.HashAlg = HashSHA256
+		if s.auditKey != nil {
+			row.HashAlg = HashHMACSHA256
+		}
+		row.Hash = s.rowHash(row.HashAlg, row.PrevHash, &row)
 
 		var machineID *string
 		if row.MachineID != "" {
@@ -109,11 +147,11 @@ func (s *Store) InsertAudit(ctx context.Context, ev *AuditEvent) (id int64, err 
 		_, err := tx.Exec(ctx, `
 			INSERT INTO audit_events (id, at, actor_email, actor_role, action, machine_id,
 				params, outcome, error_code, message, remote_addr, user_agent, request_id,
-				prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15)`,
+				prev_hash, hash, hash_alg)
+			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			row.ID, row.At, row.ActorEmail, row.ActorRole, row.Action, machineID,
 			canon, row.Outcome, row.ErrorCode, row.Message, row.RemoteAddr, row.UserAgent,
-			row.RequestID, row.PrevHash, row.Hash)
+			row.RequestID, row.PrevHash, row.Hash, row.HashAlg)
 		return err
 	})
 	if err != nil {
@@ -121,6 +159,24 @@ func (s *Store) InsertAudit(ctx context.Context, ev *AuditEvent) (id int64, err 
 	}
 	*ev = row
 	return row.ID, nil
+}
+
+// rowHash is the hash of a row under scheme alg; nil for a keyed row when
+// the store has no key (it cannot be computed).
+func (s *Store) rowHash(alg string, prevHash []byte, ev *AuditEvent) []byte {
+	switch alg {
+	case HashSHA256:
+		return auditHash(prevHash, ev)
+	case HashHMACSHA256:
+		if s.auditKey == nil {
+			return nil
+		}
+		m := hmac.New(sha256.New, s.auditKey)
+		m.Write(prevHash)
+		m.Write(auditCanonical(ev))
+		return m.Sum(nil)
+	}
+	return nil
 }
 
 // auditHash is SHA-256(prevHash || canonical content of ev); see
@@ -295,33 +351,95 @@ func (s *Store) auditPage(ctx context.Context, f AuditFilter, limit int) ([]Audi
 	return events, nil
 }
 
+// ErrAuditKeyNeeded is returned by VerifyAudit when the log holds keyed
+// rows and the store has no key (SetAuditKey) to check them.
+var ErrAuditKeyNeeded = errors.New("db: the audit log has keyed (hmac-sha256) rows: set AUDIT_KEY to verify them")
+
+// AuditVerification is what VerifyAuditChain found.
+type AuditVerification struct {
+	// BadID is the first row that breaks the chain, 0 when it is intact;
+	// Reason says how.
+	BadID  int64
+	Reason string
+	// Rows counts the rows checked, Keyed those chained with the key.
+	Rows, Keyed int64
+	// HeadID and HeadHash are the newest row's (0 and 32 zero bytes when
+	// the log is empty).
+	HeadID   int64
+	HeadHash []byte
+}
+
 // VerifyAudit walks the whole chain in id order, a batch at a time, and
 // returns the id of the first row whose prev_hash is not the previous row's
 // hash or whose hash does not match its content. badID is 0 when the chain
 // is intact. Rows removed from the end of the log leave no trace in the chain
 // itself; compare AuditHead with a copy kept elsewhere to catch that.
 func (s *Store) VerifyAudit(ctx context.Context) (badID int64, err error) {
+	v, err := s.VerifyAuditChain(ctx)
+	return v.BadID, err
+}
+
+// VerifyAuditChain is VerifyAudit with the details: each row is checked with
+// its own scheme (hash_alg), and a plain sha256 row after a keyed one is a
+// break (a downgrade: whoever owns the table could recompute it).
+func (s *Store) VerifyAuditChain(ctx context.Context) (AuditVerification, error) {
+	v := AuditVerification{HeadHash: bytes.Clone(genesisHash)}
 	prev := genesisHash
 	var after int64
+	keyedSeen := false
 	for {
 		rows, _ := s.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_events
 			WHERE id > $1 ORDER BY id LIMIT $2`, after, streamBatch)
 		batch, err := pgx.CollectRows(rows, pgx.RowToStructByName[AuditEvent])
 		if err != nil {
-			return 0, fmt.Errorf("db: verify audit: %w", err)
+			return AuditVerification{}, fmt.Errorf("db: verify audit: %w", err)
 		}
 		for i := range batch {
 			ev := &batch[i]
-			if !bytes.Equal(ev.PrevHash, prev) || !bytes.Equal(ev.Hash, auditHash(ev.PrevHash, ev)) {
-				return ev.ID, nil
+			if ev.HashAlg == HashHMACSHA256 && s.auditKey == nil {
+				return AuditVerification{}, ErrAuditKeyNeeded
 			}
+			bad := func(reason string) (AuditVerification, error) {
+				v.BadID, v.Reason = ev.ID, reason
+				return v, nil
+			}
+			switch {
+			case !bytes.Equal(ev.PrevHash, prev):
+				return bad("its prev_hash is not the previous row's hash (a row before it was removed or changed)")
+			case ev.HashAlg == HashSHA256 && keyedSeen:
+				return bad("it is chained with plain sha256 after keyed rows (rewritten without the key)")
+			case !bytes.Equal(ev.Hash, s.rowHash(ev.HashAlg, ev.PrevHash, ev)):
+				if ev.HashAlg == HashHMACSHA256 {
+					return bad("its hash does not match its content under AUDIT_KEY (edited, or a different key)")
+				}
+				return bad("its hash does not match its content (edited)")
+			}
+			if ev.HashAlg == HashHMACSHA256 {
+				keyedSeen = true
+				v.Keyed++
+			}
+			v.Rows++
 			prev = ev.Hash
 			after = ev.ID
+			v.HeadID, v.HeadHash = ev.ID, ev.Hash
 		}
 		if len(batch) < streamBatch {
-			return 0, nil
+			return v, nil
 		}
 	}
+}
+
+// AuditRowHash returns the hash of row id; found is false when there is no
+// such row.
+func (s *Store) AuditRowHash(ctx context.Context, id int64) (hash []byte, found bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT hash FROM audit_events WHERE id = $1`, id).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("db: audit row hash: %w", err)
+	}
+	return hash, true, nil
 }
 
 // AuditHead returns the id and hash of the newest audit row (0 and the

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -48,16 +49,36 @@ func migrate(ctx context.Context, url string, fsys fs.FS) error {
 		if current > newest {
 			return fmt.Errorf("%w (database at %d, program knows up to %d)", ErrSchemaTooNew, current, newest)
 		}
+		if current == newest {
+			// Up to date: nothing to take a lock for, and a role that does
+			// not own the tables (the recommended deployment) needs nothing
+			// more than to read the version.
+			return nil
+		}
 		_, err = p.Up(ctx)
+		if err != nil && isInsufficientPrivilege(err) {
+			return fmt.Errorf("%w (database at %d, program needs %d): %v", ErrMigrateNotOwner, current, newest, err)
+		}
 		return err
 	})
 	if err != nil {
-		if errors.Is(err, ErrSchemaTooNew) {
+		if errors.Is(err, ErrSchemaTooNew) || errors.Is(err, ErrMigrateNotOwner) {
 			return err
 		}
 		return fmt.Errorf("db: migrate: %w", err)
 	}
 	return nil
+}
+
+// ErrMigrateNotOwner is returned when migrations are pending and the role
+// connected may not apply them: it does not own the tables, as it should
+// not in production. Run `dashboard migrate` as the owner, then start again.
+var ErrMigrateNotOwner = errors.New("db: migrations are pending and this database role may not apply them; run `dashboard migrate` as the role that owns the tables, then start again")
+
+func isInsufficientPrivilege(err error) bool {
+	var pgErr *pgconn.PgError
+	// 42501 insufficient_privilege; "must be owner of table" is 42501 too.
+	return errors.As(err, &pgErr) && pgErr.Code == "42501"
 }
 
 func withProvider(ctx context.Context, url string, fsys fs.FS, fn func(*goose.Provider) error) error {

@@ -36,6 +36,9 @@ const DefaultMaxConns = 10
 // Store holds the connection pool. Its methods are safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	// auditKey keys the audit hash chain (HMAC-SHA256) when set; see
+	// SetAuditKey. nil: plain SHA-256.
+	auditKey []byte
 }
 
 // Open connects to the Postgres server at url and checks that it answers.

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
@@ -86,13 +88,83 @@ type Actor struct {
 // Params are an action's fields, filtered through its ActionSpec.
 type Params map[string]any
 
-// Auditor writes audit rows around actions.
-type Auditor struct {
-	store *db.Store
+// OutcomeNotRecordedError is returned by Do when the action was performed
+// (or failed) but its outcome row could not be written: the row is kept in
+// the Auditor's spool and written when the database answers again. CallErr
+// is the action's own result (nil: it succeeded).
+type OutcomeNotRecordedError struct {
+	Action, MachineID, Outcome string
+	CallErr                    error
+	Err                        error // why the row was not written
 }
 
-// NewAuditor returns an Auditor writing to store.
-func NewAuditor(store *db.Store) *Auditor { return &Auditor{store: store} }
+func (e *OutcomeNotRecordedError) Error() string {
+	return fmt.Sprintf("fleet: %s on %q ended %s, but its outcome row could not be written to the audit log (kept, will be retried): %v",
+		e.Action, e.MachineID, e.Outcome, e.Err)
+}
+
+// Unwrap gives the action's own error, so errors.Is and vagon.AsError see
+// through to it.
+func (e *OutcomeNotRecordedError) Unwrap() error { return e.CallErr }
+
+// UnknownOutcomeError is returned by Do when the call was sent and Vagon
+// gave no definite answer in time (vagon.ErrOutcomeUnknown), and reading the
+// machine's state did not settle it. The row says outcome unknown.
+type UnknownOutcomeError struct {
+	Action string
+	Err    error
+}
+
+func (e *UnknownOutcomeError) Error() string {
+	return "fleet: " + e.Action + ": outcome unknown: " + e.Err.Error()
+}
+
+func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
+
+// Settler reads the state after a call whose outcome is unknown: happened
+// is true when the state shows the action took effect; detail says what was
+// read. It returns false when it cannot tell (or the action has no state to
+// read).
+type Settler func(ctx context.Context, action, machineID string) (happened bool, detail string)
+
+// settleTimeout bounds the read that settles an unknown outcome.
+const settleTimeout = 10 * time.Second
+
+// Auditor writes audit rows around actions.
+type Auditor struct {
+	store  *db.Store
+	log    *slog.Logger
+	spool  *Spool
+	settle Settler
+}
+
+// AuditorOptions configure an Auditor; zero fields take defaults.
+type AuditorOptions struct {
+	Log *slog.Logger
+	// Spool keeps outcome rows that could not be written; an in-memory
+	// spool when nil.
+	Spool *Spool
+	// Settle reads the state after an unknown outcome; none when nil.
+	Settle Settler
+}
+
+// NewAuditor returns an Auditor writing to store, with an in-memory spool
+// and no settling.
+func NewAuditor(store *db.Store) *Auditor { return NewAuditorWith(store, AuditorOptions{}) }
+
+// NewAuditorWith returns an Auditor writing to store.
+func NewAuditorWith(store *db.Store, o AuditorOptions) *Auditor {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Spool == nil {
+		o.Spool, _ = NewSpool(store, "", o.Log)
+	}
+	return &Auditor{store: store, log: o.Log, spool: o.Spool, settle: o.Settle}
+}
+
+// Spool returns the spool of rows waiting to be written.
+func (a *Auditor) Spool() *Spool { return a.spool }
 
 // Filter returns the params the spec records, dropping secret and undeclared
 // keys. It panics on an undeclared action: that is a programming error a
@@ -119,7 +191,12 @@ func Filter(action string, p Params) json.RawMessage {
 // Record writes one audit row (for outcomes that wrap no API call: denied,
 // logins, user changes).
 func (a *Auditor) Record(ctx context.Context, actor Actor, action, machineID, outcome string, p Params, code *int, message string) error {
-	ev := &db.AuditEvent{
+	_, err := a.store.InsertAudit(ctx, a.event(actor, action, machineID, outcome, p, code, message))
+	return err
+}
+
+func (a *Auditor) event(actor Actor, action, machineID, outcome string, p Params, code *int, message string) *db.AuditEvent {
+	return &db.AuditEvent{
 		ActorEmail: actor.Email,
 		ActorRole:  actor.Role,
 		Action:     action,
@@ -132,8 +209,6 @@ func (a *Auditor) Record(ctx context.Context, actor Actor, action, machineID, ou
 		UserAgent:  actor.UserAgent,
 		RequestID:  actor.RequestID,
 	}
-	_, err := a.store.InsertAudit(ctx, ev)
-	return err
 }
 
 // Do runs call as an audited action: it writes a started row first and
@@ -143,6 +218,14 @@ func (a *Auditor) Record(ctx context.Context, actor Actor, action, machineID, ou
 // through the Params it receives; those are recorded in the outcome row.
 // The outcome row is written with a context that outlives a cancelled
 // request, so an action that reached the API is never left unrecorded.
+//
+// A call sent without a definite answer (vagon.ErrOutcomeUnknown: a
+// timeout) is settled by reading the state when the Auditor can (then it
+// is succeeded, "settled by reading state"); otherwise the row says
+// unknown and Do returns an *UnknownOutcomeError. When the outcome row
+// cannot be written, it is logged at ERROR, kept in the spool (written
+// later, with the time the outcome happened) and Do returns an
+// *OutcomeNotRecordedError.
 func (a *Auditor) Do(ctx context.Context, actor Actor, action, machineID string, p Params, call func(ctx context.Context, p Params) error) error {
 	if p == nil {
 		p = Params{}
@@ -150,7 +233,12 @@ func (a *Auditor) Do(ctx context.Context, actor Actor, action, machineID string,
 	if err := a.Record(ctx, actor, action, machineID, db.OutcomeStarted, p, nil, ""); err != nil {
 		return fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
 	}
+	if a.spool.Len() > 0 {
+		// The database answers again: write what waits before this row.
+		_, _ = a.spool.Flush(context.WithoutCancel(ctx))
+	}
 	callErr := call(ctx, p)
+	wctx := context.WithoutCancel(ctx)
 	outcome, msg := db.OutcomeSucceeded, "OK"
 	var code *int
 	if callErr != nil {
@@ -165,12 +253,52 @@ func (a *Auditor) Do(ctx context.Context, actor Actor, action, machineID string,
 			msg = e.Message
 		}
 	}
-	wctx := context.WithoutCancel(ctx)
-	if err := a.Record(wctx, actor, action, machineID, outcome, p, code, msg); err != nil {
-		if callErr != nil {
-			return errors.Join(callErr, fmt.Errorf("fleet: record outcome: %w", err))
+	if vagon.IsOutcomeUnknown(callErr) {
+		outcome, msg = db.OutcomeUnknown, "Vagon did not answer in time, so whether it happened is unknown: "+unknownCause(callErr)
+		if a.settle != nil && machineID != "" {
+			sctx, cancel := context.WithTimeout(wctx, settleTimeout)
+			happened, detail := a.settle(sctx, action, machineID)
+			cancel()
+			if happened {
+				outcome, msg, code, callErr = db.OutcomeSucceeded, "settled by reading state: "+detail, nil, nil
+			} else if detail != "" {
+				msg += "; " + detail
+			}
 		}
-		return fmt.Errorf("fleet: the action succeeded but its outcome could not be recorded: %w", err)
+		if callErr != nil {
+			callErr = &UnknownOutcomeError{Action: action, Err: callErr}
+		}
+	}
+	ev := a.event(actor, action, machineID, outcome, p, code, msg)
+	happened := time.Now()
+	if _, err := a.store.InsertAudit(wctx, ev); err != nil {
+		ev.At = happened // a row written late keeps the time of the outcome
+		serr := a.spool.Add(*ev)
+		a.log.Error("audit: the outcome row could not be written; it is kept and will be retried",
+			"action", action, "machine", machineID, "outcome", outcome, "actor", actor.Email,
+			"request_id", actor.RequestID, "err", err.Error(), "spool_err", errString(serr))
+		return &OutcomeNotRecordedError{Action: action, MachineID: machineID, Outcome: outcome, CallErr: callErr, Err: err}
 	}
 	return callErr
+}
+
+// unknownCause says in a few words why no answer came.
+func unknownCause(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the request timed out"
+	case errors.Is(err, context.Canceled):
+		return "the request was cancelled"
+	}
+	if e, ok := vagon.AsError(err); ok {
+		return fmt.Sprintf("a gateway answered HTTP %d", e.HTTPStatus)
+	}
+	return "the connection broke after the request was sent"
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -141,7 +141,7 @@ func NewBulk(svc *Service, o BulkOptions) *Bulk {
 		o.Log = svc.log
 	}
 	return &Bulk{
-		svc: svc, store: svc.Store(), api: svc.API(), audit: NewAuditor(svc.Store()), o: o,
+		svc: svc, store: svc.Store(), api: svc.API(), audit: svc.Auditor(), o: o,
 		wake: make(chan struct{}, 1), active: map[int64]bool{},
 	}
 }
@@ -649,6 +649,20 @@ func (b *Bulk) runItem(ctx context.Context, op *db.BulkOp, p BulkParams, actor A
 	}
 	if errors.Is(err, ErrAuditUnavailable) {
 		set(db.ItemFailed, "The audit log could not be written, so nothing was sent to Vagon.", nil)
+		return
+	}
+	var notRecorded *OutcomeNotRecordedError
+	if errors.As(err, &notRecorded) && notRecorded.CallErr == nil {
+		b.svc.Invalidate(vagon.ID(it.MachineID))
+		set(db.ItemDone, done+" (Its record in the audit log failed and will be retried.)", nil)
+		return
+	}
+	var unknown *UnknownOutcomeError
+	if errors.As(err, &unknown) {
+		// The call may have happened: never sent again blindly, and the
+		// audit row says unknown.
+		b.svc.Invalidate(vagon.ID(it.MachineID))
+		set(db.ItemInterrupted, "Vagon did not answer in time, so it is not known whether this happened. Check the machine before trying again.", nil)
 		return
 	}
 	var code *int

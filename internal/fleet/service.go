@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -22,6 +23,9 @@ type ServiceOptions struct {
 	Log     *slog.Logger
 	ListTTL time.Duration // DefaultListTTL when zero; negative disables caching
 	Now     func() time.Time
+	// AuditSpool keeps outcome rows the audit log could not take yet; an
+	// in-memory one when nil.
+	AuditSpool *Spool
 }
 
 // Service is the machine side of the dashboard: cached, coalesced reads of
@@ -32,6 +36,8 @@ type Service struct {
 	log   *slog.Logger
 	ttl   time.Duration
 	now   func() time.Time
+
+	audit *Auditor
 
 	group singleflight.Group
 	mu    sync.Mutex
@@ -57,7 +63,38 @@ func NewService(api *vagon.Client, store *db.Store, o ServiceOptions) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{api: api, store: store, log: o.Log, ttl: o.ListTTL, now: o.Now, lists: map[string]cachedList{}}
+	s := &Service{api: api, store: store, log: o.Log, ttl: o.ListTTL, now: o.Now, lists: map[string]cachedList{}}
+	s.audit = NewAuditorWith(store, AuditorOptions{Log: o.Log, Spool: o.AuditSpool, Settle: s.settleByState})
+	return s
+}
+
+// Auditor returns the audited-action protocol shared by the web handlers
+// and the bulk runner: one spool, and unknown outcomes settled by reading
+// the machine.
+func (s *Service) Auditor() *Auditor { return s.audit }
+
+// settleByState reads a machine after a start or stop whose answer never
+// came: a status the action leads to means it happened.
+func (s *Service) settleByState(ctx context.Context, action, machineID string) (bool, string) {
+	var after []vagon.Status
+	switch action {
+	case ActMachineStart:
+		after = []vagon.Status{vagon.StatusTurningOn, vagon.StatusReady}
+	case ActMachineStop:
+		after = []vagon.Status{vagon.StatusTurningOff, vagon.StatusGracefulStopping, vagon.StatusOff}
+	default:
+		return false, ""
+	}
+	s.Invalidate(vagon.ID(machineID))
+	m, err := s.GetMachine(ctx, machineID, "")
+	if err != nil {
+		return false, "its state could not be read either"
+	}
+	st := m.Attributes.FriendlyStatus
+	if slices.Contains(after, st) {
+		return true, "the machine is " + string(st)
+	}
+	return false, "the machine is still " + string(st)
 }
 
 // API returns the Vagon client.

@@ -12,8 +12,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -143,7 +145,16 @@ type request struct {
 	path     string // relative to the base path, escaped
 	query    url.Values
 	body     any // JSON-encoded when not nil
+	// sensitive marks an endpoint whose success body holds a credential
+	// (an access link). No part of its response body may reach an error
+	// text, and so a log line, a page or the audit log: every check and
+	// decode error of such a request names what went wrong and withholds
+	// the body. Set it on every endpoint that returns links or secrets.
+	sensitive bool
 }
+
+// withheld replaces a response excerpt in the errors of a sensitive request.
+const withheld = "body withheld: it may hold a credential"
 
 // do builds, signs, sends and checks a request, retrying idempotent GETs, and
 // decodes a success body into out (when not nil).
@@ -171,12 +182,22 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	}
 	var lastErr error
 	for attempt := 1; attempt <= attempts; attempt++ {
-		data, wait, err := c.once(ctx, r, &u, body, attempt)
+		var sent atomic.Bool
+		data, wait, err := c.once(ctx, r, &u, body, attempt, &sent)
+		if err != nil && r.method != http.MethodGet && outcomeUnknown(err, sent.Load()) {
+			// A write went out and no definite answer came back: it may
+			// have happened. Never retried; the caller settles it.
+			return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
 		if err == nil {
 			if out == nil {
 				return nil
 			}
 			if err := json.Unmarshal(data, out); err != nil {
+				if r.sensitive {
+					// A json error can quote the input; keep none of it.
+					return errorf("%s: decode response: not the expected JSON (%s)", r.endpoint, withheld)
+				}
 				return errorf("%s: decode response: %w", r.endpoint, err)
 			}
 			return nil
@@ -228,9 +249,32 @@ func retryable(err error) bool {
 
 var errTransport = errors.New("transport error")
 
+// ErrOutcomeUnknown is wrapped by the error of a write (any method but GET)
+// that was sent but got no definite answer: the deadline passed or the
+// connection broke after the request was written, or a gateway answered 504.
+// The API may have done it; read the state to know (IsOutcomeUnknown). The
+// error still wraps the cause (context.DeadlineExceeded, an *Error, ...).
+var ErrOutcomeUnknown = errors.New("vagon: no answer to a request that was sent, so whether it happened is unknown")
+
+// IsOutcomeUnknown reports an error wrapping ErrOutcomeUnknown.
+func IsOutcomeUnknown(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
+
+// outcomeUnknown reports whether err, from an attempt whose request was (or
+// was not) written to the connection, leaves its effect unknown.
+func outcomeUnknown(err error, sent bool) bool {
+	if e, ok := AsError(err); ok {
+		return e.HTTPStatus == http.StatusGatewayTimeout
+	}
+	if !sent {
+		return false // refused connection, DNS, TLS: the API never saw it
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, errTransport)
+}
+
 // once makes one attempt. It returns the success body, or an error and the
 // server's requested wait (Retry-After).
-func (c *Client) once(ctx context.Context, r request, u *url.URL, body []byte, attempt int) ([]byte, time.Duration, error) {
+// sent is set once the request has been written to the connection.
+func (c *Client) once(ctx context.Context, r request, u *url.URL, body []byte, attempt int, sent *atomic.Bool) ([]byte, time.Duration, error) {
 	start := time.Now()
 	info := CallInfo{Method: r.method, Endpoint: r.endpoint, Attempt: attempt}
 	report := func(err error) {
@@ -249,7 +293,10 @@ func (c *Client) once(ctx context.Context, r request, u *url.URL, body []byte, a
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), rd)
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
+	})
+	req, err := http.NewRequestWithContext(tctx, r.method, u.String(), rd)
 	if err != nil {
 		return nil, 0, errorf("%s: build request: %w", r.endpoint, err)
 	}
@@ -293,7 +340,7 @@ func (c *Client) once(ctx context.Context, r request, u *url.URL, body []byte, a
 		report(werr)
 		return nil, 0, werr
 	}
-	if err := checkResponse(r.method, r.endpoint, resp, data); err != nil {
+	if err := checkResponseOf(r.method, r.endpoint, resp, data, r.sensitive); err != nil {
 		report(err)
 		e, _ := AsError(err)
 		return nil, e.RetryAfter, err

@@ -633,3 +633,106 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestClient_accessLinkBodyNeverInErrors: the access endpoint's answer is a
+// credential, so whatever is wrong with it, neither the error text nor the
+// hook's error (metrics, logs) carries any part of the body.
+func TestClient_accessLinkBodyNeverInErrors(t *testing.T) {
+	const secret = "SECRETTOKEN0123456789"
+	link := "https://connect.vagon.io/s/" + secret
+	cases := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"non-JSON 2xx", 200, "<html>your link: " + link + "</html>"},
+		{"cut-short JSON 2xx", 200, `{"client_code":200,"attributes":{"connection_link":"` + link},
+		{"JSON of the wrong shape", 200, `{"client_code":200,"attributes":"` + link + `"}`},
+		{"2xx with an error code", 200, `{"client_code":4201,"message":"` + link + `"}`},
+		{"non-JSON 5xx", 502, "<html>" + link + "</html>"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var hookErrs []string
+			c, _ := newStub(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}, WithHook(func(ci CallInfo) {
+				if ci.Err != nil {
+					hookErrs = append(hookErrs, ci.Err.Error())
+				}
+			}))
+			_, err := c.CreateAccessLink(context.Background(), "42", 60)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, text := range append(hookErrs, err.Error(), fmt.Sprintf("%+v", err)) {
+				for _, part := range []string{secret[:8], "connect.vagon", "connection_link", "<html>"} {
+					if strings.Contains(text, part) {
+						t.Errorf("error %q holds %q of the body", text, part)
+					}
+				}
+			}
+			if !strings.Contains(err.Error(), "withheld") {
+				t.Errorf("error %q does not say the body was withheld", err)
+			}
+		})
+	}
+	// Other endpoints keep their excerpt: it is what tells a gateway page
+	// from a broken answer.
+	c, _ := newStub(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "<html>maintenance</html>")
+	})
+	if err := c.StartMachine(context.Background(), "42"); err == nil || !strings.Contains(err.Error(), "maintenance") {
+		t.Errorf("start: %v, want the excerpt", err)
+	}
+}
+
+// TestClient_writeOutcomeUnknown: a write that was sent but got no definite
+// answer is ErrOutcomeUnknown (and is not retried); one that never left, or
+// that got a definite refusal, is not.
+func TestClient_writeOutcomeUnknown(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request, n int) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	c, st := newStub(t, slow)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err := c.StartMachine(ctx, "42")
+	cancel()
+	if !IsOutcomeUnknown(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("timed-out start: %v, want unknown wrapping the deadline", err)
+	}
+	if st.count() != 1 {
+		t.Errorf("start sent %d times, want once", st.count())
+	}
+
+	c, _ = newStub(t, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(http.StatusGatewayTimeout) })
+	if err := c.StopMachine(context.Background(), "42", false); !IsOutcomeUnknown(err) {
+		t.Errorf("504 stop: %v, want unknown", err)
+	} else if e, ok := AsError(err); !ok || e.HTTPStatus != 504 {
+		t.Errorf("504 stop: %v, want it to keep the *Error", err)
+	}
+	// A 502, 400 or a refused connection are definite: nothing happened.
+	c, _ = newStub(t, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(http.StatusBadGateway) })
+	if err := c.StartMachine(context.Background(), "42"); err == nil || IsOutcomeUnknown(err) {
+		t.Errorf("502 start: %v, want a plain failure", err)
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	dead := srv.URL
+	srv.Close()
+	c2, _ := New(dead+testBase, "k", "s")
+	if err := c2.StartMachine(context.Background(), "42"); err == nil || IsOutcomeUnknown(err) {
+		t.Errorf("refused connection: %v, want a plain failure", err)
+	}
+	// Reads are never unknown: they are retried instead.
+	c, _ = newStub(t, slow)
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.ListMachines(ctx, nil); err == nil || IsOutcomeUnknown(err) {
+		t.Errorf("timed-out list: %v", err)
+	}
+}

@@ -77,6 +77,13 @@ func (e *Error) Temporary() bool {
 // It reads at most maxErrorBody bytes of an error body. For a 2xx answer it
 // returns the body it read so the caller can decode it, checking client_code.
 func checkResponse(method, endpoint string, resp *http.Response, body []byte) error {
+	return checkResponseOf(method, endpoint, resp, body, false)
+}
+
+// checkResponseOf is checkResponse; sensitive (see request.sensitive) keeps
+// every part of the body out of the error: no excerpt, and no message read
+// from a success answer.
+func checkResponseOf(method, endpoint string, resp *http.Response, body []byte, sensitive bool) error {
 	var env struct {
 		ClientCode *int   `json:"client_code"`
 		Message    string `json:"message"`
@@ -93,14 +100,21 @@ func checkResponse(method, endpoint string, resp *http.Response, body []byte) er
 			e.Code = *env.ClientCode
 		}
 		e.Message = sanitizeMessage(env.Message)
+		if sensitive && ok2xx {
+			e.Message = "unexpected client_code in a success response (" + withheld + ")"
+		}
 		if e.Code == 0 && !ok2xx {
 			e.Code = resp.StatusCode
 		}
+	case ok2xx && sensitive:
+		e.Message = "malformed JSON in a success response (" + withheld + ")"
 	case ok2xx:
 		e.Message = "malformed JSON in a success response: " + excerpt(body)
 	default:
 		if len(body) == 0 {
 			e.Message = "empty response body"
+		} else if sensitive {
+			e.Message = "non-JSON response (" + withheld + ")"
 		} else {
 			e.Message = "non-JSON response: " + excerpt(body)
 		}

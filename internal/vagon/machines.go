@@ -231,7 +231,7 @@ func (c *Client) CreateAccessLink(ctx context.Context, id string, expiresIn int)
 	body := struct {
 		ExpiresIn int `json:"expires_in"`
 	}{expiresIn}
-	if err := c.do(ctx, request{method: http.MethodPost, endpoint: "POST /machines/{id}/access", path: "/machines/" + p + "/access", body: body}, out); err != nil {
+	if err := c.do(ctx, request{method: http.MethodPost, endpoint: "POST /machines/{id}/access", path: "/machines/" + p + "/access", body: body, sensitive: true}, out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -433,6 +433,7 @@ var outcomeClasses = map[string]string{
 	"succeeded": "badge-success",
 	"failed":    "badge-danger",
 	"denied":    "badge-warning",
+	"unknown":   "badge-warning",
 }
 
 // OutcomeClass returns the badge class for an audit outcome.

@@ -19,7 +19,7 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
-var auditOutcomes = []string{db.OutcomeStarted, db.OutcomeSucceeded, db.OutcomeFailed, db.OutcomeDenied}
+var auditOutcomes = []string{db.OutcomeStarted, db.OutcomeSucceeded, db.OutcomeFailed, db.OutcomeDenied, db.OutcomeUnknown}
 
 func auditActions() []string {
 	var out []string
@@ -51,7 +51,7 @@ func (s *Server) auditFilter(c echo.Context) (db.AuditFilter, views.AuditFilterV
 		if slices.Contains(auditOutcomes, fv.Outcome) {
 			f.Outcome = fv.Outcome
 		} else {
-			fv.Errors["outcome"] = "Choose started, succeeded, failed or denied."
+			fv.Errors["outcome"] = "Choose started, succeeded, failed, denied or unknown."
 		}
 	}
 	if fv.From != "" {

@@ -285,6 +285,9 @@ func (s *Server) confirmedCreate(ctx context.Context, c echo.Context, v views.Cr
 		return err
 	}
 	s.finishConfirm(ctx, fleet.ActMachineCreate, token, ids)
+	if doneButNotRecorded(err) {
+		err = nil // created: show them (the late audit row is logged and spooled)
+	}
 	if err != nil {
 		v.Errors = createAPIErrors(err, req)
 		return s.renderCreate(c, http.StatusUnprocessableEntity, v)

@@ -83,6 +83,7 @@ type appConfig struct {
 	sim          vagonsim.Options
 	// trustedProxies is Deps.TrustedProxies.
 	trustedProxies []netip.Prefix
+	apiTimeout     time.Duration
 }
 
 // appOption configures newTestApp.
@@ -109,6 +110,10 @@ func withDemo() appOption { return func(c *appConfig) { c.demo = true } }
 func withTrustedProxies(p ...netip.Prefix) appOption {
 	return func(c *appConfig) { c.trustedProxies = p }
 }
+
+// withAPITimeout shortens the actions' deadline for calls to Vagon
+// (Deps.APITimeout), for tests of what a timeout leaves behind.
+func withAPITimeout(d time.Duration) appOption { return func(c *appConfig) { c.apiTimeout = d } }
 
 // withSim changes the simulator's options (machines, seed, clock, durations).
 func withSim(f func(*vagonsim.Options)) appOption { return func(c *appConfig) { f(&c.sim) } }
@@ -154,6 +159,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		Store: store, API: app.API, Log: logger, SessionKey: sessionKey,
 		CookieSecure: cfg.cookieSecure, Demo: cfg.demo, Metrics: NewMetrics(nil), Now: app.Clock.Now,
 		TrustedProxies: cfg.trustedProxies,
+		APITimeout:     cfg.apiTimeout,
 	})
 	if err != nil {
 		t.Fatalf("harness: web.New: %v", err)

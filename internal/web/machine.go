@@ -362,5 +362,12 @@ func (s *Server) machineRowFragment(c echo.Context) error {
 
 // contextFor is a short helper for API calls in actions.
 func contextFor(c echo.Context) (context.Context, context.CancelFunc) {
-	return withTimeout(c, apiTimeout)
+	d := apiTimeout
+	if v, ok := c.Get(ctxAPITimeout).(time.Duration); ok && v > 0 {
+		d = v
+	}
+	return withTimeout(c, d)
 }
+
+// ctxAPITimeout holds Deps.APITimeout in the echo context when it is set.
+const ctxAPITimeout = "web.api_timeout"

@@ -87,6 +87,20 @@ func apiOutcome(section string, err error, success string) (outcome, error) {
 	if errors.Is(err, fleet.ErrAuditUnavailable) {
 		return outcome{}, err
 	}
+	var notRecorded *fleet.OutcomeNotRecordedError
+	if errors.As(err, &notRecorded) {
+		// Done (or failed) at Vagon; only the audit row is late.
+		if notRecorded.CallErr == nil {
+			return outcome{section: section, status: http.StatusOK, flash: views.Flash{Kind: views.FlashInfo, Text: success + auditLate}, changed: true}, nil
+		}
+		o, _ := apiOutcome(section, notRecorded.CallErr, success)
+		o.flash.Text += auditLate
+		return o, nil
+	}
+	var unknown *fleet.UnknownOutcomeError
+	if errors.As(err, &unknown) {
+		return outcome{section: section, status: http.StatusGatewayTimeout, flash: views.Flash{Kind: views.FlashError, Text: unknownOutcomeText(unknown.Action)}, changed: true}, nil
+	}
 	if err != nil {
 		return outcome{section: section, status: apiStatus(err), flash: views.Flash{Kind: views.FlashError, Text: explainAPIError(err)}, changed: true}, nil
 	}

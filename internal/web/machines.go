@@ -199,6 +199,9 @@ func (s *Server) exportMachines(c echo.Context) error {
 // explainAPIError turns an API error into words a person can act on, with
 // the API's client_code.
 func explainAPIError(err error) string {
+	if text, ok := explainAuditOutcome(err); ok {
+		return text
+	}
 	e, ok := vagon.AsError(err)
 	if !ok {
 		if strings.Contains(err.Error(), "context deadline exceeded") {

@@ -44,6 +44,9 @@ type Deps struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for the client address (TRUSTED_PROXIES); nil trusts none.
 	TrustedProxies []netip.Prefix
+	// APITimeout bounds an action's calls to the Vagon API (apiTimeout when
+	// zero); tests shorten it.
+	APITimeout time.Duration
 }
 
 // Server is the dashboard's HTTP handler.
@@ -91,7 +94,7 @@ func New(d Deps) (*Server, error) {
 		d.Bulk = fleet.NewBulk(d.Fleet, fleet.BulkOptions{Log: d.Log})
 	}
 	s := &Server{
-		store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: fleet.NewAuditor(d.Store),
+		store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: d.Fleet.Auditor(),
 		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
 	}
 	s.trustedProxies = d.TrustedProxies
@@ -103,6 +106,11 @@ func New(d Deps) (*Server, error) {
 	s.e = e
 	s.routes = s.buildRoutes()
 	s.register()
+	if d.APITimeout > 0 {
+		e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error { c.Set(ctxAPITimeout, d.APITimeout); return next(c) }
+		})
+	}
 	return s, nil
 }
 
