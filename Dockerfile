@@ -29,6 +29,9 @@ COPY --from=build /out/dashboard /usr/local/bin/dashboard
 ENV ADDR=:8080
 EXPOSE 8080
 USER nonroot:nonroot
+# The audit spool (AUDIT_SPOOL_FILE, default .data/audit-spool.jsonl) lives
+# under the working directory, which the nonroot user owns.
+WORKDIR /home/nonroot
 # The binary checks itself: `dashboard healthcheck` GETs /healthz on ADDR.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["/usr/local/bin/dashboard", "healthcheck"]
