@@ -18,6 +18,11 @@ type FleetView struct {
 	Machines []FleetRow
 	// CSVURL exports the current filter as CSV.
 	CSVURL string
+	// Errors are the filter's field errors by parameter name (issue 9).
+	Errors map[string]string
+	// Views are the user's saved views; ViewForm the save form's state.
+	Views    []SavedViewRow
+	ViewForm SavedViewForm
 }
 
 // FleetRow is one machine of the fleet list.
@@ -318,6 +323,8 @@ func fleetCSVURL(v FleetView) string {
 	}
 	q := v.Query.values()
 	q.Del("per_page")
+	q.Del("sort")
+	q.Del("dir")
 	if len(q) == 0 {
 		return "/machines.csv"
 	}
