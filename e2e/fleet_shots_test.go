@@ -47,6 +47,14 @@ func TestScreenshot_issue9(t *testing.T) {
 				}
 				t.Logf("%s %s %s %s: %v", prefix, pg.name, vp.name, scheme, dims)
 				name := prefix + "-" + pg.name + "-" + vp.name + "-" + scheme + ".png"
+				if _, err := page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(filepath.Join(dir, name)), FullPage: playwright.Bool(os.Getenv("E2E_SHOTS_FULL") != "")}); err != nil {
+					t.Fatal(err)
+				}
+				// Scrolled into the table: the page scrolls, the header sticks.
+				if _, err := page.Evaluate(`() => { const t = document.querySelector(".table-wrap tbody"); if (t) window.scrollTo(0, t.getBoundingClientRect().top + scrollY + 600); }`); err != nil {
+					t.Fatal(err)
+				}
+				name = prefix + "-" + pg.name + "-" + vp.name + "-" + scheme + "-scrolled.png"
 				if _, err := page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(filepath.Join(dir, name))}); err != nil {
 					t.Fatal(err)
 				}
