@@ -181,7 +181,7 @@ func TestMachinesList_sortedAcrossPages(t *testing.T) {
 		if href := th.Find("a").AttrOr("href", ""); !strings.Contains(href, "dir=asc") || !strings.Contains(href, "sort=time_left") {
 			t.Errorf("header link %q", href)
 		}
-		next := doc.Find(`a` + testID("page-next")).AttrOr("href", "")
+		next := doc.Find(`a`+testID("page-next")).AttrOr("href", "")
 		if page < 4 && !strings.Contains(next, "sort=time_left") {
 			t.Errorf("page %d: next link %q loses the sort", page, next)
 		}
