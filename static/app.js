@@ -422,8 +422,6 @@
     var all = allMatchingBox();
     if (all) { all.checked = false; }
     applySelection();
-    var count = document.getElementById("bulk-count");
-    if (count) { count.textContent = "Selection cleared"; }
   });
 
   // ---- Column chooser: the choice per column in localStorage ----
