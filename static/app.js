@@ -498,8 +498,11 @@
     if (a && a !== document.body && document.contains(a)) { return; } // focus survived
     var el = f.d ? findLike(f.d) : null;
     if (!el && f.targetId) {
-      el = document.getElementById(f.targetId);
-      if (el && !el.hasAttribute("tabindex")) { el = null; }
+      // The control is gone (a deleted item): the target's fallback, or the
+      // target itself when it takes focus.
+      var t = document.getElementById(f.targetId);
+      el = t ? t.querySelector("[data-focus-fallback]") : null;
+      if (!el && t && t.hasAttribute("tabindex")) { el = t; }
     }
     if (el) { el.focus({ preventScroll: true }); }
   });
