@@ -424,6 +424,15 @@
     applySelection();
   });
 
+  // Starting a bulk operation uses up the selection it was made from.
+  document.addEventListener("submit", function (evt) {
+    var f = evt.target;
+    var k = f instanceof HTMLFormElement ? f.getAttribute("data-clear-selection") : null;
+    if (k) {
+      try { window.sessionStorage.removeItem(k); } catch (e) { /* ignore */ }
+    }
+  });
+
   // ---- Column chooser: the choice per column in localStorage ----
   var colsKey = "fleet-columns";
   function loadCols() {
