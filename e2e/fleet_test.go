@@ -436,3 +436,40 @@ func TestJourney_fleetTimeLeftAndKeyboard(t *testing.T) {
 		t.Errorf("focus after Next: %q: %v", evalStr(t, page, `() => document.activeElement.getAttribute("data-testid") || document.activeElement.tagName`), err)
 	}
 }
+
+// TestJourney_fleetSelectionClearedByBulk (9.5): starting a bulk operation
+// uses up the selection; the list afterwards has no ticks left over.
+func TestJourney_fleetSelectionClearedByBulk(t *testing.T) {
+	t.Parallel()
+	page := signIn(t, "operator")
+	id := claimFirst(t, page, "/machines?status=off&per_page=100")
+	if err := rowByID(page, id).GetByTestId("machine-select").Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := expect.Locator(byTestID(page, "bulk-count")).ToHaveText("1 selected"); err != nil {
+		t.Fatal(err)
+	}
+	form := byTestID(page, "bulk-form")
+	if _, err := form.GetByTestId("bulk-action").SelectOption(playwright.SelectOptionValues{Values: &[]string{"auto_stop"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := form.GetByTestId("bulk-submit").Click(); err != nil {
+		t.Fatal(err)
+	}
+	if err := expect.Locator(byTestID(page, "bulk-target")).ToHaveCount(1); err != nil {
+		t.Fatal(err)
+	}
+	click(t, page, "bulk-confirm-submit")
+	if ok := byTestID(page, "confirm-ok"); ok != nil {
+		if visible, _ := ok.IsVisible(); visible {
+			_ = ok.Click()
+		}
+	}
+	if err := waitURL(page, regexp.MustCompile(`/bulk/[^/?]+$`)); err != nil {
+		t.Fatalf("not on the operation's page: %v", err)
+	}
+	gotoPath(t, page, "/machines?status=off&per_page=100")
+	if err := expect.Locator(byTestID(page, "bulk-count")).ToHaveText("No machines selected"); err != nil {
+		t.Error(err)
+	}
+}
