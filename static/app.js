@@ -273,3 +273,406 @@
     enhance(evt.target instanceof Element ? evt.target : document);
   });
 })();
+
+// ---- issue 9: tables, fleet list ----
+// Phone-card labels, the
+// fleet's bulk selection kept across pages, the column chooser, focus kept
+// across htmx swaps, a quiet refresh of the visible page, and "/" to search.
+(function () {
+  "use strict";
+
+  // Phones show rows as cards: each cell is labelled with its column's header.
+  function labelCells(root) {
+    root = root || document;
+    var tables = Array.prototype.slice.call(root.querySelectorAll(".table-wrap table"));
+    var up = root.closest ? root.closest(".table-wrap table") : null;
+    if (up) { tables.push(up); }
+    tables.forEach(function (table) {
+      var heads = [];
+      table.querySelectorAll("thead tr:first-child > th").forEach(function (th) {
+        var copy = th.cloneNode(true);
+        copy.querySelectorAll(".sort-mark, input, .visually-hidden").forEach(function (n) { n.remove(); });
+        var text = copy.textContent.replace(/\s+/g, " ").trim();
+        for (var i = 0; i < (th.colSpan || 1); i++) {
+          heads.push(text);
+        }
+      });
+      table.querySelectorAll("tbody > tr, tfoot > tr").forEach(function (tr) {
+        var col = 0;
+        Array.prototype.forEach.call(tr.children, function (cell) {
+          if (!cell.hasAttribute("data-label") && col < heads.length && (cell.colSpan || 1) === 1) {
+            cell.setAttribute("data-label", heads[col] || "");
+          }
+          col += cell.colSpan || 1;
+        });
+      });
+    });
+  }
+
+  // ---- Bulk selection: ticks kept in sessionStorage per user ----
+  function bulkForm() { return document.getElementById("bulk-form"); }
+  function selKey() { var f = bulkForm(); return f ? f.getAttribute("data-selection-key") : null; }
+  function loadSel() {
+    var k = selKey();
+    if (!k) { return []; }
+    try {
+      var v = JSON.parse(window.sessionStorage.getItem(k) || "[]");
+      return Array.isArray(v) ? v.filter(function (x) { return typeof x === "string"; }) : [];
+    } catch (e) {
+      return [];
+    }
+  }
+  function saveSel(ids) {
+    var k = selKey();
+    if (!k) { return; }
+    try { window.sessionStorage.setItem(k, JSON.stringify(ids)); } catch (e) { /* storage full or off */ }
+  }
+  function rowBoxes() {
+    return Array.prototype.slice.call(document.querySelectorAll('input[type="checkbox"][name="machine_id"][form="bulk-form"]'));
+  }
+  function allMatchingBox() { var f = bulkForm(); return f ? f.querySelector('input[name="all_matching"]') : null; }
+
+  function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
+
+  // applySelection ticks the rendered rows from the stored selection, adds
+  // the ticked machines of other pages to the form, and updates the count.
+  function applySelection() {
+    var form = bulkForm();
+    if (!form) { return; }
+    var ids = loadSel();
+    var set = {};
+    ids.forEach(function (id) { set[id] = true; });
+    var onPage = {};
+    var boxes = rowBoxes();
+    var ticked = 0;
+    boxes.forEach(function (b) {
+      onPage[b.value] = true;
+      b.checked = !!set[b.value];
+      if (b.checked) { ticked++; }
+    });
+    var off = form.querySelector("[data-bulk-offpage]");
+    if (off) {
+      off.textContent = "";
+      ids.forEach(function (id) {
+        if (!onPage[id]) {
+          var h = document.createElement("input");
+          h.type = "hidden";
+          h.name = "machine_id";
+          h.value = id;
+          off.appendChild(h);
+        }
+      });
+    }
+    var page = document.querySelector("[data-select-page]");
+    if (page) {
+      page.checked = boxes.length > 0 && ticked === boxes.length;
+      page.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+    var count = document.getElementById("bulk-count");
+    if (count) {
+      var all = allMatchingBox();
+      var text;
+      if (all && all.checked) {
+        var n = parseInt(all.getAttribute("data-count") || "0", 10);
+        text = n > 0 ? "All " + plural(n, "machine", "machines") + " matching the filter selected" : "All machines matching the filter selected";
+      } else if (ids.length === 0) {
+        text = "No machines selected";
+      } else {
+        text = ids.length + " selected";
+        if (ids.length > ticked) { text += " (" + (ids.length - ticked) + " on other pages)"; }
+      }
+      if (count.textContent !== text) { count.textContent = text; }
+    }
+    var clear = form.querySelector("[data-bulk-clear]");
+    if (clear) { clear.disabled = ids.length === 0 && !(allMatchingBox() && allMatchingBox().checked); }
+  }
+
+  function setTicked(values, on) {
+    var ids = loadSel();
+    values.forEach(function (v) {
+      var i = ids.indexOf(v);
+      if (on && i < 0) { ids.push(v); }
+      if (!on && i >= 0) { ids.splice(i, 1); }
+    });
+    saveSel(ids);
+  }
+
+  document.addEventListener("change", function (evt) {
+    var t = evt.target;
+    if (!(t instanceof HTMLInputElement) || t.type !== "checkbox") { return; }
+    if (t.name === "machine_id" && t.getAttribute("form") === "bulk-form") {
+      setTicked([t.value], t.checked);
+      applySelection();
+    } else if (t.hasAttribute("data-select-page")) {
+      setTicked(rowBoxes().map(function (b) { return b.value; }), t.checked);
+      applySelection();
+    } else if (t.name === "all_matching" && t.form === bulkForm()) {
+      applySelection();
+    } else if (t.hasAttribute("data-col")) {
+      var prefs = loadCols();
+      prefs[t.getAttribute("data-col")] = t.checked;
+      saveCols(prefs);
+      applyCols();
+    }
+  });
+  document.addEventListener("click", function (evt) {
+    var b = evt.target instanceof Element ? evt.target.closest("[data-bulk-clear]") : null;
+    if (!b) { return; }
+    saveSel([]);
+    var all = allMatchingBox();
+    if (all) { all.checked = false; }
+    applySelection();
+  });
+
+  // Starting a bulk operation uses up the selection it was made from.
+  document.addEventListener("submit", function (evt) {
+    var f = evt.target;
+    var k = f instanceof HTMLFormElement ? f.getAttribute("data-clear-selection") : null;
+    if (k) {
+      try { window.sessionStorage.removeItem(k); } catch (e) { /* ignore */ }
+    }
+  });
+
+  // ---- Column chooser: the choice per column in localStorage ----
+  var colsKey = "fleet-columns";
+  function loadCols() {
+    try {
+      var v = JSON.parse(window.localStorage.getItem(colsKey) || "{}");
+      return v && typeof v === "object" ? v : {};
+    } catch (e) {
+      return {};
+    }
+  }
+  function saveCols(v) {
+    try { window.localStorage.setItem(colsKey, JSON.stringify(v)); } catch (e) { /* ignore */ }
+  }
+  function applyCols() {
+    var prefs = loadCols();
+    var wide = window.matchMedia ? window.matchMedia("(min-width: 1025px)").matches : true;
+    document.querySelectorAll("[data-col-chooser] input[data-col]").forEach(function (box) {
+      var key = box.getAttribute("data-col");
+      box.checked = key in prefs ? !!prefs[key] : wide;
+      document.querySelectorAll('[data-testid="machines-table"]').forEach(function (table) {
+        table.classList.toggle("col-show-" + key, prefs[key] === true);
+        table.classList.toggle("col-hide-" + key, prefs[key] === false);
+      });
+    });
+  }
+  window.addEventListener("resize", applyCols);
+
+  // ---- Focus stays on the control used when htmx replaces it ----
+  var lastFocus = null;
+  function describe(el) {
+    if (!el || el === document.body) { return null; }
+    var row = el.closest("[data-machine-id]");
+    return {
+      id: el.id || "",
+      testid: el.getAttribute("data-testid") || "",
+      machine: row ? row.getAttribute("data-machine-id") : "",
+      rel: el.getAttribute("rel") || ""
+    };
+  }
+  function findLike(d) {
+    var el = null;
+    if (d.id) { el = document.getElementById(d.id); }
+    if (!el && d.testid) {
+      var sel = '[data-testid="' + d.testid + '"]';
+      if (d.machine) {
+        el = document.querySelector('[data-machine-id="' + d.machine + '"] ' + sel);
+      } else {
+        el = document.querySelector(sel);
+      }
+    }
+    if (el && (el.getAttribute("aria-disabled") === "true" || el.disabled || el.tagName === "SPAN")) {
+      // Next became a disabled span on the last page: the other link, or
+      // the results themselves.
+      var other = d.rel === "next" ? document.querySelector('a[data-testid="page-prev"]') : document.querySelector('a[data-testid="page-next"]');
+      el = other || null;
+    }
+    return el;
+  }
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var target = evt.detail.target;
+    var a = document.activeElement;
+    lastFocus = null;
+    if (target && a && a !== document.body && target.contains(a)) {
+      lastFocus = { d: describe(a), targetId: target.id || "" };
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!lastFocus) { return; }
+    var f = lastFocus;
+    lastFocus = null;
+    var a = document.activeElement;
+    if (a && a !== document.body && document.contains(a)) { return; } // focus survived
+    var el = f.d ? findLike(f.d) : null;
+    if (!el && f.targetId) {
+      // The control is gone (a deleted item): the target's fallback, or the
+      // target itself when it takes focus.
+      var t = document.getElementById(f.targetId);
+      el = t ? t.querySelector("[data-focus-fallback]") : null;
+      if (!el && t && t.hasAttribute("tabindex")) { el = t; }
+    }
+    if (el) { el.focus({ preventScroll: true }); }
+  });
+
+  // ---- "/" focuses the search, unless typing somewhere ----
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "/" || evt.ctrlKey || evt.metaKey || evt.altKey || evt.defaultPrevented) { return; }
+    var t = evt.target;
+    if (t instanceof Element && (t.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']") || t.isContentEditable)) { return; }
+    if (document.querySelector("dialog[open]")) { return; }
+    var search = document.querySelector('[role="search"] input[type="search"]');
+    if (!search) { return; }
+    evt.preventDefault();
+    search.focus();
+    search.select();
+  });
+
+  // ---- Quiet refresh of the visible fleet page ----
+  // Every data-autorefresh seconds while the tab is visible, the page's own
+  // URL is fetched as a fragment (the server answers from its short cache);
+  // rows whose data-rev changed are replaced, new ones added, gone ones
+  // removed. Ticks, focus and scroll stay: unchanged rows are not touched,
+  // and a replaced row gets its tick and focus back.
+  var refreshing = false;
+  var lastRefresh = Date.now();
+  function results() { return document.querySelector("[data-autorefresh]"); }
+  function busy() {
+    return refreshing || document.hidden || document.querySelector(".htmx-request") || document.querySelector("dialog[open]");
+  }
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") || "" : "";
+  }
+  function settle(el) {
+    if (window.htmx) { window.htmx.process(el); }
+    el.dispatchEvent(new CustomEvent("htmx:load", { bubbles: true, detail: { elt: el } }));
+  }
+  function refreshNow() {
+    var cur = results();
+    if (!cur || busy() || !window.fetch) { return; }
+    refreshing = true;
+    var url = window.location.pathname + window.location.search;
+    window.fetch(url, {
+      credentials: "same-origin",
+      headers: { "HX-Request": "true", "X-Fleet-Refresh": "1", "X-CSRF-Token": csrf() }
+    }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      lastRefresh = Date.now();
+      if (html === null || window.location.pathname + window.location.search !== url || document.querySelector(".htmx-request")) { return; }
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var fresh = doc.getElementById(cur.id);
+      if (fresh) { merge(cur, fresh); }
+    }).catch(function () { /* offline: try again next time */ }).then(function () {
+      refreshing = false;
+    });
+  }
+  function merge(cur, fresh) {
+    var oldBody = cur.querySelector('[data-testid="machines-table"] > tbody');
+    var newBody = fresh.querySelector('[data-testid="machines-table"] > tbody');
+    var focused = document.activeElement;
+    if (!oldBody || !newBody) {
+      // Empty state, error or first rows: swap the whole results unless the
+      // user is in them.
+      if (!cur.contains(focused) && !cur.isEqualNode(fresh)) {
+        var el = document.importNode(fresh, true);
+        cur.replaceWith(el);
+        settle(el);
+      }
+      return;
+    }
+    var oldRows = {};
+    Array.prototype.forEach.call(oldBody.children, function (tr) { oldRows[tr.getAttribute("data-machine-id")] = tr; });
+    var keep = {};
+    var refocus = null;
+    var cursor = oldBody.firstElementChild;
+    Array.prototype.forEach.call(newBody.children, function (nr) {
+      var id = nr.getAttribute("data-machine-id");
+      keep[id] = true;
+      var or = oldRows[id];
+      var row = or;
+      if (!or || or.getAttribute("data-rev") !== nr.getAttribute("data-rev")) {
+        row = document.importNode(nr, true);
+        if (or) {
+          if (or.contains(focused)) { refocus = describe(focused); }
+          or.replaceWith(row);
+          if (cursor === or) { cursor = row; }
+        } else {
+          oldBody.insertBefore(row, cursor);
+        }
+        settle(row);
+      } else if (row !== cursor) {
+        oldBody.insertBefore(row, cursor);
+      }
+      cursor = row.nextElementSibling;
+    });
+    Array.prototype.slice.call(oldBody.children).forEach(function (tr) {
+      if (!keep[tr.getAttribute("data-machine-id")]) {
+        if (tr.contains(focused)) { refocus = { id: cur.id }; }
+        tr.remove();
+      }
+    });
+    // The paging line and counts follow; links are replaced only when the
+    // user is not on them.
+    var info = cur.querySelector('[data-testid="pagination-info"]');
+    var newInfo = fresh.querySelector('[data-testid="pagination-info"]');
+    if (info && newInfo && info.textContent !== newInfo.textContent) { info.textContent = newInfo.textContent; }
+    var pag = cur.querySelector('[data-testid="pagination"]');
+    var newPag = fresh.querySelector('[data-testid="pagination"]');
+    if (pag && newPag && !pag.contains(focused) && !pag.isEqualNode(newPag)) {
+      var p = document.importNode(newPag, true);
+      pag.replaceWith(p);
+      settle(p);
+    }
+    cur.setAttribute("data-count", fresh.getAttribute("data-count") || "");
+    var all = allMatchingBox();
+    var n = fresh.getAttribute("data-count");
+    if (all && n && all.getAttribute("data-count") !== n) {
+      all.setAttribute("data-count", n);
+      var label = all.parentNode;
+      if (label && label.lastChild && label.lastChild.nodeType === 3) {
+        label.lastChild.textContent = " All " + plural(parseInt(n, 10), "machine", "machines") + " matching the filter (every page)";
+      }
+    }
+    applySelection();
+    if (refocus) {
+      var el = findLike(refocus) || (refocus.id ? document.getElementById(refocus.id) : null);
+      if (el) { el.focus({ preventScroll: true }); }
+    } else if (focused && focused !== document.body && document.contains(focused) && document.activeElement !== focused) {
+      focused.focus({ preventScroll: true });
+    }
+  }
+  function tick() {
+    var cur = results();
+    if (!cur) { return; }
+    var every = Math.max(5, parseInt(cur.getAttribute("data-autorefresh") || "12", 10)) * 1000;
+    if (Date.now() - lastRefresh >= every) { refreshNow(); }
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) { tick(); }
+  });
+  // A swap by the user (filter, paging) is fresh: the next refresh waits.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (evt.detail.target && evt.detail.target.id === "machines-results") { lastRefresh = Date.now(); }
+  });
+
+  function enhance9(root) {
+    labelCells(root);
+    applySelection();
+    applyCols();
+  }
+  document.addEventListener("htmx:load", function (evt) {
+    enhance9(evt.target instanceof Element ? evt.target : document);
+  });
+  function start() {
+    enhance9(document);
+    window.setInterval(tick, 1000);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

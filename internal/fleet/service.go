@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -199,5 +200,78 @@ func (s *Service) Invalidate(ids ...vagon.ID) {
 		if drop {
 			delete(s.lists, k)
 		}
+	}
+}
+
+// MaxAllMachines bounds ListAllMachines: a filter matching more machines is
+// refused with ErrTooManyToList rather than walked.
+const MaxAllMachines = 5000
+
+// ErrTooManyToList says a filter matches more than MaxAllMachines machines.
+var ErrTooManyToList = errors.New("fleet: too many machines to list at once")
+
+// ListAllMachines returns every machine matching o's filters (o's paging is
+// ignored), walking the API's pages of 100. The API cannot sort, so a sorted
+// view reads the whole filtered list here and pages it itself. Like
+// ListMachines it is cached for the TTL, coalesced in flight, and dropped
+// by Invalidate. The returned list is shared: callers must not modify it.
+func (s *Service) ListAllMachines(ctx context.Context, o vagon.ListMachinesOptions) (*vagon.MachineList, error) {
+	o.Page, o.PerPage = 1, 100
+	key := "all|" + listKey(o)
+	if s.ttl > 0 {
+		s.mu.Lock()
+		if e, ok := s.lists[key]; ok && s.now().Sub(e.at) < s.ttl {
+			s.mu.Unlock()
+			return e.list, nil
+		}
+		s.mu.Unlock()
+	}
+	ch := s.group.DoChan(key, func() (any, error) {
+		s.mu.Lock()
+		gen := s.gen
+		s.mu.Unlock()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+		defer cancel()
+		all := &vagon.MachineList{Page: 1}
+		for page := 1; ; {
+			p := o
+			p.Page = page
+			l, err := s.api.ListMachines(cctx, &p)
+			if err != nil {
+				return nil, err
+			}
+			if l.Count > MaxAllMachines || len(all.Machines)+len(l.Machines) > MaxAllMachines {
+				return nil, ErrTooManyToList
+			}
+			all.Machines = append(all.Machines, l.Machines...)
+			if l.NextPage == nil || *l.NextPage <= page || len(l.Machines) == 0 {
+				break
+			}
+			page = *l.NextPage
+		}
+		all.Count = len(all.Machines)
+		if s.ttl > 0 {
+			ids := make(map[vagon.ID]bool, len(all.Machines))
+			for _, m := range all.Machines {
+				ids[m.ID] = true
+			}
+			s.mu.Lock()
+			if s.gen == gen {
+				// A new machine can join any whole list: always filtered.
+				s.lists[key] = cachedList{list: all, at: s.now(), ids: ids, filtered: true}
+				s.prune()
+			}
+			s.mu.Unlock()
+		}
+		return all, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*vagon.MachineList), nil
 	}
 }

@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -100,5 +101,51 @@ func TestService_ListMachines_callerCancelDoesNotFailOthers(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("the other caller failed: %v", err)
+	}
+}
+
+func TestService_ListAllMachines_walksPagesOnceAndCaches(t *testing.T) {
+	sim, c := simClient(t, vagonsim.Options{Machines: 230, Seed: 5})
+	svc := fleet.NewService(c, nil, fleet.ServiceOptions{})
+	ctx := context.Background()
+	l, err := svc.ListAllMachines(ctx, vagon.ListMachinesOptions{Page: 7, PerPage: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Machines) != 230 || l.Count != 230 {
+		t.Fatalf("got %d machines (count %d), want all 230", len(l.Machines), l.Count)
+	}
+	seen := map[vagon.ID]bool{}
+	for _, m := range l.Machines {
+		if seen[m.ID] {
+			t.Fatalf("machine %s listed twice", m.ID)
+		}
+		seen[m.ID] = true
+	}
+	if n := sim.Count("GET /machines"); n != 3 {
+		t.Fatalf("walking 230 machines made %d calls, want 3 pages of 100", n)
+	}
+	// The same filter (any paging) is served from the cache.
+	if _, err := svc.ListAllMachines(ctx, vagon.ListMachinesOptions{Page: 1, PerPage: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sim.Count("GET /machines"); n != 3 {
+		t.Fatalf("a cached whole list made calls: %d", n)
+	}
+	// An action invalidates it: a started machine may join any filter.
+	svc.Invalidate(l.Machines[0].ID)
+	if _, err := svc.ListAllMachines(ctx, vagon.ListMachinesOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sim.Count("GET /machines"); n != 6 {
+		t.Fatalf("after Invalidate: %d calls, want 6", n)
+	}
+}
+
+func TestService_ListAllMachines_tooMany(t *testing.T) {
+	_, c := simClient(t, vagonsim.Options{Machines: fleet.MaxAllMachines + 1, Seed: 5})
+	svc := fleet.NewService(c, nil, fleet.ServiceOptions{})
+	if _, err := svc.ListAllMachines(context.Background(), vagon.ListMachinesOptions{}); !errors.Is(err, fleet.ErrTooManyToList) {
+		t.Fatalf("err = %v, want ErrTooManyToList", err)
 	}
 }

@@ -145,6 +145,10 @@ func (q MachineQuery) values() url.Values {
 	set("time_left", q.TimeLeft)
 	set("has_session_data", q.HasSessionData)
 	set("per_page", q.PerPage)
+	if q.Sort != "" {
+		set("sort", q.Sort)
+		set("dir", q.Dir)
+	}
 	return v
 }
 

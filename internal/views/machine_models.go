@@ -21,6 +21,11 @@ type FleetView struct {
 	// CanCreate shows the "Create machines" link (the user's role may
 	// POST /machines).
 	CanCreate bool
+	// Errors are the filter's field errors by parameter name (issue 9).
+	Errors map[string]string
+	// Views are the user's saved views; ViewForm the save form's state.
+	Views    []SavedViewRow
+	ViewForm SavedViewForm
 }
 
 // FleetRow is one machine of the fleet list.
@@ -321,6 +326,8 @@ func fleetCSVURL(v FleetView) string {
 	}
 	q := v.Query.values()
 	q.Del("per_page")
+	q.Del("sort")
+	q.Del("dir")
 	if len(q) == 0 {
 		return "/machines.csv"
 	}

@@ -364,6 +364,10 @@ type MachineQuery struct {
 	HasSessionData string
 	PerPage        string
 	Page           int
+	// Sort is a FleetSortColumns key ("" for the API's order) and Dir
+	// "asc" or "desc"; the list is sorted server-side (issue 9).
+	Sort string
+	Dir  string
 }
 
 // MachineRow is one machine in the list.

@@ -2,15 +2,19 @@ package web
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/views"
 )
@@ -42,12 +46,16 @@ func parseMachineQuery(q url.Values) (vagon.ListMachinesOptions, views.MachineQu
 	o.Assigned = boolParam("assigned", mq.Assigned)
 	o.HasSessionData = boolParam("has_session_data", mq.HasSessionData)
 	if mq.TimeLeft != "" {
-		n, err := strconv.Atoi(mq.TimeLeft)
-		if err != nil || n < 0 || n > 10_000_000 {
-			errs["time_left"] = "must be a whole number of minutes"
+		n, err := parseTimeLeft(mq.TimeLeft)
+		if err != nil {
+			errs["time_left"] = err.Error()
 		} else {
 			o.TimeLeft = &n
+			mq.TimeLeft = strconv.Itoa(n) // the URL keeps minutes
 		}
+	}
+	if k, msg := parseFleetSort(q, &mq); msg != "" {
+		errs[k] = msg
 	}
 	if p := q.Get("page"); p != "" {
 		n, err := strconv.Atoi(p)
@@ -73,31 +81,49 @@ func parseMachineQuery(q url.Values) (vagon.ListMachinesOptions, views.MachineQu
 }
 
 func (s *Server) listMachines(c echo.Context) error {
-	o, mq, errs := parseMachineQuery(c.QueryParams())
-	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}}
+	q := c.QueryParams()
+	_, mq, errs := parseMachineQuery(q)
+	// A plain GET with empty or unnormalized parameters (the filter form
+	// sends every field, time left as typed) moves to the canonical URL.
+	if len(errs) == 0 && c.Request().Header.Get("HX-Request") != "true" && !sameQuery(q, mq.URL()) {
+		return c.Redirect(http.StatusSeeOther, mq.URL())
+	}
+	return s.renderFleet(c, q, views.SavedViewForm{}, http.StatusOK)
+}
+
+// renderFleet renders the fleet list for query q: the whole page, or for
+// htmx the results with the parts outside them that follow the query (out
+// of band), the canonical URL in HX-Push-Url.
+func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewForm, status int) error {
+	o, mq, errs := parseMachineQuery(q)
+	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}, Errors: errs, ViewForm: form}
 	v.CanCreate = s.allowed(c, http.MethodPost, "/machines")
-	status := http.StatusOK
 	if len(errs) > 0 {
 		var parts []string
 		for k, m := range errs {
 			parts = append(parts, k+" "+m)
 		}
+		sort.Strings(parts)
 		v.Error = "This filter is not valid: " + strings.Join(parts, "; ") + "."
 		status = http.StatusBadRequest
 	} else {
 		canBulk := views.RoleRank(currentUser(c).Role) >= views.RoleRank(operator)
 		ctx, cancel := withTimeout(c, apiTimeout)
 		defer cancel()
-		l, err := s.fleet.ListMachines(ctx, o)
+		pg, err := s.fleetPage(ctx, o, mq)
 		if err != nil {
 			v.Error = explainAPIError(err)
 			status = http.StatusBadGateway
-			if vagon.IsBadRequest(err) {
+			switch {
+			case errors.Is(err, fleet.ErrTooManyToList):
+				v.Error = fmt.Sprintf("Sorting reads every machine of the filter, and it matches more than %d. Narrow the filter, or reset the sort.", fleet.MaxAllMachines)
+				status = http.StatusUnprocessableEntity
+			case vagon.IsBadRequest(err):
 				status = http.StatusBadRequest // a filter value the API refused
 			}
 		} else {
-			v.Count = l.Count
-			for _, m := range l.Machines {
+			v.Count = pg.count
+			for _, m := range pg.machines {
 				r := fleetRow(m, 0)
 				r.Selectable = canBulk
 				v.Machines = append(v.Machines, r)
@@ -107,17 +133,19 @@ func (s *Server) listMachines(c echo.Context) error {
 				prev.Page = o.Page - 1
 				v.PrevURL = prev.URL()
 			}
-			if l.NextPage != nil && *l.NextPage > o.Page {
+			if pg.next > o.Page {
 				next := mq
-				next.Page = *l.NextPage
+				next.Page = pg.next
 				v.NextURL = next.URL()
 			}
 		}
 	}
 	p := s.page(c, "Machines", views.NavMachines)
 	if isHTMX(c) {
-		return render(c, status, views.FleetResults(p, v))
+		c.Response().Header().Set("HX-Push-Url", mq.URL())
+		return render(c, status, templ.Join(views.FleetResults(p, v), views.FleetOOB(p, v)))
 	}
+	v.Views, v.ViewForm.LoadError = s.savedViewRows(c)
 	return render(c, status, views.FleetPage(p, v))
 }
 

@@ -51,6 +51,9 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodGet, "/machines", viewer, "", s.listMachines},
 		// (machine page and single-machine actions: issue 4)
 		{http.MethodGet, "/machines.csv", viewer, "", s.exportMachines},
+		// Saved views of the fleet list: each user's own (issue 9).
+		{http.MethodPost, "/machines/views", viewer, "", s.saveView},
+		{http.MethodPost, "/machines/views/:vid/delete", viewer, "", s.deleteView},
 		{http.MethodGet, "/machines/:id", viewer, "", s.showMachine},
 		{http.MethodGet, "/machines/:id/row", viewer, "", s.machineRowFragment},
 		{http.MethodGet, "/machines/:id/sessions", viewer, "", s.showMachineSessions},
