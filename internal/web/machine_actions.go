@@ -73,6 +73,7 @@ func (s *Server) answerAction(c echo.Context, m *vagon.Machine, o outcome) error
 	var flashes []views.Flash
 	if o.flash.Text != "" {
 		flashes = append(flashes, o.flash)
+		v.Outcome = &views.SectionOutcome{Section: o.section, Kind: o.flash.Kind, Text: o.flash.Text}
 	}
 	if !htmx {
 		p.Flashes = append(p.Flashes, flashes...)
@@ -344,6 +345,7 @@ func (s *Server) createAccessLink(c echo.Context) error {
 	v.Access = views.AccessForm{ExpiresIn: form.ExpiresIn, Custom: form.Custom, Result: res}
 	p := s.page(c, m.Attributes.Name, views.NavMachines)
 	ok := views.Flash{Kind: views.FlashSuccess, Text: "Access link issued for " + m.Attributes.Name + ". Copy it now: it is shown only once."}
+	v.Outcome = &views.SectionOutcome{Section: "access", Kind: ok.Kind, Text: ok.Text}
 	if isHTMX(c) {
 		return render(c, http.StatusOK, views.MachineActionResult(p, v, "access", []views.Flash{ok}))
 	}
