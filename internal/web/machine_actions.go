@@ -37,6 +37,9 @@ type outcome struct {
 	// changed is set when the API was called (the cached lists are dropped
 	// and the machine is read again).
 	changed bool
+	// ask answers with the page (not a redirect) also without htmx: the
+	// outcome is a question to answer there.
+	ask bool
 }
 
 // answerAction answers an action: for htmx the section's fragment, the
@@ -51,7 +54,7 @@ func (s *Server) answerAction(c echo.Context, m *vagon.Machine, o outcome) error
 		}
 	}
 	htmx := isHTMX(c)
-	if !htmx && o.status != http.StatusUnprocessableEntity {
+	if !htmx && o.status != http.StatusUnprocessableEntity && !o.ask {
 		if o.flash.Text != "" {
 			s.addFlash(c, o.flash.Kind, o.flash.Text)
 		}
@@ -109,6 +112,29 @@ func apiStatus(err error) int {
 func badInput(section string, form func(v *views.MachinePageView)) outcome {
 	return outcome{section: section, status: http.StatusUnprocessableEntity, form: form,
 		flash: views.Flash{Kind: views.FlashError, Text: "Nothing was sent to Vagon: check the highlighted field."}}
+}
+
+// staleForm answers a form whose machine changed since it was opened:
+// nothing is sent, and the section shows both versions (form fills them in).
+func staleForm(section string, form func(v *views.MachinePageView)) outcome {
+	return outcome{section: section, status: http.StatusConflict, form: form, ask: true,
+		flash: views.Flash{Kind: views.FlashError, Text: "Someone changed this machine since you opened the form. Nothing was sent to Vagon: compare the versions, then save again to apply your choice."}}
+}
+
+// seenValue is the value of the hidden seen_<name> field a form carries
+// (what its reader saw when the form was rendered); false when absent, as
+// from a script that posts the documented fields only.
+func seenValue(c echo.Context, name string) (string, bool) {
+	v := c.FormValue("seen_" + name)
+	vs, ok := c.Request().Form["seen_"+name]
+	return v, ok && len(vs) > 0
+}
+
+func onOff(b bool) string {
+	if b {
+		return "On"
+	}
+	return "Off"
 }
 
 func refused(section, why string) outcome {
@@ -203,6 +229,16 @@ func (s *Server) stopMachine(c echo.Context) error {
 		return s.answerAction(c, m, outcome{section: "overview", status: http.StatusUnprocessableEntity,
 			flash: views.Flash{Kind: views.FlashError, Text: "The graceful choice must be ticked or not. Nothing was sent to Vagon."}})
 	}
+	if c.FormValue("confirm") != "true" {
+		m, err := s.loadMachine(c)
+		if err != nil {
+			return s.pageError(c, err)
+		}
+		if ask := s.stopQuestion(c, m, graceful); ask != nil {
+			return s.answerAction(c, m, outcome{section: "overview", status: http.StatusOK, ask: true,
+				form: func(v *views.MachinePageView) { v.StopConfirm = ask }})
+		}
+	}
 	m, err := s.doOnMachine(c, fleet.ActMachineStop, fleet.Params{"gracefully": graceful}, func(ctx context.Context, m *vagon.Machine, _ fleet.Params) error {
 		return s.api.StopMachine(ctx, string(m.ID), graceful)
 	})
@@ -218,6 +254,39 @@ func (s *Server) stopMachine(c echo.Context) error {
 		return err
 	}
 	return s.answerAction(c, m, o)
+}
+
+// stopQuestion is the confirmation to ask before stopping m, nil when
+// nobody is using it: a running session (end_at null) or an image in use
+// means someone may lose their work. Only a ready machine is asked about;
+// for any other state the API's refusal explains itself.
+func (s *Server) stopQuestion(c echo.Context, m *vagon.Machine, graceful bool) *views.StopConfirmView {
+	a := m.Attributes
+	if a.FriendlyStatus != vagon.StatusReady {
+		return nil
+	}
+	ask := &views.StopConfirmView{Graceful: graceful}
+	if a.User != nil {
+		ask.UserName, ask.UserEmail = a.User.Attributes.Name, a.User.Attributes.Email
+	}
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	list, err := s.api.ListSessions(ctx, string(m.ID))
+	if err != nil {
+		// Unknown: ask rather than cut someone off.
+		s.log.Warn("vagon api", "err", err.Error(), "request_id", requestID(c), "route", c.Path())
+		return ask
+	}
+	for _, ss := range list {
+		if ss.Attributes.EndAt == nil && (ask.Since == nil || ss.Attributes.StartAt.After(*ask.Since)) {
+			since := ss.Attributes.StartAt
+			ask.Since = &since
+		}
+	}
+	if ask.Since == nil && (a.LatestImageStatus == nil || *a.LatestImageStatus != "in_use") {
+		return nil
+	}
+	return ask
 }
 
 // resetMachine is POST /machines/{id}/reset (confirm = the name, remove_files).
@@ -281,8 +350,14 @@ func parseAccessForm(c echo.Context) (views.AccessForm, int) {
 		raw = f.Custom
 	}
 	minutes, err := strconv.Atoi(strings.TrimSpace(raw))
-	if err != nil || minutes < 1 || minutes > maxAccessMinutes {
+	custom := strings.TrimSpace(f.Custom)
+	switch {
+	case err != nil || minutes < 1 || minutes > maxAccessMinutes:
 		f.Errors["expires_in"] = "Choose how long the link is valid: a preset, or 1 to 43,200 minutes (30 days)."
+		minutes = 0
+	case f.ExpiresIn != "custom" && custom != "" && custom != f.ExpiresIn:
+		// Two answers to one question: never pick one silently.
+		f.Errors["expires_in"] = "You chose " + views.FormatMinutes(int64(minutes)) + " but typed " + custom + " minutes under Custom. Choose Custom to use " + custom + " minutes, or clear the box to use " + views.FormatMinutes(int64(minutes)) + "."
 		minutes = 0
 	}
 	switch {
@@ -380,6 +455,17 @@ func (s *Server) setPermissions(c echo.Context) error {
 			v.Perms.Errors = map[string]string{"permissions": "Each permission is a checkbox, ticked or not (bad value for " + strings.Join(bad, ", ") + ")."}
 		}))
 	}
+	var conflict []views.ConflictRow
+	for _, k := range vagon.PermissionKeys {
+		if seen, ok := seenValue(c, k); ok && (seen == "true") != before[k] {
+			conflict = append(conflict, views.ConflictRow{Label: permissionTexts[k][0], Seen: onOff(seen == "true"), Current: onOff(before[k]), Wanted: onOff(after[k])})
+		}
+	}
+	if len(conflict) > 0 {
+		return s.answerAction(c, m, staleForm("permissions", func(v *views.MachinePageView) {
+			v.Perms.Conflict, v.Perms.Wanted = conflict, after
+		}))
+	}
 	if upd.Empty() {
 		return s.answerAction(c, m, nothingToChange("permissions"))
 	}
@@ -406,6 +492,18 @@ func (s *Server) setMachineType(c echo.Context) error {
 	if !validNumericID(typeID, 12) {
 		return s.answerAction(c, m, badInput("performance", func(v *views.MachinePageView) {
 			v.Performance.Errors = map[string]string{"machine_type_id": "Choose one of the machine types in the list."}
+		}))
+	}
+	if seen, ok := seenValue(c, "machine_type"); ok && seen != m.Attributes.MachineType {
+		return s.answerAction(c, m, staleForm("performance", func(v *views.MachinePageView) {
+			wanted := typeID
+			for _, t := range v.Performance.Types {
+				if t.ID == typeID {
+					wanted = t.Name
+				}
+			}
+			v.Performance.Wanted = typeID
+			v.Performance.Conflict = []views.ConflictRow{{Label: "Performance", Seen: seen, Current: m.Attributes.MachineType, Wanted: wanted}}
 		}))
 	}
 	if !offOnly(m) {
@@ -463,6 +561,12 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 	if len(errs) > 0 {
 		return s.answerAction(c, m, badInput("settings", form))
 	}
+	if conflict := settingsConflict(c, a, rawStop, rawSource); len(conflict) > 0 {
+		return s.answerAction(c, m, staleForm("settings", func(v *views.MachinePageView) {
+			form(v)
+			v.Settings.Conflict = conflict
+		}))
+	}
 	if req.AutoStopThreshold == nil && req.UsageSource == nil {
 		return s.answerAction(c, m, nothingToChange("settings"))
 	}
@@ -486,6 +590,28 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 		return err
 	}
 	return s.answerAction(c, m, o)
+}
+
+// settingsConflict lists the settings whose current value differs from the
+// one the form was opened with.
+func settingsConflict(c echo.Context, a vagon.MachineAttributes, rawStop, rawSource string) []views.ConflictRow {
+	var rows []views.ConflictRow
+	if seen, ok := seenValue(c, "auto_stop_threshold"); ok && seen != strconv.Itoa(a.AutoStopThreshold) {
+		n, _ := strconv.Atoi(seen)
+		wanted := views.AutoStopLabel(a.AutoStopThreshold)
+		if w, err := strconv.Atoi(rawStop); err == nil {
+			wanted = views.AutoStopLabel(w)
+		}
+		rows = append(rows, views.ConflictRow{Label: "Auto-stop after idle", Seen: views.AutoStopLabel(n), Current: views.AutoStopLabel(a.AutoStopThreshold), Wanted: wanted})
+	}
+	if seen, ok := seenValue(c, "usage_source"); ok && seen != a.UsageSource {
+		wanted := a.UsageSource
+		if rawSource != "" {
+			wanted = rawSource
+		}
+		rows = append(rows, views.ConflictRow{Label: "Usage source", Seen: views.UsageSourceLabel(seen), Current: views.UsageSourceLabel(a.UsageSource), Wanted: views.UsageSourceLabel(wanted)})
+	}
+	return rows
 }
 
 // uidError words a task uid's rule breach for the field.

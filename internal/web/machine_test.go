@@ -98,7 +98,7 @@ func machineActions() []machineAction {
 		{"stop", "/stop", views.RoleOperator, fleet.ActMachineStop, "POST /machines/{id}/stop",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.setStatus(t, id, vagon.StatusReady)
-				return "", url.Values{"gracefully": {"true"}}
+				return "", url.Values{"gracefully": {"true"}, "confirm": {"true"}}
 			}},
 		{"reset", "/reset", views.RoleAdmin, fleet.ActMachineReset, "POST /machines/{id}/reset",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
