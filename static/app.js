@@ -482,10 +482,21 @@
     }
   });
 
+  // <span data-browser-zone>: names the browser's own zone.
+  function nameBrowserZone(root) {
+    (root || document).querySelectorAll("[data-browser-zone]").forEach(function (el) {
+      var z = window.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone : "";
+      if (z) {
+        el.textContent = " (" + z + ")";
+      }
+    });
+  }
+
   // Run the per-element enhancements on the page and on content htmx swaps in.
   function enhance(root) {
     renderTimes(root);
     armToasts(root);
+    nameBrowserZone(root);
     (root || document).querySelectorAll("input[data-confirm-name]").forEach(syncConfirmName);
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -269,6 +269,9 @@ type authUser struct {
 	ID    int64
 	Email string
 	Role  string
+	// TimeZone is the user's chosen IANA zone for shown times, "" for the
+	// browser's.
+	TimeZone string
 }
 
 func currentUser(c echo.Context) *authUser {
@@ -285,7 +288,7 @@ func (s *Server) mwLoadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			u, err := s.store.UserByID(c.Request().Context(), uid)
 			switch {
 			case err == nil && !u.Disabled:
-				c.Set(keyUser, &authUser{ID: u.ID, Email: u.Email, Role: u.Role})
+				c.Set(keyUser, &authUser{ID: u.ID, Email: u.Email, Role: u.Role, TimeZone: u.TimeZone})
 			case err == nil || errors.Is(err, db.ErrNotFound):
 				if err := s.endSession(c); err != nil {
 					return err
