@@ -8,8 +8,10 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/playwright-community/playwright-go"
 )
@@ -162,5 +164,194 @@ func TestJourney_machineErrorToastStays(t *testing.T) {
 	}
 	if err := expect.Locator(byTestID(page, "toast")).ToHaveCount(0); err != nil {
 		t.Errorf("dismiss: %v", err)
+	}
+}
+
+// TestJourney_machineLiveUpdateKeepsTyping (9.2, 9.7): while a machine
+// starts, a half-typed access-link note keeps its text and focus and the
+// page is never reloaded; once it is ready the actions follow its state.
+// Stopping it while its user is connected asks first, naming them.
+func TestJourney_machineLiveUpdateKeepsTyping(t *testing.T) {
+	t.Parallel()
+	for _, v := range []consoleView{consoleViews[0], consoleViews[3]} {
+		t.Run(v.name, func(t *testing.T) {
+			page := signInView(t, "operator", v)
+			id := claimFirst(t, page, "/machines?status=off&assigned=true")
+			openMachine(t, page, id)
+			if _, err := page.Evaluate(`() => { window.__notReloaded = true; }`); err != nil {
+				t.Fatal(err)
+			}
+			state := byTestID(page, "machine-state")
+			click(t, page, "action-start")
+			if err := expect.Locator(state).ToHaveAttribute("data-polling", "true"); err != nil {
+				t.Fatalf("the machine does not poll while starting: %v", err)
+			}
+			note := byTestID(page, "access-note")
+			if err := note.Click(); err != nil {
+				t.Fatal(err)
+			}
+			if err := note.PressSequentially("INC-4711 for the new contra"); err != nil {
+				t.Fatal(err)
+			}
+			if err := expect.Locator(state).ToHaveAttribute("data-status", "ready", playwright.LocatorAssertionsToHaveAttributeOptions{Timeout: timeout(30 * time.Second)}); err != nil {
+				t.Fatalf("machine %s did not become ready: %v", id, err)
+			}
+			// A few more ticks' worth of time: nothing else may happen.
+			page.WaitForTimeout(2500)
+			if err := expect.Locator(note).ToHaveValue("INC-4711 for the new contra"); err != nil {
+				t.Errorf("the half-typed note: %v", err)
+			}
+			if err := expect.Locator(note).ToBeFocused(); err != nil {
+				t.Errorf("focus left the note: %v", err)
+			}
+			if ok, err := page.Evaluate(`() => window.__notReloaded === true`); err != nil || ok != true {
+				t.Errorf("the page was reloaded (%v, %v)", ok, err)
+			}
+			if err := expect.Locator(byTestID(page, "action-stop")).ToBeEnabled(); err != nil {
+				t.Errorf("Stop is not enabled once the machine is ready: %v", err)
+			}
+
+			// 9.7: stopping asks first, naming who is connected since when.
+			click(t, page, "action-stop")
+			q := byTestID(page, "stop-confirm-text")
+			if err := expect.Locator(q).ToContainText("connected since"); err != nil {
+				t.Fatalf("no stop confirmation: %v", err)
+			}
+			if err := expect.Locator(q).ToContainText("@"); err != nil {
+				t.Errorf("the confirmation names no user: %v", err)
+			}
+			if err := expect.Locator(q.Locator("time[datetime]")).ToHaveCount(1); err != nil {
+				t.Error(err)
+			}
+			if err := expect.Locator(byTestID(page, "stop-confirm-submit")).ToBeFocused(); err != nil {
+				t.Errorf("focus on the confirmation: %v", err)
+			}
+			if err := expect.Locator(state).ToHaveAttribute("data-status", "ready"); err != nil {
+				t.Errorf("the machine changed before confirming: %v", err)
+			}
+			click(t, page, "stop-confirm-submit")
+			if err := expect.Locator(state).ToHaveAttribute("data-status", "off", playwright.LocatorAssertionsToHaveAttributeOptions{Timeout: timeout(30 * time.Second)}); err != nil {
+				t.Fatalf("machine %s did not stop: %v", id, err)
+			}
+			// Settled: the controls that need an off machine are enabled
+			// without a reload, and the note is still there.
+			if err := expect.Locator(byTestID(page, "performance-submit")).ToBeEnabled(); err != nil {
+				t.Errorf("Change performance after the stop: %v", err)
+			}
+			if err := expect.Locator(note).ToHaveValue("INC-4711 for the new contra"); err != nil {
+				t.Errorf("the note after the stop: %v", err)
+			}
+			if ok, err := page.Evaluate(`() => window.__notReloaded === true`); err != nil || ok != true {
+				t.Errorf("the page was reloaded (%v, %v)", ok, err)
+			}
+		})
+	}
+}
+
+// TestJourney_machineCustomExpiry (9.11, 9.12): typing minutes under Custom
+// chooses Custom, and the link lasts that long; the expiry is shown in the
+// reader's zone with the relative time and the exact UTC on hover.
+func TestJourney_machineCustomExpiry(t *testing.T) {
+	t.Parallel()
+	for _, v := range []consoleView{consoleViews[0], consoleViews[1]} {
+		t.Run(v.name, func(t *testing.T) {
+			page := signInView(t, "helpdesk", v)
+			id := claimFirst(t, page, "/machines?status=off")
+			openMachine(t, page, id)
+			if err := byTestID(page, "expires-60").Check(); err != nil {
+				t.Fatal(err)
+			}
+			if err := byTestID(page, "custom-minutes").PressSequentially("90"); err != nil {
+				t.Fatal(err)
+			}
+			if err := expect.Locator(byTestID(page, "expires-custom")).ToBeChecked(); err != nil {
+				t.Fatalf("typing minutes did not choose Custom: %v", err)
+			}
+			click(t, page, "access-submit")
+			exp := byTestID(page, "access-expires")
+			if err := expect.Locator(exp).ToHaveAttribute("datetime", regexp.MustCompile(`Z$`)); err != nil {
+				t.Fatalf("no expiry: %v", err)
+			}
+			mins, err := exp.Evaluate(`el => Math.round((new Date(el.getAttribute("datetime")) - Date.now()) / 60000)`, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, ok := mins.(int); !ok || n < 85 || n > 95 {
+				t.Errorf("the link is valid for %v minutes, want 90", mins)
+			}
+			if err := expect.Locator(exp).ToHaveText(regexp.MustCompile(`\d{1,2}:\d{2}.*\(in (1 hour|2 hours|90 minutes)\)`)); err != nil {
+				t.Errorf("expiry text: %v", err)
+			}
+			if err := expect.Locator(exp).ToHaveAttribute("title", regexp.MustCompile(`UTC$`)); err != nil {
+				t.Errorf("expiry title: %v", err)
+			}
+			// Choosing a preset again clears the typed minutes.
+			if err := byTestID(page, "expires-15").Check(); err != nil {
+				t.Fatal(err)
+			}
+			if err := expect.Locator(byTestID(page, "custom-minutes")).ToHaveValue(""); err != nil {
+				t.Errorf("custom minutes after choosing a preset: %v", err)
+			}
+		})
+	}
+}
+
+// TestJourney_machineAccessJumpFocus (9.13): "Access link…" focuses the
+// form's first field; on a phone the header scrolls away with the page.
+func TestJourney_machineAccessJumpFocus(t *testing.T) {
+	t.Parallel()
+	for _, v := range []consoleView{consoleViews[0], consoleViews[1]} {
+		t.Run(v.name, func(t *testing.T) {
+			page := signInView(t, "helpdesk", v)
+			ids := rowIDs(t, page)
+			openMachine(t, page, ids[len(ids)-1])
+			click(t, page, "action-access")
+			first := byTestID(page, "access-form").Locator(`input:not([type="hidden"])`).First()
+			if err := expect.Locator(first).ToBeFocused(); err != nil {
+				t.Errorf("the form's first field is not focused: %v", err)
+			}
+			if err := expect.Locator(first).ToBeInViewport(); err != nil {
+				t.Errorf("the first field is not in view: %v", err)
+			}
+			pos, err := byTestID(page, "topbar").Evaluate(`el => getComputedStyle(el).position`, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "sticky"
+			if v.width < 600 {
+				want = "static"
+			}
+			if pos != want {
+				t.Errorf("header position %v at %d px, want %s", pos, v.width, want)
+			}
+		})
+	}
+}
+
+// TestJourney_sessionTimesInAccountZone (9.12, 9.21): session rows show the
+// date and time in the account's zone with the relative time after it.
+func TestJourney_sessionTimesInAccountZone(t *testing.T) {
+	t.Parallel()
+	page := signInView(t, "viewer", consoleViews[0])
+	gotoPath(t, page, "/account")
+	fill(t, page, "account-time-zone", "Asia/Tokyo")
+	click(t, page, "account-submit")
+	if err := expect.Locator(byTestID(page, "flash")).ToContainText("Asia/Tokyo"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		gotoPath(t, page, "/account")
+		fill(t, page, "account-time-zone", "")
+		click(t, page, "account-submit")
+	})
+	gotoPath(t, page, "/machines")
+	ids := rowIDs(t, page)
+	gotoPath(t, page, "/machines/"+ids[0]+"/sessions")
+	start := byTestID(page, "session-start").First().Locator("time")
+	if err := expect.Locator(start).ToHaveText(regexp.MustCompile(`\d{4}.*\d{1,2}:\d{2}.*GMT\+9.*\(.+\)`)); err != nil {
+		t.Errorf("session start: %v", err)
+	}
+	if err := expect.Locator(start).ToHaveAttribute("title", regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$`)); err != nil {
+		t.Errorf("session start title: %v", err)
 	}
 }
