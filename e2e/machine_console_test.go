@@ -217,12 +217,14 @@ func TestJourney_machineLiveUpdateKeepsTyping(t *testing.T) {
 			if err := expect.Locator(q).ToContainText("connected since"); err != nil {
 				t.Fatalf("no stop confirmation: %v", err)
 			}
+			shot(t, page, "9.7-"+shotPhase()+"-"+v.name)
 			if err := expect.Locator(q).ToContainText("@"); err != nil {
 				t.Errorf("the confirmation names no user: %v", err)
 			}
 			if err := expect.Locator(q.Locator("time[datetime]")).ToHaveCount(1); err != nil {
 				t.Error(err)
 			}
+			_ = q.ScrollIntoViewIfNeeded()
 			if err := expect.Locator(byTestID(page, "stop-confirm-submit")).ToBeFocused(); err != nil {
 				t.Errorf("focus on the confirmation: %v", err)
 			}
@@ -272,6 +274,7 @@ func TestJourney_machineCustomExpiry(t *testing.T) {
 			if err := expect.Locator(exp).ToHaveAttribute("datetime", regexp.MustCompile(`Z$`)); err != nil {
 				t.Fatalf("no expiry: %v", err)
 			}
+			shot(t, page, "9.11-"+shotPhase()+"-"+v.name)
 			mins, err := exp.Evaluate(`el => Math.round((new Date(el.getAttribute("datetime")) - Date.now()) / 60000)`, nil)
 			if err != nil {
 				t.Fatal(err)
