@@ -301,7 +301,19 @@ func (s *Server) showMachine(c echo.Context) error {
 		pt.tasksPage = n
 	}
 	v := s.machinePage(c, m, pt)
+	if sec := c.QueryParam("done"); machineSections[sec] && len(p.Flashes) > 0 {
+		// Back from a plain POST: its outcome goes where the reader acted.
+		f := p.Flashes[len(p.Flashes)-1]
+		p.Flashes = p.Flashes[:len(p.Flashes)-1]
+		v.Outcome = &views.SectionOutcome{Section: sec, Kind: f.Kind, Text: f.Text}
+	}
 	return render(c, http.StatusOK, views.MachinePage(p, v))
+}
+
+// machineSections are the sections an action's outcome is shown in.
+var machineSections = map[string]bool{
+	"overview": true, "access": true, "permissions": true, "settings": true,
+	"performance": true, "tasks": true, "reset": true,
 }
 
 // pollMachineState answers one poll of a transitional machine. The page is

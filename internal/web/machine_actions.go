@@ -62,7 +62,14 @@ func (s *Server) answerAction(c echo.Context, m *vagon.Machine, o outcome) error
 		if o.section == "overview" {
 			anchor = "#machine-overview"
 		}
-		return c.Redirect(http.StatusSeeOther, views.MachinePath(string(m.ID), m.Attributes.Name)+anchor)
+		// done= puts the flash into the section on the page it lands on.
+		to := views.MachinePath(string(m.ID), m.Attributes.Name)
+		if strings.Contains(to, "?") {
+			to += "&done=" + o.section
+		} else {
+			to += "?done=" + o.section
+		}
+		return c.Redirect(http.StatusSeeOther, to+anchor)
 	}
 	pt := partsFor(o.section)
 	if !htmx {

@@ -347,8 +347,8 @@ func TestMachineActions_apiErrors(t *testing.T) {
 						t.Fatalf("status %d, want 303", resp.StatusCode)
 					}
 					_, doc := c.Get(t, resp.Header.Get("Location"))
-					if got := doc.Find(`[data-testid="flash"][data-kind="error"]`).Text(); !strings.Contains(got, want) {
-						t.Errorf("flash %q lacks %q", got, want)
+					if got := doc.Find(`[data-testid="section-message"][data-kind="error"]`).Text(); !strings.Contains(got, want) {
+						t.Errorf("section message %q lacks %q", got, want)
 					}
 				}
 				if n := f.app.Sim.Count(a.endpoint) - before; n != 1 {
@@ -473,8 +473,8 @@ func TestMachineActions_nothingToChange(t *testing.T) {
 			t.Fatalf("%s: status %d", path, resp.StatusCode)
 		}
 		_, doc := c.Get(t, resp.Header.Get("Location"))
-		if got := doc.Find(`[data-testid="flash"]`).Text(); got != "Nothing to change." {
-			t.Errorf("%s: flash %q", path, got)
+		if got := doc.Find(`#section-` + strings.TrimPrefix(path, "/") + ` [data-testid="section-message"]`).Text(); got != "Nothing to change." {
+			t.Errorf("%s: section message %q", path, got)
 		}
 		if writes(f.app.Sim) != before {
 			t.Errorf("%s: a write reached Vagon", path)
