@@ -231,6 +231,13 @@ func TestJourney_machineLiveUpdateKeepsTyping(t *testing.T) {
 			if err := expect.Locator(state).ToHaveAttribute("data-status", "ready"); err != nil {
 				t.Errorf("the machine changed before confirming: %v", err)
 			}
+			// "Keep it running" goes back to Stop, focused; asking again
+			// asks again.
+			click(t, page, "stop-confirm-cancel")
+			if err := expect.Locator(byTestID(page, "action-stop")).ToBeFocused(); err != nil {
+				t.Errorf("focus after keeping it running: %v", err)
+			}
+			click(t, page, "action-stop")
 			click(t, page, "stop-confirm-submit")
 			if err := expect.Locator(state).ToHaveAttribute("data-status", "off", playwright.LocatorAssertionsToHaveAttributeOptions{Timeout: timeout(30 * time.Second)}); err != nil {
 				t.Fatalf("machine %s did not stop: %v", id, err)

@@ -359,7 +359,12 @@
     pendingFocus = { testid: ctl ? ctl.getAttribute("data-testid") : null, xhr: null };
   }, true);
   document.addEventListener("htmx:beforeSend", function (evt) {
-    if (pendingFocus && !pendingFocus.xhr && evt.detail.requestConfig && evt.detail.requestConfig.verb !== "get") {
+    var elt = evt.detail.requestConfig ? evt.detail.requestConfig.elt : null;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-focus-after")) {
+      // A link that goes back (e.g. "Keep it running") names the control
+      // to focus afterwards.
+      pendingFocus = { testid: elt.getAttribute("data-focus-after"), xhr: evt.detail.xhr };
+    } else if (pendingFocus && !pendingFocus.xhr && evt.detail.requestConfig && evt.detail.requestConfig.verb !== "get") {
       pendingFocus.xhr = evt.detail.xhr;
     }
   });
