@@ -365,3 +365,65 @@ func TestJourney_sessionTimesInAccountZone(t *testing.T) {
 		t.Errorf("session start title: %v", err)
 	}
 }
+
+// TestJourney_machineStalePermissions (issue 8 §7): two admins on one
+// machine; the second one's stale form sends nothing and shows both
+// versions, and saving again applies their choice.
+func TestJourney_machineStalePermissions(t *testing.T) {
+	t.Parallel()
+	for _, v := range []consoleView{consoleViews[0], consoleViews[3]} {
+		t.Run(v.name, func(t *testing.T) {
+			tabA := signInView(t, "operator", v)
+			id := claimFirst(t, tabA, "/machines?status=off")
+			openMachine(t, tabA, id)
+			tabB := signInView(t, "admin", v)
+			openMachine(t, tabB, id)
+
+			boxB := byTestID(tabB, "perm-clipboard_enabled")
+			was, err := boxB.IsChecked()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := boxB.SetChecked(!was); err != nil {
+				t.Fatal(err)
+			}
+			click(t, tabB, "permissions-submit")
+			if err := expect.Locator(byTestID(tabB, "section-permissions").GetByTestId("section-message")).ToHaveAttribute("data-kind", "success"); err != nil {
+				t.Fatalf("tab B's save: %v", err)
+			}
+
+			boxA := byTestID(tabA, "perm-screen_recording_enabled")
+			rec, err := boxA.IsChecked()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := boxA.SetChecked(!rec); err != nil {
+				t.Fatal(err)
+			}
+			click(t, tabA, "permissions-submit")
+			conflict := byTestID(tabA, "section-permissions").GetByTestId("conflict-row")
+			if err := expect.Locator(conflict.Filter(playwright.LocatorFilterOptions{HasText: "Clipboard sharing"})).ToHaveCount(1); err != nil {
+				t.Fatalf("no comparison after the stale save: %v", err)
+			}
+			_ = byTestID(tabA, "conflict").ScrollIntoViewIfNeeded()
+			shot(t, tabA, "8.7-"+shotPhase()+"-"+v.name)
+			if err := expect.Locator(byTestID(tabA, "toast").Last()).ToHaveAttribute("role", "alert"); err != nil {
+				t.Error(err)
+			}
+			// The form keeps tab A's choice and tab B's change is not undone.
+			if err := expect.Locator(boxA).ToBeChecked(playwright.LocatorAssertionsToBeCheckedOptions{Checked: playwright.Bool(!rec)}); err != nil {
+				t.Errorf("tab A's choice: %v", err)
+			}
+			if err := expect.Locator(byTestID(tabA, "perm-clipboard_enabled")).ToBeChecked(playwright.LocatorAssertionsToBeCheckedOptions{Checked: playwright.Bool(!was)}); err != nil {
+				t.Errorf("the form would undo tab B's change: %v", err)
+			}
+			click(t, tabA, "permissions-submit")
+			if err := expect.Locator(byTestID(tabA, "section-permissions").GetByTestId("section-message")).ToHaveAttribute("data-kind", "success"); err != nil {
+				t.Fatalf("saving again: %v", err)
+			}
+			if err := expect.Locator(byTestID(tabA, "conflict")).ToHaveCount(0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

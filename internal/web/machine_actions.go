@@ -462,15 +462,27 @@ func (s *Server) setPermissions(c echo.Context) error {
 			v.Perms.Errors = map[string]string{"permissions": "Each permission is a checkbox, ticked or not (bad value for " + strings.Join(bad, ", ") + ")."}
 		}))
 	}
+	// The reader's choice over the current state: what they changed from
+	// what they saw, and the current value of everything they left alone
+	// (so saving again never undoes the other change).
+	// The comparison lists what changed on either side.
 	var conflict []views.ConflictRow
+	stale := false
+	wanted := make(map[string]bool, len(after))
 	for _, k := range vagon.PermissionKeys {
-		if seen, ok := seenValue(c, k); ok && (seen == "true") != before[k] {
-			conflict = append(conflict, views.ConflictRow{Label: permissionTexts[k][0], Seen: onOff(seen == "true"), Current: onOff(before[k]), Wanted: onOff(after[k])})
+		seen, ok := seenValue(c, k)
+		wanted[k] = after[k]
+		if ok && (seen == "true") == after[k] {
+			wanted[k] = before[k]
+		}
+		if ok && ((seen == "true") != before[k] || (seen == "true") != after[k]) {
+			stale = stale || (seen == "true") != before[k]
+			conflict = append(conflict, views.ConflictRow{Label: permissionTexts[k][0], Seen: onOff(seen == "true"), Current: onOff(before[k]), Wanted: onOff(wanted[k])})
 		}
 	}
-	if len(conflict) > 0 {
+	if stale {
 		return s.answerAction(c, m, staleForm("permissions", func(v *views.MachinePageView) {
-			v.Perms.Conflict, v.Perms.Wanted = conflict, after
+			v.Perms.Conflict, v.Perms.Wanted = conflict, wanted
 		}))
 	}
 	if upd.Empty() {
@@ -509,7 +521,12 @@ func (s *Server) setMachineType(c echo.Context) error {
 					wanted = t.Name
 				}
 			}
-			v.Performance.Wanted = typeID
+			if wanted == seen {
+				// Left as it was: the current type stays chosen.
+				wanted = m.Attributes.MachineType
+			} else {
+				v.Performance.Wanted = typeID
+			}
 			v.Performance.Conflict = []views.ConflictRow{{Label: "Performance", Seen: seen, Current: m.Attributes.MachineType, Wanted: wanted}}
 		}))
 	}
@@ -568,10 +585,16 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 	if len(errs) > 0 {
 		return s.answerAction(c, m, badInput("settings", form))
 	}
-	if conflict := settingsConflict(c, a, rawStop, rawSource); len(conflict) > 0 {
+	// A setting left as the reader saw it takes the current value.
+	if seen, ok := seenValue(c, "auto_stop_threshold"); ok && seen == rawStop {
+		rawStop = ""
+	}
+	if seen, ok := seenValue(c, "usage_source"); ok && seen == rawSource {
+		rawSource = ""
+	}
+	if conflict, stale := settingsConflict(c, a, rawStop, rawSource); stale {
 		return s.answerAction(c, m, staleForm("settings", func(v *views.MachinePageView) {
-			form(v)
-			v.Settings.Conflict = conflict
+			v.Settings = views.SettingsForm{AutoStop: rawStop, UsageSource: rawSource, Conflict: conflict}
 		}))
 	}
 	if req.AutoStopThreshold == nil && req.UsageSource == nil {
@@ -599,11 +622,15 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 	return s.answerAction(c, m, o)
 }
 
-// settingsConflict lists the settings whose current value differs from the
-// one the form was opened with.
-func settingsConflict(c echo.Context, a vagon.MachineAttributes, rawStop, rawSource string) []views.ConflictRow {
+// settingsConflict compares a settings form with the machine: stale when a
+// setting's current value differs from the one the form was opened with;
+// the rows list those and the ones the reader changed (rawStop, rawSource
+// are "" for a setting left as it was).
+func settingsConflict(c echo.Context, a vagon.MachineAttributes, rawStop, rawSource string) ([]views.ConflictRow, bool) {
 	var rows []views.ConflictRow
-	if seen, ok := seenValue(c, "auto_stop_threshold"); ok && seen != strconv.Itoa(a.AutoStopThreshold) {
+	stale := false
+	if seen, ok := seenValue(c, "auto_stop_threshold"); ok && (seen != strconv.Itoa(a.AutoStopThreshold) || rawStop != "") {
+		stale = stale || seen != strconv.Itoa(a.AutoStopThreshold)
 		n, _ := strconv.Atoi(seen)
 		wanted := views.AutoStopLabel(a.AutoStopThreshold)
 		if w, err := strconv.Atoi(rawStop); err == nil {
@@ -611,14 +638,15 @@ func settingsConflict(c echo.Context, a vagon.MachineAttributes, rawStop, rawSou
 		}
 		rows = append(rows, views.ConflictRow{Label: "Auto-stop after idle", Seen: views.AutoStopLabel(n), Current: views.AutoStopLabel(a.AutoStopThreshold), Wanted: wanted})
 	}
-	if seen, ok := seenValue(c, "usage_source"); ok && seen != a.UsageSource {
+	if seen, ok := seenValue(c, "usage_source"); ok && (seen != a.UsageSource || rawSource != "") {
+		stale = stale || seen != a.UsageSource
 		wanted := a.UsageSource
 		if rawSource != "" {
 			wanted = rawSource
 		}
 		rows = append(rows, views.ConflictRow{Label: "Usage source", Seen: views.UsageSourceLabel(seen), Current: views.UsageSourceLabel(a.UsageSource), Wanted: views.UsageSourceLabel(wanted)})
 	}
-	return rows
+	return rows, stale
 }
 
 // uidError words a task uid's rule breach for the field.

@@ -57,6 +57,8 @@ func TestMachine_staleFormsSendNothing(t *testing.T) {
 	f.setStatus(t, id, vagon.StatusOff)
 	tabA, tabB := f.clients[views.RoleOperator], f.clients[views.RoleAdmin]
 	perm := vagon.PermClipboard
+	var permB bool
+	var stopB int
 
 	cases := []struct {
 		name, path, formID, endpoint, section string
@@ -65,6 +67,8 @@ func TestMachine_staleFormsSendNothing(t *testing.T) {
 		change func(form url.Values)
 		other  func(t *testing.T)
 		label  string
+		// kept checks, after saving again, that the other change stayed.
+		kept func(t *testing.T)
 	}{
 		{"permissions", "/permissions", "permissions-form", "POST /machines/{id}/permissions", "section-permissions",
 			func(form url.Values) {
@@ -87,7 +91,13 @@ func TestMachine_staleFormsSendNothing(t *testing.T) {
 				if resp, _ := tabB.PostHTMX(t, "/machines/"+id+"/permissions", form); resp.StatusCode != http.StatusOK {
 					t.Fatalf("tab B: status %d", resp.StatusCode)
 				}
-			}, "Clipboard sharing"},
+				permB = form.Get(perm) == "true"
+			}, "Clipboard sharing",
+			func(t *testing.T) {
+				if got := f.machine(t, id).Attributes.Permissions.AsMap()[perm]; got != permB {
+					t.Errorf("saving again undid tab B's clipboard change: %v, want %v", got, permB)
+				}
+			}},
 		{"settings", "/settings", "settings-form", "PATCH /machines/{id}", "section-settings",
 			func(form url.Values) {
 				if form.Get("usage_source") == vagon.UsageSourceMachine {
@@ -104,7 +114,13 @@ func TestMachine_staleFormsSendNothing(t *testing.T) {
 				if _, err := f.app.API.UpdateMachine(t.Context(), id, &vagon.UpdateMachineRequest{AutoStopThreshold: &n}); err != nil {
 					t.Fatal(err)
 				}
-			}, "Auto-stop after idle"},
+				stopB = n
+			}, "Auto-stop after idle",
+			func(t *testing.T) {
+				if got := f.machine(t, id).Attributes.AutoStopThreshold; got != stopB {
+					t.Errorf("saving again undid the other auto-stop change: %d, want %d", got, stopB)
+				}
+			}},
 		{"performance", "/machine-type", "performance-form", "POST /machines/{id}/machine-type", "section-performance",
 			func(form url.Values) {},
 			func(t *testing.T) {
@@ -121,7 +137,7 @@ func TestMachine_staleFormsSendNothing(t *testing.T) {
 						return
 					}
 				}
-			}, "Performance"},
+			}, "Performance", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,6 +198,9 @@ func TestMachine_staleFormsSendNothing(t *testing.T) {
 			}
 			if n := f.app.Sim.Count(tc.endpoint); n == 0 {
 				t.Errorf("the resubmitted form did not reach %s", tc.endpoint)
+			}
+			if tc.kept != nil {
+				tc.kept(t)
 			}
 		})
 	}
