@@ -90,7 +90,7 @@ func TestJourney_machineHelpdeskStartAndAccessLink(t *testing.T) {
 	if n := strings.Count(mustContent(t, page), value); n != 1 {
 		t.Errorf("the link appears %d times in the page, want once", n)
 	}
-	if err := expect.Locator(byTestID(page, "flashes")).ToContainText("link"); err != nil {
+	if err := expect.Locator(byTestID(page, "toasts")).ToContainText("link"); err != nil {
 		t.Logf("flash after issuing the link: %v", err)
 	}
 	click(t, page, "access-copy")
@@ -144,7 +144,7 @@ func TestJourney_machineOperatorPermissionAudited(t *testing.T) {
 		t.Fatalf("toggle %s: %v", key, err)
 	}
 	click(t, page, "permissions-submit")
-	if err := expect.Locator(byTestID(page, "flash").Last()).ToHaveAttribute("data-kind", "success"); err != nil {
+	if err := expect.Locator(byTestID(page, "section-permissions").GetByTestId("section-message")).ToHaveAttribute("data-kind", "success"); err != nil {
 		t.Fatalf("saving permission %s: %v", key, err)
 	}
 	after := byTestID(page, "perm-"+key)
@@ -207,7 +207,7 @@ func TestJourney_machineAdminResetTypedName(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	flash := byTestID(page, "flash").Filter(playwright.LocatorFilterOptions{HasText: "Reset " + name})
+	flash := byTestID(page, "toast").Filter(playwright.LocatorFilterOptions{HasText: "Reset " + name})
 	if err := expect.Locator(flash).ToHaveAttribute("data-kind", "success", playwright.LocatorAssertionsToHaveAttributeOptions{Timeout: timeout(15 * time.Second)}); err != nil {
 		t.Fatalf("no success flash for the reset of %s: %v", name, err)
 	}

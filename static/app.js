@@ -38,30 +38,6 @@
     }
   });
 
-  // A request that failed without a body worth showing (network down,
-  // empty 502 from a proxy) gets a generic message in the flash area.
-  function showFlash(kind, text) {
-    var area = document.getElementById("flashes");
-    if (!area) {
-      return;
-    }
-    var div = document.createElement("div");
-    div.className = "flash flash-" + kind;
-    div.setAttribute("role", kind === "error" ? "alert" : "status");
-    div.setAttribute("data-testid", "flash");
-    div.textContent = text;
-    area.appendChild(div);
-  }
-  document.addEventListener("htmx:sendError", function () {
-    showFlash("error", "The server could not be reached. Check your connection and try again.");
-  });
-  document.addEventListener("htmx:responseError", function (evt) {
-    var xhr = evt.detail.xhr;
-    if (xhr && !xhr.responseText) {
-      showFlash("error", "The request failed (HTTP " + xhr.status + "). Try again in a moment.");
-    }
-  });
-
   // ---- Confirm dialogs: <form data-confirm="message"> ----
   var pending = null; // { form, submitter }
 
@@ -244,23 +220,288 @@
     return "";
   }
 
+  // The reader's time zone: the account's (<body data-time-zone>) when set
+  // and known to the browser, else the browser's own.
+  function timeZone() {
+    var tz = document.body ? document.body.getAttribute("data-time-zone") || "" : "";
+    if (tz && window.Intl) {
+      try {
+        new Intl.DateTimeFormat(undefined, { timeZone: tz });
+        return tz;
+      } catch (e) {
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  var localFmt = null;
+  function localFormat(d) {
+    if (!window.Intl) {
+      return d.toString();
+    }
+    if (!localFmt) {
+      var opts = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+      var tz = timeZone();
+      if (tz) {
+        opts.timeZone = tz;
+      }
+      localFmt = new Intl.DateTimeFormat(undefined, opts);
+    }
+    return localFmt.format(d);
+  }
+
+  // <time datetime data-local>: the date and time in the reader's zone and
+  // the relative time; the exact UTC time (the server's text) stays as the
+  // title. <time data-relative> (older markup) gets the same treatment.
   function renderTimes(root) {
-    (root || document).querySelectorAll("time[data-relative][datetime]").forEach(function (el) {
+    (root || document).querySelectorAll("time[data-local][datetime], time[data-relative][datetime]").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d.getTime())) {
         return;
       }
       if (!el.hasAttribute("data-exact")) {
-        el.setAttribute("data-exact", el.textContent);
-        el.title = dtf ? dtf.format(d) : d.toString();
+        el.setAttribute("data-exact", el.textContent.trim());
+        el.title = el.textContent.trim();
       }
-      el.textContent = relative(d);
+      el.textContent = localFormat(d) + " (" + relative(d) + ")";
+    });
+  }
+
+  // ---- Toasts: #toasts, filled out of band by htmx answers ----
+  function armToast(el) {
+    if (el.dataset.armed === "1") {
+      return;
+    }
+    el.dataset.armed = "1";
+    var ms = parseInt(el.getAttribute("data-autohide") || "", 10);
+    if (ms > 0) {
+      window.setTimeout(function () {
+        dismissToast(el);
+      }, ms);
+    }
+  }
+  function dismissToast(el) {
+    if (!el || !el.parentNode) {
+      return;
+    }
+    var hadFocus = el.contains(document.activeElement);
+    el.parentNode.removeChild(el);
+    if (hadFocus && lastControl && document.contains(lastControl)) {
+      lastControl.focus();
+    }
+  }
+  function armToasts(root) {
+    var region = document.getElementById("toasts");
+    if (region) {
+      region.querySelectorAll('[data-testid="toast"]').forEach(armToast);
+    }
+  }
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target instanceof Element ? evt.target.closest("[data-toast-dismiss]") : null;
+    if (btn) {
+      dismissToast(btn.closest('[data-testid="toast"]'));
+    }
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Escape" && document.activeElement && document.activeElement.closest) {
+      var t = document.activeElement.closest('[data-testid="toast"]');
+      if (t) {
+        dismissToast(t);
+      }
+    }
+  });
+  // A request that failed without a body also gets a toast.
+  function showToast(kind, text) {
+    var region = document.getElementById("toasts");
+    if (!region) {
+      return;
+    }
+    var div = document.createElement("div");
+    div.className = "toast flash-" + kind;
+    div.setAttribute("role", kind === "error" ? "alert" : "status");
+    div.setAttribute("data-testid", "toast");
+    div.setAttribute("data-kind", kind);
+    var p = document.createElement("p");
+    p.className = "toast-text";
+    p.textContent = text;
+    var b = document.createElement("button");
+    b.type = "button";
+    b.className = "toast-close";
+    b.setAttribute("data-toast-dismiss", "");
+    b.setAttribute("aria-label", "Dismiss this message");
+    b.setAttribute("data-testid", "toast-dismiss");
+    b.textContent = "\u00d7";
+    div.appendChild(p);
+    div.appendChild(b);
+    region.appendChild(div);
+  }
+  document.addEventListener("htmx:sendError", function () {
+    showToast("error", "The server could not be reached. Check your connection and try again.");
+  });
+  document.addEventListener("htmx:responseError", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (xhr && !xhr.responseText) {
+      showToast("error", "The request failed (HTTP " + xhr.status + "). Try again in a moment.");
+    }
+  });
+
+  // ---- Focus after an htmx action: back to the control used, or to the
+  // message of the section for an error ----
+  var lastControl = null;
+  var pendingFocus = null; // { testid, xhr }
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("hx-post")) {
+      return;
+    }
+    var ctl = evt.submitter || form.querySelector('button[type="submit"], button:not([type])');
+    pendingFocus = { testid: ctl ? ctl.getAttribute("data-testid") : null, xhr: null };
+  }, true);
+  document.addEventListener("htmx:beforeSend", function (evt) {
+    var elt = evt.detail.requestConfig ? evt.detail.requestConfig.elt : null;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-focus-after")) {
+      // A link that goes back (e.g. "Keep it running") names the control
+      // to focus afterwards.
+      pendingFocus = { testid: elt.getAttribute("data-focus-after"), xhr: evt.detail.xhr };
+    } else if (pendingFocus && !pendingFocus.xhr && evt.detail.requestConfig && evt.detail.requestConfig.verb !== "get") {
+      pendingFocus.xhr = evt.detail.xhr;
+    }
+  });
+  function focusable(el) {
+    return el && document.contains(el) && !el.disabled && el.getClientRects().length > 0;
+  }
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var pf = pendingFocus;
+    if (!pf || pf.xhr !== evt.detail.xhr) {
+      return;
+    }
+    pendingFocus = null;
+    var target = evt.detail.target && document.contains(evt.detail.target) ? evt.detail.target : document;
+    if (document.activeElement && document.activeElement.hasAttribute("autofocus") && target.contains(document.activeElement)) {
+      lastControl = document.activeElement;
+      return; // the answer asked for its own focus (a confirmation)
+    }
+    var failed = evt.detail.xhr && evt.detail.xhr.status >= 400;
+    var msg = target.querySelector('[data-testid="section-message"]');
+    var ctl = pf.testid ? document.querySelector('[data-testid="' + pf.testid + '"]') : null;
+    if (failed && msg) {
+      msg.focus();
+    } else if (focusable(ctl)) {
+      ctl.focus();
+      lastControl = ctl;
+    } else if (msg) {
+      msg.focus();
+    }
+  });
+
+  // ---- Live updates never wipe what is being typed: an out-of-band part
+  // of a poll answer that holds the focus or edited input is kept ----
+  function dirty(root) {
+    var els = root.querySelectorAll("input, textarea, select");
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      if (el.type === "hidden") {
+        continue;
+      }
+      if (el.type === "checkbox" || el.type === "radio") {
+        if (el.checked !== el.defaultChecked) {
+          return true;
+        }
+      } else if (el.tagName === "SELECT") {
+        for (var j = 0; j < el.options.length; j++) {
+          if (el.options[j].selected !== el.options[j].defaultSelected) {
+            return true;
+          }
+        }
+      } else if (el.value !== el.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+  function busy(el) {
+    var a = document.activeElement;
+    return (a && a !== document.body && el.contains(a) && a.matches("input, textarea, select")) || dirty(el);
+  }
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var t = evt.detail.target;
+    // Only a poll's answer defers to the reader; an action's own answer
+    // replaces what it acted on.
+    if (pollAnswer && t && t.id !== "toasts" && busy(t)) {
+      evt.detail.shouldSwap = false;
+    }
+  });
+  var pollAnswer = false;
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.requestConfig ? evt.detail.requestConfig.elt : null;
+    pollAnswer = !!(elt && elt.hasAttribute && elt.hasAttribute("data-polling"));
+    if (pollAnswer && evt.detail.target && busy(evt.detail.target)) {
+      evt.detail.shouldSwap = false;
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    pollAnswer = false;
+  });
+
+  // ---- Typing in a field selects its choice: <input data-select-radio="id">;
+  // choosing another radio of the group clears the field ----
+  document.addEventListener("input", function (evt) {
+    var t = evt.target;
+    if (!(t instanceof HTMLInputElement) || !t.hasAttribute("data-select-radio")) {
+      return;
+    }
+    var r = document.getElementById(t.getAttribute("data-select-radio"));
+    if (r && t.value !== "") {
+      r.checked = true;
+    }
+  });
+  document.addEventListener("change", function (evt) {
+    var t = evt.target;
+    if (!(t instanceof HTMLInputElement) || t.type !== "radio" || !t.form || !t.checked) {
+      return;
+    }
+    t.form.querySelectorAll("input[data-select-radio]").forEach(function (f) {
+      if (f.getAttribute("data-select-radio") !== t.id && t.name === (document.getElementById(f.getAttribute("data-select-radio")) || {}).name) {
+        f.value = "";
+      }
+    });
+  });
+
+  // ---- A link to a section with data-focus-first focuses its first field ----
+  document.addEventListener("click", function (evt) {
+    var a = evt.target instanceof Element ? evt.target.closest("a[data-focus-first][href^='#']") : null;
+    if (!a) {
+      return;
+    }
+    var sec = document.getElementById(a.getAttribute("href").slice(1));
+    if (!sec) {
+      return;
+    }
+    var first = sec.querySelector("input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled]), button:not([disabled])");
+    if (first) {
+      evt.preventDefault();
+      history.replaceState(null, "", a.getAttribute("href"));
+      sec.scrollIntoView({ block: "start" });
+      first.focus({ preventScroll: true });
+    }
+  });
+
+  // <span data-browser-zone>: names the browser's own zone.
+  function nameBrowserZone(root) {
+    (root || document).querySelectorAll("[data-browser-zone]").forEach(function (el) {
+      var z = window.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone : "";
+      if (z) {
+        el.textContent = " (" + z + ")";
+      }
     });
   }
 
   // Run the per-element enhancements on the page and on content htmx swaps in.
   function enhance(root) {
     renderTimes(root);
+    armToasts(root);
+    nameBrowserZone(root);
     (root || document).querySelectorAll("input[data-confirm-name]").forEach(syncConfirmName);
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -20,9 +20,12 @@ type User struct {
 	UpdatedAt    time.Time `db:"updated_at"` // changes with role, password or disabled
 	// LastLoginAt is the user's latest successful sign-in (nil: never).
 	LastLoginAt *time.Time `db:"last_login_at"`
+	// TimeZone is the IANA zone the user reads times in; "" for the
+	// browser's own.
+	TimeZone string `db:"time_zone"`
 }
 
-const userColumns = `id, email, password_hash, role, disabled, created_at, updated_at, last_login_at`
+const userColumns = `id, email, password_hash, role, disabled, created_at, updated_at, last_login_at, time_zone`
 
 // NormalizeEmail gives the form in which emails are stored and compared:
 // trimmed and lowercased.
@@ -120,6 +123,13 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) er
 // SetUserPassword replaces a user's password hash.
 func (s *Store) SetUserPassword(ctx context.Context, id int64, passwordHash string) error {
 	return s.updateUser(ctx, "set user password", `password_hash = $2`, id, passwordHash)
+}
+
+// SetUserTimeZone stores the zone a user reads times in ("" for the
+// browser's). The caller validates the name; it returns ErrNotFound for an
+// unknown id.
+func (s *Store) SetUserTimeZone(ctx context.Context, id int64, tz string) error {
+	return s.updateUser(ctx, "set user time zone", `time_zone = $2`, id, tz)
 }
 
 // updateUser runs one UPDATE of a single column; set is a constant of this

@@ -93,12 +93,12 @@ func (s *Store) SessionUser(ctx context.Context, token string, now time.Time) (W
 			WHERE token_hash = $1 AND revoked_at IS NULL AND last_seen_at < $3
 		)
 		SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.revoked_at, s.revoked_reason, s.remote_addr, s.user_agent,
-		       u.id, u.email, u.password_hash, u.role, u.disabled, u.created_at, u.updated_at, u.last_login_at
+		       u.id, u.email, u.password_hash, u.role, u.disabled, u.created_at, u.updated_at, u.last_login_at, u.time_zone
 		FROM web_sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1`,
 		tokenHash(token), now, now.Add(-SessionTouchEvery),
 	).Scan(&ws.ID, &ws.UserID, &ws.CreatedAt, &ws.LastSeenAt, &ws.RevokedAt, &ws.RevokedReason, &ws.RemoteAddr, &ws.UserAgent,
-		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt)
+		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt, &u.TimeZone)
 	if err != nil {
 		return WebSession{}, User{}, fmt.Errorf("db: session user: %w", notFound(err))
 	}

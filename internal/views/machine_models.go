@@ -99,6 +99,44 @@ type MachinePageView struct {
 	Performance PerformanceView
 	Tasks       TasksView
 	Sessions    SessionsView
+
+	// Outcome is the result of the action just done, shown inside the
+	// section it was done in (the toast carries it too).
+	Outcome *SectionOutcome
+	// StopConfirm asks before stopping a machine someone is using.
+	StopConfirm *StopConfirmView
+	// Settled marks a poll answer after which the machine is in a state
+	// the sections' controls depend on (off/ready): they are refreshed
+	// out of band, unless the reader is working in them (app.js).
+	Settled bool
+}
+
+// SectionOutcome is an action's outcome in its section ("overview",
+// "access", "permissions", ...). Kind is a Flash kind.
+type SectionOutcome struct {
+	Section string
+	Kind    string
+	Text    string
+}
+
+// StopConfirmView is the question asked before stopping a machine in use.
+type StopConfirmView struct {
+	UserName  string
+	UserEmail string
+	// Since is the running session's start; zero when only the image
+	// status says the machine is in use.
+	Since    *time.Time
+	Graceful bool
+}
+
+// ConflictRow is one field that changed between the moment a form was
+// opened and its submission: what the reader saw, what it is now, and what
+// they asked for.
+type ConflictRow struct {
+	Label   string
+	Seen    string
+	Current string
+	Wanted  string
 }
 
 // AccessForm is the access-link form and, once, its result.
@@ -127,9 +165,14 @@ type ResetForm struct {
 	Errors      map[string]string
 }
 
-// PermissionsForm holds the permissions form's errors.
+// PermissionsForm holds the permissions form's errors and, after a stale
+// submission, the conflict and the values the reader asked for.
 type PermissionsForm struct {
-	Errors map[string]string
+	Errors   map[string]string
+	Conflict []ConflictRow
+	// Wanted, when set, are the checkboxes as submitted (shown instead of
+	// the current values).
+	Wanted map[string]bool
 }
 
 // SettingsForm is the settings form's state (values as submitted).
@@ -137,6 +180,9 @@ type SettingsForm struct {
 	AutoStop    string
 	UsageSource string
 	Errors      map[string]string
+	// Conflict lists the settings someone else changed since the form was
+	// opened; nothing was sent.
+	Conflict []ConflictRow
 }
 
 // PerformanceView lists the machine types the machine may switch to.
@@ -145,6 +191,10 @@ type PerformanceView struct {
 	// Error says why the types could not be loaded.
 	Error  string
 	Errors map[string]string
+	// Conflict is set when the type changed since the form was opened;
+	// Wanted is the type id the reader chose.
+	Conflict []ConflictRow
+	Wanted   string
 }
 
 // MachineTypeView is one performance type.
@@ -375,6 +425,17 @@ func overviewPollURL(v MachinePageView) string {
 	return "/machines/" + url.PathEscape(v.Machine.ID) + "?" + q.Encode()
 }
 
+// machineCardURL answers the whole overview card (state and actions), e.g.
+// to cancel a stop confirmation.
+func machineCardURL(v MachinePageView) string {
+	q := url.Values{}
+	q.Set("part", "card")
+	if v.NameHint != "" {
+		q.Set("n", v.NameHint)
+	}
+	return "/machines/" + url.PathEscape(v.Machine.ID) + "?" + q.Encode()
+}
+
 // TaskUIDPattern is the HTML pattern of a task uid: none of \ / : * ? " < > |
 // (escaped so it also compiles with the v flag browsers use).
 const TaskUIDPattern = `[^\\\/:*?"<>\|]+`
@@ -406,6 +467,30 @@ func offReason(status, what string) string {
 		return "Stop the machine to " + what + "."
 	}
 	return "The machine must be off to " + what + "; it is " + StatusLabel(status) + " now."
+}
+
+// permChecked is a permission checkbox's state: the reader's choice after
+// a conflict, else the machine's.
+func permChecked(v MachinePageView, perm PermissionView) bool {
+	if v.Perms.Wanted != nil {
+		return v.Perms.Wanted[perm.Key]
+	}
+	return perm.On
+}
+
+// typeChecked is whether a machine-type radio is chosen.
+func typeChecked(v MachinePageView, t MachineTypeView) bool {
+	if v.Performance.Wanted != "" {
+		return v.Performance.Wanted == t.ID
+	}
+	return t.Current
+}
+
+func boolText(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
 }
 
 func accessChoice(a AccessForm) string {

@@ -68,6 +68,9 @@ type Page struct {
 	RequestID string
 	// Assets are the versioned URLs of the static files (from static.Path).
 	Assets Assets
+	// TimeZone is the signed-in user's IANA time zone for shown times;
+	// "" means the browser's own.
+	TimeZone string
 }
 
 // Assets holds the URLs of the static files the layout links to. The web

@@ -273,36 +273,65 @@ func tasksView(l *vagon.TaskList, id, name string, page int) views.TasksView {
 	return v
 }
 
-// showMachine is GET /machines/{id}; with part=overview (htmx polling) it
-// answers the overview alone.
+// showMachine is GET /machines/{id}; for htmx, part=overview (the poll of a
+// transitional machine) answers its state alone, plus the state-dependent
+// controls out of band once it settles, and part=card the overview card.
 func (s *Server) showMachine(c echo.Context) error {
 	m, err := s.loadMachine(c)
+	part := ""
+	if isHTMX(c) {
+		part = c.QueryParam("part")
+	}
 	if err != nil {
-		if isHTMX(c) && c.QueryParam("part") == "overview" && errors.Is(err, errNoSuchMachine) {
+		if part == "overview" && errors.Is(err, errNoSuchMachine) {
 			c.Response().Header().Set("HX-Refresh", "true")
 			return c.NoContent(http.StatusOK)
 		}
 		return s.pageError(c, err)
 	}
 	p := s.page(c, m.Attributes.Name, views.NavMachines)
-	if isHTMX(c) && c.QueryParam("part") == "overview" {
-		v := s.machinePage(c, m, parts{})
-		v.Poll, _ = strconv.Atoi(c.QueryParam("poll"))
-		v.Poll = min(max(v.Poll, 0), 1000)
-		st := string(m.Attributes.FriendlyStatus)
-		if from := c.QueryParam("from"); from != "" && from != st && !m.Attributes.FriendlyStatus.Transitional() {
-			// The machine settled: reload the page so every form shows
-			// what the new state allows.
-			c.Response().Header().Set("HX-Refresh", "true")
-		}
-		return render(c, http.StatusOK, views.MachineOverview(p, v, false))
+	switch part {
+	case "overview":
+		return s.pollMachineState(c, p, m)
+	case "card":
+		return render(c, http.StatusOK, views.MachineOverview(p, s.machinePage(c, m, parts{}), false))
 	}
 	pt := allParts
 	if n, err := strconv.Atoi(c.QueryParam("tasks_page")); err == nil && n > 0 && n < maxTasksPageParm {
 		pt.tasksPage = n
 	}
 	v := s.machinePage(c, m, pt)
+	if sec := c.QueryParam("done"); machineSections[sec] && len(p.Flashes) > 0 {
+		// Back from a plain POST: its outcome goes where the reader acted.
+		f := p.Flashes[len(p.Flashes)-1]
+		p.Flashes = p.Flashes[:len(p.Flashes)-1]
+		v.Outcome = &views.SectionOutcome{Section: sec, Kind: f.Kind, Text: f.Text}
+	}
 	return render(c, http.StatusOK, views.MachinePage(p, v))
+}
+
+// machineSections are the sections an action's outcome is shown in.
+var machineSections = map[string]bool{
+	"overview": true, "access": true, "permissions": true, "settings": true,
+	"performance": true, "tasks": true, "reset": true,
+}
+
+// pollMachineState answers one poll of a transitional machine. The page is
+// never reloaded: only the state is swapped, and once the machine has
+// settled, the actions and the sections whose controls depend on its state
+// come along out of band (app.js keeps a section the reader is working in).
+func (s *Server) pollMachineState(c echo.Context, p views.Page, m *vagon.Machine) error {
+	poll, _ := strconv.Atoi(c.QueryParam("poll"))
+	pt := parts{}
+	from, st := c.QueryParam("from"), m.Attributes.FriendlyStatus
+	settled := from != "" && from != string(st) && !st.Transitional()
+	if settled {
+		pt = parts{tasks: true, tasksPage: 1, types: true}
+	}
+	v := s.machinePage(c, m, pt)
+	v.Poll = min(max(poll, 0), 1000)
+	v.Settled = settled
+	return render(c, http.StatusOK, views.MachineStatePoll(p, v))
 }
 
 // showMachineSessions is GET /machines/{id}/sessions: every session, as a

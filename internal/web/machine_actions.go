@@ -37,6 +37,9 @@ type outcome struct {
 	// changed is set when the API was called (the cached lists are dropped
 	// and the machine is read again).
 	changed bool
+	// ask answers with the page (not a redirect) also without htmx: the
+	// outcome is a question to answer there.
+	ask bool
 }
 
 // answerAction answers an action: for htmx the section's fragment, the
@@ -51,7 +54,7 @@ func (s *Server) answerAction(c echo.Context, m *vagon.Machine, o outcome) error
 		}
 	}
 	htmx := isHTMX(c)
-	if !htmx && o.status != http.StatusUnprocessableEntity {
+	if !htmx && o.status != http.StatusUnprocessableEntity && !o.ask {
 		if o.flash.Text != "" {
 			s.addFlash(c, o.flash.Kind, o.flash.Text)
 		}
@@ -59,7 +62,14 @@ func (s *Server) answerAction(c echo.Context, m *vagon.Machine, o outcome) error
 		if o.section == "overview" {
 			anchor = "#machine-overview"
 		}
-		return c.Redirect(http.StatusSeeOther, views.MachinePath(string(m.ID), m.Attributes.Name)+anchor)
+		// done= puts the flash into the section on the page it lands on.
+		to := views.MachinePath(string(m.ID), m.Attributes.Name)
+		if strings.Contains(to, "?") {
+			to += "&done=" + o.section
+		} else {
+			to += "?done=" + o.section
+		}
+		return c.Redirect(http.StatusSeeOther, to+anchor)
 	}
 	pt := partsFor(o.section)
 	if !htmx {
@@ -73,6 +83,7 @@ func (s *Server) answerAction(c echo.Context, m *vagon.Machine, o outcome) error
 	var flashes []views.Flash
 	if o.flash.Text != "" {
 		flashes = append(flashes, o.flash)
+		v.Outcome = &views.SectionOutcome{Section: o.section, Kind: o.flash.Kind, Text: o.flash.Text}
 	}
 	if !htmx {
 		p.Flashes = append(p.Flashes, flashes...)
@@ -122,6 +133,29 @@ func apiStatus(err error) int {
 func badInput(section string, form func(v *views.MachinePageView)) outcome {
 	return outcome{section: section, status: http.StatusUnprocessableEntity, form: form,
 		flash: views.Flash{Kind: views.FlashError, Text: "Nothing was sent to Vagon: check the highlighted field."}}
+}
+
+// staleForm answers a form whose machine changed since it was opened:
+// nothing is sent, and the section shows both versions (form fills them in).
+func staleForm(section string, form func(v *views.MachinePageView)) outcome {
+	return outcome{section: section, status: http.StatusConflict, form: form, ask: true,
+		flash: views.Flash{Kind: views.FlashError, Text: "Someone changed this machine since you opened the form. Nothing was sent to Vagon: compare the versions, then save again to apply your choice."}}
+}
+
+// seenValue is the value of the hidden seen_<name> field a form carries
+// (what its reader saw when the form was rendered); false when absent, as
+// from a script that posts the documented fields only.
+func seenValue(c echo.Context, name string) (string, bool) {
+	v := c.FormValue("seen_" + name)
+	vs, ok := c.Request().Form["seen_"+name]
+	return v, ok && len(vs) > 0
+}
+
+func onOff(b bool) string {
+	if b {
+		return "On"
+	}
+	return "Off"
 }
 
 func refused(section, why string) outcome {
@@ -216,6 +250,16 @@ func (s *Server) stopMachine(c echo.Context) error {
 		return s.answerAction(c, m, outcome{section: "overview", status: http.StatusUnprocessableEntity,
 			flash: views.Flash{Kind: views.FlashError, Text: "The graceful choice must be ticked or not. Nothing was sent to Vagon."}})
 	}
+	if c.FormValue("confirm") != "true" {
+		m, err := s.loadMachine(c)
+		if err != nil {
+			return s.pageError(c, err)
+		}
+		if ask := s.stopQuestion(c, m, graceful); ask != nil {
+			return s.answerAction(c, m, outcome{section: "overview", status: http.StatusOK, ask: true,
+				form: func(v *views.MachinePageView) { v.StopConfirm = ask }})
+		}
+	}
 	m, err := s.doOnMachine(c, fleet.ActMachineStop, fleet.Params{"gracefully": graceful}, func(ctx context.Context, m *vagon.Machine, _ fleet.Params) error {
 		return s.api.StopMachine(ctx, string(m.ID), graceful)
 	})
@@ -231,6 +275,39 @@ func (s *Server) stopMachine(c echo.Context) error {
 		return err
 	}
 	return s.answerAction(c, m, o)
+}
+
+// stopQuestion is the confirmation to ask before stopping m, nil when
+// nobody is using it: a running session (end_at null) or an image in use
+// means someone may lose their work. Only a ready machine is asked about;
+// for any other state the API's refusal explains itself.
+func (s *Server) stopQuestion(c echo.Context, m *vagon.Machine, graceful bool) *views.StopConfirmView {
+	a := m.Attributes
+	if a.FriendlyStatus != vagon.StatusReady {
+		return nil
+	}
+	ask := &views.StopConfirmView{Graceful: graceful}
+	if a.User != nil {
+		ask.UserName, ask.UserEmail = a.User.Attributes.Name, a.User.Attributes.Email
+	}
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	list, err := s.api.ListSessions(ctx, string(m.ID))
+	if err != nil {
+		// Unknown: ask rather than cut someone off.
+		s.log.Warn("vagon api", "err", err.Error(), "request_id", requestID(c), "route", c.Path())
+		return ask
+	}
+	for _, ss := range list {
+		if ss.Attributes.EndAt == nil && (ask.Since == nil || ss.Attributes.StartAt.After(*ask.Since)) {
+			since := ss.Attributes.StartAt
+			ask.Since = &since
+		}
+	}
+	if ask.Since == nil && (a.LatestImageStatus == nil || *a.LatestImageStatus != "in_use") {
+		return nil
+	}
+	return ask
 }
 
 // resetMachine is POST /machines/{id}/reset (confirm = the name, remove_files).
@@ -294,8 +371,14 @@ func parseAccessForm(c echo.Context) (views.AccessForm, int) {
 		raw = f.Custom
 	}
 	minutes, err := strconv.Atoi(strings.TrimSpace(raw))
-	if err != nil || minutes < 1 || minutes > maxAccessMinutes {
+	custom := strings.TrimSpace(f.Custom)
+	switch {
+	case err != nil || minutes < 1 || minutes > maxAccessMinutes:
 		f.Errors["expires_in"] = "Choose how long the link is valid: a preset, or 1 to 43,200 minutes (30 days)."
+		minutes = 0
+	case f.ExpiresIn != "custom" && custom != "" && custom != f.ExpiresIn:
+		// Two answers to one question: never pick one silently.
+		f.Errors["expires_in"] = "You chose " + views.FormatMinutes(int64(minutes)) + " but typed " + custom + " minutes under Custom. Choose Custom to use " + custom + " minutes, or clear the box to use " + views.FormatMinutes(int64(minutes)) + "."
 		minutes = 0
 	}
 	switch {
@@ -358,6 +441,7 @@ func (s *Server) createAccessLink(c echo.Context) error {
 	v.Access = views.AccessForm{ExpiresIn: form.ExpiresIn, Custom: form.Custom, Result: res}
 	p := s.page(c, m.Attributes.Name, views.NavMachines)
 	ok := views.Flash{Kind: views.FlashSuccess, Text: "Access link issued for " + m.Attributes.Name + ". Copy it now: it is shown only once."}
+	v.Outcome = &views.SectionOutcome{Section: "access", Kind: ok.Kind, Text: ok.Text}
 	if isHTMX(c) {
 		return render(c, http.StatusOK, views.MachineActionResult(p, v, "access", []views.Flash{ok}))
 	}
@@ -392,6 +476,29 @@ func (s *Server) setPermissions(c echo.Context) error {
 			v.Perms.Errors = map[string]string{"permissions": "Each permission is a checkbox, ticked or not (bad value for " + strings.Join(bad, ", ") + ")."}
 		}))
 	}
+	// The reader's choice over the current state: what they changed from
+	// what they saw, and the current value of everything they left alone
+	// (so saving again never undoes the other change).
+	// The comparison lists what changed on either side.
+	var conflict []views.ConflictRow
+	stale := false
+	wanted := make(map[string]bool, len(after))
+	for _, k := range vagon.PermissionKeys {
+		seen, ok := seenValue(c, k)
+		wanted[k] = after[k]
+		if ok && (seen == "true") == after[k] {
+			wanted[k] = before[k]
+		}
+		if ok && ((seen == "true") != before[k] || (seen == "true") != after[k]) {
+			stale = stale || (seen == "true") != before[k]
+			conflict = append(conflict, views.ConflictRow{Label: permissionTexts[k][0], Seen: onOff(seen == "true"), Current: onOff(before[k]), Wanted: onOff(wanted[k])})
+		}
+	}
+	if stale {
+		return s.answerAction(c, m, staleForm("permissions", func(v *views.MachinePageView) {
+			v.Perms.Conflict, v.Perms.Wanted = conflict, wanted
+		}))
+	}
 	if upd.Empty() {
 		return s.answerAction(c, m, nothingToChange("permissions"))
 	}
@@ -418,6 +525,23 @@ func (s *Server) setMachineType(c echo.Context) error {
 	if !validNumericID(typeID, 12) {
 		return s.answerAction(c, m, badInput("performance", func(v *views.MachinePageView) {
 			v.Performance.Errors = map[string]string{"machine_type_id": "Choose one of the machine types in the list."}
+		}))
+	}
+	if seen, ok := seenValue(c, "machine_type"); ok && seen != m.Attributes.MachineType {
+		return s.answerAction(c, m, staleForm("performance", func(v *views.MachinePageView) {
+			wanted := typeID
+			for _, t := range v.Performance.Types {
+				if t.ID == typeID {
+					wanted = t.Name
+				}
+			}
+			if wanted == seen {
+				// Left as it was: the current type stays chosen.
+				wanted = m.Attributes.MachineType
+			} else {
+				v.Performance.Wanted = typeID
+			}
+			v.Performance.Conflict = []views.ConflictRow{{Label: "Performance", Seen: seen, Current: m.Attributes.MachineType, Wanted: wanted}}
 		}))
 	}
 	if !offOnly(m) {
@@ -475,6 +599,18 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 	if len(errs) > 0 {
 		return s.answerAction(c, m, badInput("settings", form))
 	}
+	// A setting left as the reader saw it takes the current value.
+	if seen, ok := seenValue(c, "auto_stop_threshold"); ok && seen == rawStop {
+		rawStop = ""
+	}
+	if seen, ok := seenValue(c, "usage_source"); ok && seen == rawSource {
+		rawSource = ""
+	}
+	if conflict, stale := settingsConflict(c, a, rawStop, rawSource); stale {
+		return s.answerAction(c, m, staleForm("settings", func(v *views.MachinePageView) {
+			v.Settings = views.SettingsForm{AutoStop: rawStop, UsageSource: rawSource, Conflict: conflict}
+		}))
+	}
 	if req.AutoStopThreshold == nil && req.UsageSource == nil {
 		return s.answerAction(c, m, nothingToChange("settings"))
 	}
@@ -498,6 +634,33 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 		return err
 	}
 	return s.answerAction(c, m, o)
+}
+
+// settingsConflict compares a settings form with the machine: stale when a
+// setting's current value differs from the one the form was opened with;
+// the rows list those and the ones the reader changed (rawStop, rawSource
+// are "" for a setting left as it was).
+func settingsConflict(c echo.Context, a vagon.MachineAttributes, rawStop, rawSource string) ([]views.ConflictRow, bool) {
+	var rows []views.ConflictRow
+	stale := false
+	if seen, ok := seenValue(c, "auto_stop_threshold"); ok && (seen != strconv.Itoa(a.AutoStopThreshold) || rawStop != "") {
+		stale = stale || seen != strconv.Itoa(a.AutoStopThreshold)
+		n, _ := strconv.Atoi(seen)
+		wanted := views.AutoStopLabel(a.AutoStopThreshold)
+		if w, err := strconv.Atoi(rawStop); err == nil {
+			wanted = views.AutoStopLabel(w)
+		}
+		rows = append(rows, views.ConflictRow{Label: "Auto-stop after idle", Seen: views.AutoStopLabel(n), Current: views.AutoStopLabel(a.AutoStopThreshold), Wanted: wanted})
+	}
+	if seen, ok := seenValue(c, "usage_source"); ok && (seen != a.UsageSource || rawSource != "") {
+		stale = stale || seen != a.UsageSource
+		wanted := a.UsageSource
+		if rawSource != "" {
+			wanted = rawSource
+		}
+		rows = append(rows, views.ConflictRow{Label: "Usage source", Seen: views.UsageSourceLabel(seen), Current: views.UsageSourceLabel(a.UsageSource), Wanted: views.UsageSourceLabel(wanted)})
+	}
+	return rows, stale
 }
 
 // uidError words a task uid's rule breach for the field.

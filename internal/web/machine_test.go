@@ -98,7 +98,7 @@ func machineActions() []machineAction {
 		{"stop", "/stop", views.RoleOperator, fleet.ActMachineStop, "POST /machines/{id}/stop",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.setStatus(t, id, vagon.StatusReady)
-				return "", url.Values{"gracefully": {"true"}}
+				return "", url.Values{"gracefully": {"true"}, "confirm": {"true"}}
 			}},
 		{"reset", "/reset", views.RoleAdmin, fleet.ActMachineReset, "POST /machines/{id}/reset",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
@@ -243,9 +243,21 @@ func TestMachineActions_htmxFragments(t *testing.T) {
 			if doc.Find("html head").Length() != 0 && doc.Find("title").Length() != 0 {
 				t.Error("a full page, want a fragment")
 			}
-			fl := doc.Find(`#flashes[hx-swap-oob] [data-testid="flash"]`)
-			if fl.Length() != 1 || fl.AttrOr("data-kind", "") != views.FlashSuccess {
-				t.Errorf("flash %q (%s)", fl.Text(), fl.AttrOr("data-kind", ""))
+			// 9.1: the outcome is in the section acted in and in a toast
+			// appended to the fixed #toasts region, announced politely.
+			toast := doc.Find(`[hx-swap-oob="beforeend:#toasts"] [data-testid="toast"]`)
+			if toast.Length() != 1 || toast.AttrOr("data-kind", "") != views.FlashSuccess || toast.AttrOr("role", "") != "status" || toast.AttrOr("data-autohide", "") == "" {
+				t.Errorf("toast %q (kind %s, role %s)", toast.Text(), toast.AttrOr("data-kind", ""), toast.AttrOr("role", ""))
+			}
+			if toast.Find(`button[data-toast-dismiss]`).Length() != 1 {
+				t.Error("the toast has no dismiss button")
+			}
+			msg := doc.Find("#" + sections[a.name] + ` [data-testid="section-message"]`)
+			if msg.Length() != 1 || msg.AttrOr("data-kind", "") != views.FlashSuccess || strings.TrimSpace(msg.Text()) != strings.TrimSpace(toast.Find(".toast-text").Text()) {
+				t.Errorf("section message %q (%s), toast %q", msg.Text(), msg.AttrOr("data-kind", ""), toast.Text())
+			}
+			if doc.Find(`#flashes[hx-swap-oob] [data-testid="flash"]`).Length() != 0 {
+				t.Error("the outcome is also in the flash area at the top of the page")
 			}
 		})
 	}
@@ -319,8 +331,15 @@ func TestMachineActions_apiErrors(t *testing.T) {
 					if resp.StatusCode < 400 {
 						t.Errorf("status %d, want an error status", resp.StatusCode)
 					}
-					if got := doc.Find(`[data-testid="flash"][data-kind="error"]`).Text(); !strings.Contains(got, want) {
-						t.Errorf("flash %q lacks %q", got, want)
+					toast := doc.Find(`[data-testid="toast"][data-kind="error"]`)
+					if got := toast.Text(); !strings.Contains(got, want) || toast.AttrOr("role", "") != "alert" {
+						t.Errorf("toast %q (role %s) lacks %q", got, toast.AttrOr("role", ""), want)
+					}
+					if _, auto := toast.Attr("data-autohide"); auto {
+						t.Error("an error toast hides itself")
+					}
+					if got := doc.Find(`[data-testid="section-message"][data-kind="error"]`).Text(); !strings.Contains(got, want) {
+						t.Errorf("section message %q lacks %q", got, want)
 					}
 				} else {
 					resp, _ := c.PostForm(t, path, form)
@@ -328,8 +347,8 @@ func TestMachineActions_apiErrors(t *testing.T) {
 						t.Fatalf("status %d, want 303", resp.StatusCode)
 					}
 					_, doc := c.Get(t, resp.Header.Get("Location"))
-					if got := doc.Find(`[data-testid="flash"][data-kind="error"]`).Text(); !strings.Contains(got, want) {
-						t.Errorf("flash %q lacks %q", got, want)
+					if got := doc.Find(`[data-testid="section-message"][data-kind="error"]`).Text(); !strings.Contains(got, want) {
+						t.Errorf("section message %q lacks %q", got, want)
 					}
 				}
 				if n := f.app.Sim.Count(a.endpoint) - before; n != 1 {
@@ -454,8 +473,8 @@ func TestMachineActions_nothingToChange(t *testing.T) {
 			t.Fatalf("%s: status %d", path, resp.StatusCode)
 		}
 		_, doc := c.Get(t, resp.Header.Get("Location"))
-		if got := doc.Find(`[data-testid="flash"]`).Text(); got != "Nothing to change." {
-			t.Errorf("%s: flash %q", path, got)
+		if got := doc.Find(`#section-` + strings.TrimPrefix(path, "/") + ` [data-testid="section-message"]`).Text(); got != "Nothing to change." {
+			t.Errorf("%s: section message %q", path, got)
 		}
 		if writes(f.app.Sim) != before {
 			t.Errorf("%s: a write reached Vagon", path)
@@ -620,7 +639,7 @@ func TestMachinePage(t *testing.T) {
 			if got := doc.Find(testID("attr-network")).Text(); !strings.HasSuffix(strings.TrimSpace(got), " GB") {
 				t.Errorf("network %q", got)
 			}
-			if doc.Find(testID("machine-overview")).AttrOr("hx-trigger", "") != "" {
+			if doc.Find(testID("machine-state")).AttrOr("hx-trigger", "") != "" {
 				t.Error("a ready machine polls")
 			}
 			if doc.Find(`[data-testid="section-sessions"] svg rect.chart-bar`).Length() != 30 {
@@ -642,7 +661,7 @@ func TestMachinePage(t *testing.T) {
 	// A transitional machine's overview polls.
 	f.setStatus(t, id, vagon.StatusGracefulStopping)
 	_, doc := f.clients[views.RoleViewer].Get(t, "/machines/"+id)
-	ov := doc.Find(testID("machine-overview"))
+	ov := doc.Find(testID("machine-state"))
 	if ov.AttrOr("hx-trigger", "") != "every 2s" || !strings.Contains(ov.AttrOr("hx-get", ""), "poll=1") {
 		t.Errorf("overview polling: trigger %q get %q", ov.AttrOr("hx-trigger", ""), ov.AttrOr("hx-get", ""))
 	}

@@ -287,6 +287,9 @@ type authUser struct {
 	Role  string
 	// SessionID is the id of the server-side session (db.WebSession).
 	SessionID int64
+	// TimeZone is the user's chosen IANA zone for shown times, "" for the
+	// browser's.
+	TimeZone string
 }
 
 func currentUser(c echo.Context) *authUser {
@@ -316,7 +319,7 @@ func (s *Server) mwLoadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			live := err == nil && now.Sub(ws.CreatedAt) <= AbsoluteTimeout && now.Sub(ws.LastSeenAt) <= IdleTimeout
 			switch {
 			case live && u.ID == uid && ws.RevokedAt == nil && !u.Disabled:
-				c.Set(keyUser, &authUser{ID: u.ID, Email: u.Email, Role: u.Role, SessionID: ws.ID})
+				c.Set(keyUser, &authUser{ID: u.ID, Email: u.Email, Role: u.Role, SessionID: ws.ID, TimeZone: u.TimeZone})
 			case err == nil || errors.Is(err, db.ErrNotFound):
 				if err := s.endSession(c); err != nil {
 					return err

@@ -84,6 +84,10 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodGet, "/reports/top-users", viewer, "", s.showTopUsersReport},
 		{http.MethodGet, "/reports/top-users.csv", viewer, "", s.exportTopUsersReport},
 
+		// The signed-in user's own preferences (issue 9 §12).
+		{http.MethodGet, "/account", viewer, "", s.showAccount},
+		{http.MethodPost, "/account", viewer, "", s.saveAccount},
+
 		// Audit log: admins see all, everyone else their own entries.
 		{http.MethodGet, "/audit", viewer, "", s.showAudit},
 		{http.MethodGet, "/audit.csv", viewer, "", s.exportAudit},

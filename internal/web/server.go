@@ -144,6 +144,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	}
 	if u := currentUser(c); u != nil {
 		p.User = &views.CurrentUser{Email: u.Email, Role: u.Role}
+		p.TimeZone = u.TimeZone
 	}
 	p.Flashes = s.takeFlashes(c)
 	return p
