@@ -36,7 +36,7 @@ func TestAccessLink_malformedAnswerKeepsLinkOut(t *testing.T) {
 	if resp.StatusCode < 400 {
 		t.Errorf("status %d, want an error", resp.StatusCode)
 	}
-	if doc.Find(`[data-testid="flash"][data-kind="error"]`).Length() == 0 {
+	if doc.Find(`[data-testid="section-message"][data-kind="error"]`).Length() == 0 {
 		t.Error("no error flash")
 	}
 	parts := []string{secret[:10], "connect.vagon", "here is your link"}
@@ -84,7 +84,7 @@ func TestStart_timeoutIsUnknown(t *testing.T) {
 	app.Sim.SetLatency(1200*time.Millisecond, 1200*time.Millisecond)
 	resp, doc := c.PostHTMX(t, "/machines/"+id+"/start", nil)
 	app.Sim.SetLatency(0, 0)
-	flash := doc.Find(`[data-testid="flash"][data-kind="error"]`).Text()
+	flash := doc.Find(`[data-testid="section-message"][data-kind="error"]`).Text()
 	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(flash, "the machine may be starting. Check its status before trying again.") {
 		t.Fatalf("status %d, flash %q", resp.StatusCode, flash)
 	}
@@ -146,7 +146,7 @@ func TestStart_outcomeRowFailsTellsTheTruth(t *testing.T) {
 		}
 	}
 	resp, doc := c.PostHTMX(t, "/machines/"+id+"/start", nil)
-	flash := doc.Find(`[data-testid="flash"]`).Text()
+	flash := doc.Find(`[data-testid="section-message"]`).Text()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(flash, "Starting") || !strings.Contains(flash, "record in the audit log failed and will be written") {
 		t.Fatalf("status %d, flash %q", resp.StatusCode, flash)
 	}
