@@ -190,10 +190,10 @@ type AuditFilter struct {
 	// Machine matches part of the machine's id or name, ignoring case: its
 	// name in the sessions sync's latest snapshot, or the machine_name the
 	// row's params recorded.
-	Machine    string
-	Outcome    string    // exact match
-	From       time.Time // at >= From
-	To         time.Time // at < To (exclusive end)
+	Machine string
+	Outcome string    // exact match
+	From    time.Time // at >= From
+	To      time.Time // at < To (exclusive end)
 	// BeforeID is the keyset cursor: only rows with id < BeforeID. Pass the
 	// nextBeforeID of the previous page.
 	BeforeID int64

@@ -41,7 +41,7 @@ func (s *Server) auditFilter(c echo.Context) (db.AuditFilter, views.AuditFilterV
 		Actor: truncate(strings.TrimSpace(q.Get("actor")), 320), Action: truncate(q.Get("action"), 100),
 		MachineID: truncate(strings.TrimSpace(q.Get("machine_id")), 100), Outcome: q.Get("outcome"),
 		Machine: truncate(strings.TrimSpace(q.Get("machine")), 200),
-		From: truncate(q.Get("from"), 10), To: truncate(q.Get("to"), 10), Errors: map[string]string{},
+		From:    truncate(q.Get("from"), 10), To: truncate(q.Get("to"), 10), Errors: map[string]string{},
 	}
 	f := db.AuditFilter{Actor: fv.Actor, MachineID: fv.MachineID, Machine: fv.Machine}
 	if fv.Action != "" {
