@@ -190,6 +190,11 @@ func TestLayout_demoBanner(t *testing.T) {
 		if demo && !strings.Contains(b.Text(), "Demo: simulated Vagon API") {
 			t.Errorf("banner text = %q", b.Text())
 		}
+		// axe "region": all content is in a landmark; the banner is a
+		// named region of its own.
+		if demo && (b.AttrOr("role", "") != "region" || b.AttrOr("aria-label", "") == "") {
+			t.Errorf("banner is not a named region: role %q, aria-label %q", b.AttrOr("role", ""), b.AttrOr("aria-label", ""))
+		}
 	}
 }
 
