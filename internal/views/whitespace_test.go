@@ -24,9 +24,9 @@ func TestTemplWhitespace(t *testing.T) {
 		return strings.TrimSpace(spaces.ReplaceAllString(doc.Find(sel).First().Text(), " "))
 	}
 	for sel, want := range map[string]string{
-		".page-header p.muted":               "By op@example.com, submitted " + views.FormatTime(t0) + " · Stop gracefully",
+		".page-header p.muted":              "By op@example.com, submitted " + views.FormatTime(t0) + " · Stop gracefully",
 		`[data-testid="bulk-item-message"]`: "not running (code 4204)",
-		"footer.footer":                      "Vagon Fleet · request req-1",
+		"footer.footer":                     "Vagon Fleet · request req-1",
 	} {
 		if got := read(sel); got != want {
 			t.Errorf("%s reads %q, want %q", sel, got, want)
