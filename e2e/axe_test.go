@@ -88,6 +88,7 @@ func runAxe(t *testing.T, page playwright.Page, axePath string) []axeViolation {
 func axeSetup(t *testing.T) (machineID, bulkPath string) {
 	t.Helper()
 	page := signIn(t, "admin")
+	page.Context().SetDefaultTimeout(30_000) // the fleet list is slow on a loaded machine
 	machineID = claimFirst(t, page, "/machines?per_page=100")
 	token, err := page.Locator(`meta[name="csrf-token"]`).GetAttribute("content")
 	if err != nil {
@@ -138,6 +139,7 @@ func TestAxe_everyPage(t *testing.T) {
 				name := fmt.Sprintf("%s/%s/%s", role, sz.name, *scheme)
 				opts := playwright.BrowserNewContextOptions{BypassCSP: playwright.Bool(true), ColorScheme: scheme}
 				page := newPageAt(t, baseURL, opts)
+				page.Context().SetDefaultTimeout(30_000)
 				if err := page.SetViewportSize(sz.size.Width, sz.size.Height); err != nil {
 					t.Fatal(err)
 				}

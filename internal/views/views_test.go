@@ -476,13 +476,13 @@ func TestAuditPage(t *testing.T) {
 	}
 	// One line per action, in words, with the machine's name; the details
 	// hold both rows.
-	if got := r.Find(`[data-testid="audit-action"]`).Text(); got != "Stop machine" {
+	if got := r.Find(`[data-testid="audit-action-label"]`).Text(); got != "Stop machine" {
 		t.Errorf("action = %q", got)
 	}
-	if got := r.Find(`[data-testid="audit-machine"]`).Text(); strings.TrimSpace(got) != "Design 12" {
+	if got := r.Find(`[data-testid="audit-machine-name"]`).Text(); strings.TrimSpace(got) != "Design 12" {
 		t.Errorf("machine = %q", got)
 	}
-	if got := r.Find(`[data-testid="audit-machine-id"]`).Text(); got != "12" {
+	if got := r.Find(`[data-testid="audit-machine"]`).Text(); got != "12" {
 		t.Errorf("machine id = %q", got)
 	}
 	ev := r.Find(`details [data-testid="audit-event"]`)

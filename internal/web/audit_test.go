@@ -58,10 +58,10 @@ func TestAudit_searchAndOneLinePerAction(t *testing.T) {
 	if got := r.AttrOr("data-outcome", ""); got != "succeeded" {
 		t.Errorf("outcome %q", got)
 	}
-	if got := r.Find(`[data-testid="audit-action"]`).Text(); got != "Issue access link" {
+	if got := r.Find(`[data-testid="audit-action-label"]`).Text(); got != "Issue access link" {
 		t.Errorf("action %q", got)
 	}
-	if got := strings.TrimSpace(r.Find(`[data-testid="audit-machine"]`).Text()); got != "Lab_Seat 7" {
+	if got := strings.TrimSpace(r.Find(`[data-testid="audit-machine-name"]`).Text()); got != "Lab_Seat 7" {
 		t.Errorf("machine %q", got)
 	}
 	if got := r.Find(`[data-testid="audit-note"]`).Text(); got != "Note: INC-42 for Ana" {
