@@ -289,10 +289,28 @@ func usageRowView(group string, r db.UsageRow) views.UsageRowView {
 	return v
 }
 
-func chartData(c db.UsageChart) views.ChartData {
+// unassignedLabel names the machines without a user on the usage page.
+const unassignedLabel = "Machines without a user"
+
+func chartData(group string, c db.UsageChart) views.ChartData {
 	d := views.ChartData{Days: c.Days}
+	var apart *views.ChartSeriesData
 	for _, s := range c.Series {
-		d.Series = append(d.Series, views.ChartSeriesData{Label: s.Label, Minutes: s.Minutes, Other: s.GroupKey == db.SeriesOtherKey})
+		sd := views.ChartSeriesData{Label: s.Label, Minutes: s.Minutes, Other: s.GroupKey == db.SeriesOtherKey}
+		if group == db.GroupUser && s.GroupKey == "" {
+			// Not a person: after the people, before "Other".
+			sd.Label = unassignedLabel
+			apart = &sd
+			continue
+		}
+		if sd.Other && apart != nil {
+			d.Series = append(d.Series, *apart)
+			apart = nil
+		}
+		d.Series = append(d.Series, sd)
+	}
+	if apart != nil {
+		d.Series = append(d.Series, *apart)
 	}
 	return d
 }
@@ -344,7 +362,7 @@ func (s *Server) showUsageReport(c echo.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", errDBUnavailable, err)
 		}
-		v.Chart = views.BuildChart(chartData(ch))
+		v.Chart = views.BuildChart(chartData(p.group, ch))
 		v.ChartStacked = top > 0
 	} else {
 		status = http.StatusUnprocessableEntity

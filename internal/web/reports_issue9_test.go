@@ -48,6 +48,20 @@ func TestReports_usageByUserUnassignedApart(t *testing.T) {
 		if apart.Prev().Is("tbody") == false || apart.Prev().Find(`[data-testid="usage-row"]`).Length() == 0 {
 			t.Errorf("%s: the unassigned machines are not after the people", q)
 		}
+		// The chart's legend: the machines without a user after the
+		// people (only "Other" may follow), in words.
+		var legend []string
+		doc.Find(`[data-testid="report-chart-legend"] .rchart-legend-label`).Each(func(_ int, l *goquery.Selection) {
+			legend = append(legend, l.Text())
+		})
+		for i, l := range legend {
+			if l == "(unassigned)" {
+				t.Errorf("%s: legend says (unassigned)", q)
+			}
+			if l == "Machines without a user" && i < len(legend)-1 && legend[i+1] != "Other" {
+				t.Errorf("%s: legend %q ranks the unassigned machines among the people", q, legend)
+			}
+		}
 		named := 0
 		doc.Find(`[data-testid="usage-row"]`).Each(func(_ int, r *goquery.Selection) {
 			key, _ := r.Attr("data-key")
