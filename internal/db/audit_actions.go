@@ -23,13 +23,19 @@ type AuditAction struct {
 // use the index on at instead of scanning the log.
 const pairWindow = time.Hour
 
+// maxActionChunks bounds the reads of one ListAuditActions page, for a
+// filter that matches long runs of started rows whose outcomes are listed
+// elsewhere.
+const maxActionChunks = 20
+
 // ListAuditActions returns one page of actions, newest first: each outcome
 // row matching f with its started row (same request_id, action and
 // machine_id, written before it), and started rows matching f that have no
 // outcome. A started row whose outcome exists is not listed on its own,
 // whichever page that outcome is on. The page holds up to f.Limit actions
-// (default DefaultAuditLimit); nextBeforeID is the cursor for the next page
-// (0 at the end), as for ListAudit.
+// (default DefaultAuditLimit), fewer when maxActionChunks reads did not find
+// as many; nextBeforeID is the cursor for the next page (0 at the end), as
+// for ListAudit.
 func (s *Store) ListAuditActions(ctx context.Context, f AuditFilter) (actions []AuditAction, nextBeforeID int64, err error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -37,7 +43,7 @@ func (s *Store) ListAuditActions(ctx context.Context, f AuditFilter) (actions []
 	}
 	limit = min(limit, MaxAuditLimit)
 	f.Limit = limit
-	for {
+	for chunk := 1; ; chunk++ {
 		page, next, err := s.ListAudit(ctx, f)
 		if err != nil {
 			return nil, 0, err
@@ -53,7 +59,9 @@ func (s *Store) ListAuditActions(ctx context.Context, f AuditFilter) (actions []
 			// next page starts after it.
 			actions = actions[:limit]
 			return actions, actions[limit-1].ID, nil
-		case len(actions) == limit || next == 0:
+		case len(actions) == limit || next == 0 || chunk == maxActionChunks:
+			// (After maxActionChunks reads the page may be short; the
+			// cursor goes on from the last row read.)
 			return actions, next, nil
 		}
 		f.BeforeID = next

@@ -185,6 +185,29 @@ func TestListAuditActions_pairsStartedWithOutcome(t *testing.T) {
 	})
 }
 
+// A filter that matches only started rows whose outcomes exist reads a
+// bounded number of chunks per page and still pages to the end.
+func TestListAuditActions_boundedReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	for i := range 30 {
+		req := fmt.Sprint("r", i)
+		insertAudit(t, s, db.AuditEvent{ActorEmail: "op@x", Action: "machine.start", MachineID: "m", Outcome: db.OutcomeStarted, RequestID: req})
+		insertAudit(t, s, db.AuditEvent{ActorEmail: "op@x", Action: "machine.start", MachineID: "m", Outcome: db.OutcomeSucceeded, RequestID: req})
+	}
+	f := db.AuditFilter{Outcome: db.OutcomeStarted, Limit: 1}
+	acts, next, err := s.ListAuditActions(ctx, f)
+	if err != nil || len(acts) != 0 || next == 0 {
+		t.Fatalf("first page: %d actions, next %d, %v; want none and a cursor", len(acts), next, err)
+	}
+	f.BeforeID = next
+	acts, next, err = s.ListAuditActions(ctx, f)
+	if err != nil || len(acts) != 0 || next != 0 {
+		t.Fatalf("second page: %d actions, next %d, %v; want the end", len(acts), next, err)
+	}
+}
+
 func TestMachineNames(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
