@@ -8,8 +8,8 @@ PKGS := ./...
 # "context deadline exceeded" and no crasher on a loaded machine (a race in
 # Go's fuzz coordinator, golang/go#75804, fixed only in Go 1.27).
 FUZZTIME ?= 40000x
-# The Playwright driver (npm playwright-core 1.52.0, aliased as "package") and
-# Debian's Chromium; see ../shared/recipes/browser-tests.md.
+# The Playwright driver (npm playwright-core 1.52.0, aliased as "package"),
+# axe-core for the accessibility journey, and Debian's Chromium; see ../shared/recipes/browser-tests.md.
 export PLAYWRIGHT_DRIVER_PATH ?= $(CURDIR)/e2e-driver/node_modules
 export PLAYWRIGHT_NODEJS_PATH ?= $(shell command -v node)
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
@@ -39,7 +39,7 @@ templ-check:
 	./scripts/check-templ.sh
 
 e2e-driver:
-	@if [ ! -f e2e-driver/node_modules/package/cli.js ]; then npm ci --prefix e2e-driver --no-audit --no-fund; fi
+	@if [ ! -f e2e-driver/node_modules/package/cli.js ] || [ ! -f e2e-driver/node_modules/axe-core/axe.min.js ]; then npm ci --prefix e2e-driver --no-audit --no-fund; fi
 
 ## unit + integration + browser tests, with -race, plus brief fuzzing
 test: templ-check lint e2e-driver

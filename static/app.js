@@ -497,11 +497,68 @@
     });
   }
 
+  // issue 9: a table box that scrolls (wider or taller than its room, as on
+  // a phone) can be reached and scrolled with the keyboard: it becomes a
+  // focusable region named after its table's heading. A box that fits gets
+  // no extra tab stop, so this runs again when the window is resized.
+  function tableLabel(wrap) {
+    var t = wrap.querySelector("table");
+    if (t && t.getAttribute("aria-label")) {
+      return t.getAttribute("aria-label");
+    }
+    var cap = t && t.querySelector("caption");
+    if (cap && cap.textContent.trim()) {
+      return cap.textContent.trim();
+    }
+    var sec = wrap.closest("section[aria-labelledby]");
+    var h = sec && document.getElementById(sec.getAttribute("aria-labelledby"));
+    if (!h) {
+      var box = wrap.closest("section, .card, .section");
+      h = box && box.querySelector("h2, h3, .card-title");
+    }
+    if (!h) {
+      h = document.querySelector("main h1");
+    }
+    var text = h ? h.textContent.replace(/\s+/g, " ").trim() : "";
+    return (text || "Table") + " (scrollable table)";
+  }
+  function markScrollRegions(root) {
+    (root || document).querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1 || wrap.scrollHeight > wrap.clientHeight + 1;
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", tableLabel(wrap));
+        wrap.setAttribute("data-scroll-region", "");
+      } else if (!scrolls && wrap.hasAttribute("data-scroll-region")) {
+        ["tabindex", "role", "aria-label", "data-scroll-region"].forEach(function (a) {
+          wrap.removeAttribute(a);
+        });
+      }
+    });
+  }
+  // Opening a <details> in a table can make its box scroll.
+  document.addEventListener(
+    "toggle",
+    function () {
+      markScrollRegions(document);
+    },
+    true
+  );
+  var resizeTimer = 0;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizeTimer);
+    resizeTimer = window.setTimeout(function () {
+      markScrollRegions(document);
+    }, 150);
+  });
+
   // Run the per-element enhancements on the page and on content htmx swaps in.
   function enhance(root) {
     renderTimes(root);
     armToasts(root);
     nameBrowserZone(root);
+    markScrollRegions(root);
     (root || document).querySelectorAll("input[data-confirm-name]").forEach(syncConfirmName);
   }
   document.addEventListener("DOMContentLoaded", function () {

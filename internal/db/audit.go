@@ -237,12 +237,19 @@ func auditCanonical(ev *AuditEvent) []byte {
 
 // AuditFilter selects audit rows. Zero fields do not filter.
 type AuditFilter struct {
-	ActorEmail string    // exact match
-	Action     string    // exact match
-	MachineID  string    // exact match
-	Outcome    string    // exact match
-	From       time.Time // at >= From
-	To         time.Time // at < To (exclusive end)
+	ActorEmail string // exact match
+	// Actor matches part of the actor's email, ignoring case ("helpdesk"
+	// finds helpdesk@demo.local); % and _ are matched literally.
+	Actor     string
+	Action    string // exact match
+	MachineID string // exact match
+	// Machine matches part of the machine's id or name, ignoring case: its
+	// name in the sessions sync's latest snapshot, or the machine_name the
+	// row's params recorded.
+	Machine string
+	Outcome string    // exact match
+	From    time.Time // at >= From
+	To      time.Time // at < To (exclusive end)
 	// BeforeID is the keyset cursor: only rows with id < BeforeID. Pass the
 	// nextBeforeID of the previous page.
 	BeforeID int64
@@ -268,11 +275,21 @@ func (f AuditFilter) where() (string, []any) {
 	if f.ActorEmail != "" {
 		add("actor_email = ?", f.ActorEmail)
 	}
+	if f.Actor != "" {
+		add(`actor_email ILIKE ? ESCAPE '\'`, containsPattern(f.Actor))
+	}
 	if f.Action != "" {
 		add("action = ?", f.Action)
 	}
 	if f.MachineID != "" {
 		add("machine_id = ?", f.MachineID)
+	}
+	if f.Machine != "" {
+		// Every ? is the same argument.
+		add(`(machine_id ILIKE ? ESCAPE '\'
+			OR params->>'machine_name' ILIKE ? ESCAPE '\'
+			OR machine_id IN (SELECT ml.machine_id FROM machines_latest ml
+				WHERE ml.name ILIKE ? ESCAPE '\'))`, containsPattern(f.Machine))
 	}
 	if f.Outcome != "" {
 		add("outcome = ?", f.Outcome)
@@ -290,6 +307,14 @@ func (f AuditFilter) where() (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// containsPattern is an ILIKE pattern (with ESCAPE '\') matching any text
+// that contains s literally: the wildcards % and _ and the escape character
+// in s are escaped.
+func containsPattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
 }
 
 // ListAudit returns one page of matching rows, newest first, and the cursor

@@ -71,8 +71,11 @@ type UsageQuery struct {
 // sessions included, with zeros). LastUsed is the start of the group's newest
 // session in the range.
 type UsageRow struct {
-	GroupKey   string     `db:"group_key"`
-	Label      string     `db:"label"`
+	GroupKey string `db:"group_key"`
+	Label    string `db:"label"`
+	// Name is the user's name for GroupUser (from the machines' latest
+	// snapshots; "" when unknown or for other groups).
+	Name       string     `db:"name"`
 	Sessions   int64      `db:"sessions"`
 	Minutes    int64      `db:"minutes"`
 	AvgMinutes float64    `db:"avg_minutes"`
@@ -154,6 +157,15 @@ func groupExprs(group string) (key, label string) {
 	}
 }
 
+// groupNameExpr is a group's person name: the user's name for GroupUser,
+// NULL otherwise.
+func groupNameExpr(group string) string {
+	if group == GroupUser {
+		return `nullif(ml.user_name, '')`
+	}
+	return `NULL::text`
+}
+
 // usageSQL builds the report query. Sessions are first aggregated per
 // machine straight from the machine_sessions_start_at index (an index-only
 // scan), then the few thousand machine rows are joined to machines_latest
@@ -169,7 +181,7 @@ func usageSQL(c checked, extraWhere string, limit int) string {
 			WHERE start_at >= $1 AND start_at < $2
 			GROUP BY 1
 		)
-		SELECT d.day AS group_key, d.day AS label,
+		SELECT d.day AS group_key, d.day AS label, '' AS name,
 			coalesce(agg.sessions, 0) AS sessions, coalesce(agg.minutes, 0) AS minutes,
 			coalesce(agg.minutes::float8 / nullif(agg.sessions, 0), 0) AS avg_minutes,
 			agg.last_used
@@ -186,13 +198,14 @@ func usageSQL(c checked, extraWhere string, limit int) string {
 			GROUP BY machine_id
 		), g AS (
 			SELECT ` + key + ` AS group_key, min(` + label + `) AS label,
+				coalesce(min(` + groupNameExpr(c.Group) + `), '') AS name,
 				sum(pm.sessions)::bigint AS sessions, sum(pm.minutes)::bigint AS minutes,
 				max(pm.last_used) AS last_used
 			FROM pm LEFT JOIN machines_latest ml ON ml.machine_id = pm.machine_id
 			WHERE true ` + extraWhere + `
 			GROUP BY 1
 		)
-		SELECT group_key, label, sessions, minutes,
+		SELECT group_key, label, name, sessions, minutes,
 			coalesce(minutes::float8 / nullif(sessions, 0), 0) AS avg_minutes, last_used
 		FROM g`
 	}
@@ -419,33 +432,37 @@ const machineInfoColumns = `ml.machine_id, ml.name, coalesce(ml.user_email, '') 
 	coalesce(ml.user_name, '') AS user_name, ml.region, ml.machine_type, ml.status,
 	ml.usage_source, ml.remaining_usage_minutes, ml.taken_at`
 
-// IdleMachine is an assigned machine nobody has used for a while.
+// IdleMachine is a machine nobody used over a report's range.
 type IdleMachine struct {
 	MachineInfo
-	// LastUsed is when its newest session ended; nil when it never ran.
+	// LastUsed is when its newest session started before the range's end
+	// ended; nil when none did.
 	LastUsed *time.Time `db:"last_used"`
+	// NeverUsed says the machine has no session at all.
+	NeverUsed bool `db:"never_used"`
 }
 
-// IdleMachines returns the machines that have a user (in their latest
-// snapshot, not deleted since) and no session running or ended in the last
-// days days before now: they cost money for nothing. Never-used machines come
+// IdleMachines returns the machines (in their latest snapshot, not deleted
+// since) with no session in [from, to): none that started before to was
+// still running at from or ended after it. They cost money for nothing.
+// Spares (no user, UserEmail "") are included. Never-used machines come
 // first, then the longest idle.
-func (s *Store) IdleMachines(ctx context.Context, days int, now time.Time) ([]IdleMachine, error) {
-	if days < 0 {
-		return nil, fmt.Errorf("db: idle machines: %w: negative days", ErrInvalidQuery)
+func (s *Store) IdleMachines(ctx context.Context, from, to time.Time) ([]IdleMachine, error) {
+	if !from.Before(to) {
+		return nil, fmt.Errorf("db: idle machines: %w: empty range", ErrInvalidQuery)
 	}
-	cutoff := now.Add(-time.Duration(days) * 24 * time.Hour)
 	rows, _ := s.pool.Query(ctx, `
-		SELECT `+machineInfoColumns+`, ls.end_at AS last_used
+		SELECT `+machineInfoColumns+`, ls.end_at AS last_used,
+			NOT EXISTS (SELECT 1 FROM machine_sessions a WHERE a.machine_id = ml.machine_id) AS never_used
 		FROM machines_latest ml
 		LEFT JOIN LATERAL (
 			SELECT s.start_at, s.end_at FROM machine_sessions s
-			WHERE s.machine_id = ml.machine_id
+			WHERE s.machine_id = ml.machine_id AND s.start_at < $2
 			ORDER BY s.start_at DESC LIMIT 1
 		) ls ON true
-		WHERE ml.gone_at IS NULL AND ml.user_email IS NOT NULL
+		WHERE ml.gone_at IS NULL
 			AND (ls.start_at IS NULL OR ls.end_at < $1)
-		ORDER BY ls.end_at ASC NULLS FIRST, ml.machine_id`, cutoff)
+		ORDER BY never_used DESC, ls.end_at ASC NULLS FIRST, ml.machine_id`, from, to)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[IdleMachine])
 	if err != nil {
 		return nil, fmt.Errorf("db: idle machines: %w", err)

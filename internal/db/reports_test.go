@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,28 +225,62 @@ func TestTopUsers(t *testing.T) {
 	if got := sums(rows); !slices.Equal(got, want) {
 		t.Fatalf("top users = %+v, want %+v", got, want)
 	}
+	// Names come with the emails (issue 9.18).
+	if !strings.EqualFold(rows[0].Name, "ann") || rows[1].Name != "bob" {
+		t.Fatalf("names %q %q", rows[0].Name, rows[1].Name)
+	}
 }
 
 func TestIdleMachines(t *testing.T) {
 	t.Parallel()
 	s := reportFixture(t)
-	now := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
-	idle, err := s.IdleMachines(context.Background(), 7, now)
+	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+	ids := func(ms []db.IdleMachine) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.MachineID)
+		}
+		return out
+	}
+
+	// The last 7 days before 10 March.
+	idle, err := s.IdleMachines(context.Background(), day(3), day(10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	for _, m := range idle {
-		ids = append(ids, m.MachineID)
+	// 105 and the spare 107 never ran; 100 last ended on 2 March. 101,
+	// 102 and 103 ran since the cutoff, 106 is running, 104 was deleted.
+	if got := ids(idle); !slices.Equal(got, []string{"105", "107", "100"}) {
+		t.Fatalf("idle = %v", got)
 	}
-	// 105 never ran; 100 last ended on 2 March. 101 and 103 ran since the
-	// cutoff, 106 is running, 104 was deleted, 102 and 107 have no user.
-	if !slices.Equal(ids, []string{"105", "100"}) {
-		t.Fatalf("idle = %v", ids)
+	if !idle[0].NeverUsed || idle[0].LastUsed != nil || idle[0].UserEmail != "carol@example.com" {
+		t.Fatalf("105 = %+v", idle[0])
 	}
-	if idle[0].LastUsed != nil || idle[1].LastUsed == nil || !idle[1].LastUsed.Equal(time.Date(2026, 3, 2, 12, 30, 0, 0, time.UTC)) ||
-		idle[1].UserEmail != "ann@example.com" || idle[1].Name != "Alpha" {
-		t.Fatalf("idle rows = %+v", idle)
+	if !idle[1].NeverUsed || idle[1].UserEmail != "" || idle[1].Name != "Eta" {
+		t.Fatalf("107 (a spare, never used) = %+v", idle[1])
+	}
+	if idle[2].NeverUsed || idle[2].LastUsed == nil || !idle[2].LastUsed.Equal(time.Date(2026, 3, 2, 12, 30, 0, 0, time.UTC)) ||
+		idle[2].UserEmail != "ann@example.com" || idle[2].Name != "Alpha" {
+		t.Fatalf("100 = %+v", idle[2])
+	}
+
+	// A past range, 1 March: machines used only later are idle in it, and
+	// are not "never used".
+	idle, err = s.IdleMachines(context.Background(), day(1), day(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(idle); !slices.Equal(got, []string{"105", "107", "101", "102", "103"}) {
+		t.Fatalf("idle on 1 March = %v", got)
+	}
+	for _, m := range idle[2:] {
+		if m.NeverUsed || m.LastUsed != nil {
+			t.Errorf("%s: never used %v, last used %v", m.MachineID, m.NeverUsed, m.LastUsed)
+		}
+	}
+
+	if _, err := s.IdleMachines(context.Background(), day(2), day(2)); err == nil {
+		t.Error("an empty range is accepted")
 	}
 }
 

@@ -38,6 +38,42 @@ const (
 	ActPageView           = "page.view"
 )
 
+// actionLabels names each action in words, for people reading the audit
+// log. Every action in Specs has one (a test checks); the schedule actions
+// of INTERFACES.md are named here too, ahead of their constants.
+var actionLabels = map[string]string{
+	ActMachineCreate:      "Create machines",
+	ActMachineUpdate:      "Change machine settings",
+	ActMachineStart:       "Start machine",
+	ActMachineStop:        "Stop machine",
+	ActMachineReset:       "Reset machine",
+	ActMachinePermissions: "Change permissions",
+	ActMachinePerformance: "Change performance",
+	ActMachineAccessLink:  "Issue access link",
+	ActTaskActivate:       "Run task",
+	ActTaskDelete:         "Delete task",
+	ActUserCreate:         "Add user",
+	ActUserUpdate:         "Change user",
+	ActAuthLogin:          "Sign in",
+	ActAuthLoginFailed:    "Failed sign-in",
+	ActAuthLogout:         "Sign out",
+	ActBulk:               "Bulk action",
+	ActPageView:           "Open page",
+	"schedule.create":     "Create schedule",
+	"schedule.update":     "Change schedule",
+	"schedule.delete":     "Delete schedule",
+	"schedule.run":        "Run schedule",
+}
+
+// ActionLabel is an audit action in words ("Start machine" for
+// machine.start); an action without a label is returned as it is.
+func ActionLabel(action string) string {
+	if l, ok := actionLabels[action]; ok {
+		return l
+	}
+	return action
+}
+
 // ActionSpec declares, for one action, which params are recorded in the
 // audit log and which are secret. A secret key is never stored, even when a
 // caller passes it; a key that is neither recorded nor secret is dropped.

@@ -37,6 +37,28 @@ func TestSpecs_declareEveryAction(t *testing.T) {
 	}
 }
 
+// Every declared action has a label in words, distinct from the others, so
+// the audit page never shows a bare machine.start.
+func TestActionLabel(t *testing.T) {
+	seen := map[string]string{}
+	for name := range fleet.Specs {
+		l := fleet.ActionLabel(name)
+		if l == name || l == "" {
+			t.Errorf("action %s has no label", name)
+		}
+		if other, dup := seen[l]; dup {
+			t.Errorf("actions %s and %s share the label %q", name, other, l)
+		}
+		seen[l] = name
+	}
+	if got := fleet.ActionLabel(fleet.ActMachineStart); got != "Start machine" {
+		t.Errorf("machine.start = %q", got)
+	}
+	if got := fleet.ActionLabel("no.such"); got != "no.such" {
+		t.Errorf("unknown action = %q, want it unchanged", got)
+	}
+}
+
 func TestFilter(t *testing.T) {
 	tests := []struct {
 		action string

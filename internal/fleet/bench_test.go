@@ -193,7 +193,7 @@ func BenchmarkUsageReport(b *testing.B) {
 	b.Run("idle+low", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			t0 := time.Now()
-			if _, err := store.IdleMachines(ctx, 30, now); err != nil {
+			if _, err := store.IdleMachines(ctx, now.Add(-30*24*time.Hour), now); err != nil {
 				b.Fatal(err)
 			}
 			t1 := time.Now()

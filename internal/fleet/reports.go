@@ -218,9 +218,10 @@ func (r *Reports) TopUsers(ctx context.Context, rg Range, n int) ([]db.UsageRow,
 	return rows, nil
 }
 
-// IdleMachines returns the assigned machines unused for days days.
-func (r *Reports) IdleMachines(ctx context.Context, days int, now time.Time) ([]db.IdleMachine, error) {
-	m, err := r.store.IdleMachines(ctx, days, now)
+// IdleMachines returns the machines, spares included, that had no session
+// in [from, to).
+func (r *Reports) IdleMachines(ctx context.Context, from, to time.Time) ([]db.IdleMachine, error) {
+	m, err := r.store.IdleMachines(ctx, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: idle machines: %w", err)
 	}

@@ -161,7 +161,7 @@ func Layout(p Page) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if p.Demo {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<div class=\"demo-banner\" role=\"note\" data-testid=\"demo-banner\">Demo: simulated Vagon API</div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<div class=\"demo-banner\" role=\"region\" aria-label=\"Demo mode\" data-testid=\"demo-banner\">Demo: simulated Vagon API</div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

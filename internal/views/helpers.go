@@ -166,3 +166,20 @@ func userFormRole(role string) string {
 	}
 	return role
 }
+
+// auditOutcomeTitle heads an outcome row in the audit details.
+func auditOutcomeTitle(outcome string) string {
+	switch outcome {
+	case "started":
+		return "Started"
+	case "succeeded":
+		return "Succeeded"
+	case "failed":
+		return "Failed"
+	case "denied":
+		return "Denied"
+	case "unknown":
+		return "Outcome unknown"
+	}
+	return outcome
+}

@@ -308,11 +308,15 @@ type AuditView struct {
 	// NextURL links to older entries (keyset); empty at the end.
 	NextURL string
 	// CSVURL exports the current filter as CSV.
-	CSVURL   string
-	Actions  []string
+	CSVURL string
+	// Actions are the action filter's choices: each action name with its
+	// label in words.
+	Actions  []Option
 	Outcomes []string
 	// OwnOnly says the user sees only their own entries (not an admin).
 	OwnOnly bool
+	// ClearMachineIDURL is this view without its machine_id filter.
+	ClearMachineIDURL string
 }
 
 // AuditFilterView is the audit filter form's state. Errors are keyed by
@@ -321,7 +325,9 @@ type AuditFilterView struct {
 	Actor     string
 	Action    string
 	MachineID string
-	Outcome   string
+	// Machine is part of a machine's name or id.
+	Machine string
+	Outcome string
 	// From and To are dates, YYYY-MM-DD.
 	From   string
 	To     string
@@ -342,6 +348,15 @@ type AuditRow struct {
 	// Params is pretty-printed JSON.
 	Params    string
 	RequestID string
+	// ActionLabel is Action in words.
+	ActionLabel string
+	// MachineName is the machine's name when known ("" otherwise).
+	MachineName string
+	// Note is the note recorded with the action (an access link's), if any.
+	Note string
+	// Started is the started row written before this outcome row; nil for a
+	// row that stands alone (denied, sign-in, or no outcome yet).
+	Started *AuditRow
 }
 
 // MachinesView is the machines list page.
@@ -440,7 +455,7 @@ var outcomeClasses = map[string]string{
 	"succeeded": "badge-success",
 	"failed":    "badge-danger",
 	"denied":    "badge-warning",
-	"unknown":   "badge-warning",
+	"unknown":   "badge-warning", // the call's result could not be known
 }
 
 // OutcomeClass returns the badge class for an audit outcome.

@@ -71,6 +71,26 @@ type SyncPassView struct {
 type SyncStatusView struct {
 	// Passes are the last passes, newest first; none when no sync has run.
 	Passes []SyncPassView
+	// ShowDetails shows the operations details (the passes, SYNC_INTERVAL,
+	// the sync command): for admins. Others read only how fresh the data
+	// is.
+	ShowDetails bool
+}
+
+// LastSynced is when the newest finished, successful pass ended (nil when
+// none has).
+func (s SyncStatusView) LastSynced() *time.Time {
+	for _, p := range s.Passes {
+		if p.Status == "succeeded" && p.FinishedAt != nil {
+			return p.FinishedAt
+		}
+	}
+	return nil
+}
+
+// Running says a pass is under way now.
+func (s SyncStatusView) Running() bool {
+	return len(s.Passes) > 0 && s.Passes[0].FinishedAt == nil
 }
 
 // UsageReportView is the /reports/usage page.
@@ -86,7 +106,10 @@ type UsageReportView struct {
 	// Columns are the table's headers with their sort links.
 	Columns []SortColumn
 	Rows    []UsageRowView
-	// TotalSessions and TotalMinutes sum Rows.
+	// Unassigned is, for the user group, the machines without a user:
+	// shown apart from the people, never ranked among them.
+	Unassigned *UsageRowView
+	// TotalSessions and TotalMinutes sum Rows and Unassigned.
 	TotalSessions int64
 	TotalMinutes  int64
 	Chart         ChartView
@@ -115,6 +138,9 @@ type SortColumn struct {
 type UsageRowView struct {
 	Key   string
 	Label string
+	// Name is shown instead of Label when set (a user's name, the email
+	// under it).
+	Name string
 	// Href links the group to its page (machines), empty otherwise.
 	Href       string
 	Sessions   int64
@@ -125,9 +151,13 @@ type UsageRowView struct {
 
 // IdleReportView is the /reports/idle page.
 type IdleReportView struct {
-	// Days is the form's value as typed; DaysN the parsed one.
-	Days   string
-	DaysN  int
+	// Filter is the range fields' state.
+	Filter RangeFilterView
+	// Days is days=N as typed ("" for a range); DaysN the parsed one.
+	Days  string
+	DaysN int
+	// Range is the resolved range for a range query (zero for days=N).
+	Range  RangeText
 	Errors map[string]string
 	Valid  bool
 	Rows   []IdleRowView
@@ -149,6 +179,10 @@ type IdleRowView struct {
 	LastUsed *time.Time
 	// IdleDays is the whole days since LastUsed (-1 when never used).
 	IdleDays int
+	// Unassigned flags a spare (no user); NeverUsed a machine with no
+	// session at all.
+	Unassigned bool
+	NeverUsed  bool
 }
 
 // LowRemainingReportView is the /reports/low-remaining page.
@@ -196,17 +230,14 @@ type TopUsersReportView struct {
 
 // TopUserRowView is one user in the top-users table.
 type TopUserRowView struct {
-	Rank       int
-	Email      string
+	Rank  int
+	Email string
+	// Name is the user's name, when the machines' snapshots have it.
+	Name       string
 	Sessions   int64
 	Minutes    int64
 	AvgMinutes float64
 	LastUsed   *time.Time
-}
-
-// FormatHours renders minutes as hours with one decimal: "12.5 h".
-func FormatHours(minutes int64) string {
-	return strconv.FormatFloat(float64(minutes)/60, 'f', 1, 64) + " h"
 }
 
 // roundMinutes rounds an average to whole minutes.
@@ -281,3 +312,15 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// usageTotalLabel heads the usage table's total row.
+func usageTotalLabel(v UsageReportView) string {
+	l := "Total (" + plural(len(v.Rows), groupNounOne(v.Group), groupNoun(v.Group))
+	if v.Unassigned != nil {
+		l += " and machines without a user"
+	}
+	return l + ")"
+}
+
+// boolAttr is "true" or "false", for data attributes.
+func boolAttr(b bool) string { return strconv.FormatBool(b) }

@@ -72,13 +72,14 @@ func sampleAudit() views.AuditView {
 	return views.AuditView{
 		Filter: views.AuditFilterView{Outcome: "failed", From: "2025-03-01", Errors: map[string]string{"to": "Use YYYY-MM-DD."}},
 		Rows: []views.AuditRow{
-			{ID: 9, At: t0, ActorEmail: "op@example.com", ActorRole: "operator", Action: "machine.stop", MachineID: "12", Outcome: "failed", ErrorCode: &code, Message: "machine is not running", Params: "{\n  \"gracefully\": true\n}", RequestID: "req-9"},
-			{ID: 8, At: t0.Add(-time.Minute), ActorEmail: "op@example.com", ActorRole: "operator", Action: "machine.stop", MachineID: "12", Outcome: "started"},
+			{ID: 9, At: t0, ActorEmail: "op@example.com", ActorRole: "operator", Action: "machine.stop", ActionLabel: "Stop machine", MachineID: "12", MachineName: "Design 12", Outcome: "failed", ErrorCode: &code, Message: "machine is not running", Params: "{\n  \"gracefully\": true\n}", RequestID: "req-9",
+				Started: &views.AuditRow{ID: 7, At: t0.Add(-time.Second), Action: "machine.stop", Outcome: "started", Params: "{\n  \"gracefully\": true\n}", RequestID: "req-9"}},
+			{ID: 8, At: t0.Add(-time.Minute), ActorEmail: "hd@example.com", ActorRole: "helpdesk", Action: "machine.access_link", ActionLabel: "Issue access link", MachineID: "13", Outcome: "unknown", Note: "for <b>Ann</b>"},
 		},
 		NextURL:  "/audit?outcome=failed&before=8",
 		CSVURL:   "/audit.csv?outcome=failed",
-		Actions:  []string{"machine.start", "machine.stop"},
-		Outcomes: []string{"started", "succeeded", "failed", "denied"},
+		Actions:  []views.Option{{Value: "machine.start", Label: "Start machine"}, {Value: "machine.stop", Label: "Stop machine"}},
+		Outcomes: []string{"started", "succeeded", "failed", "denied", "unknown"},
 	}
 }
 
@@ -188,6 +189,11 @@ func TestLayout_demoBanner(t *testing.T) {
 		}
 		if demo && !strings.Contains(b.Text(), "Demo: simulated Vagon API") {
 			t.Errorf("banner text = %q", b.Text())
+		}
+		// axe "region": all content is in a landmark; the banner is a
+		// named region of its own.
+		if demo && (b.AttrOr("role", "") != "region" || b.AttrOr("aria-label", "") == "") {
+			t.Errorf("banner is not a named region: role %q, aria-label %q", b.AttrOr("role", ""), b.AttrOr("aria-label", ""))
 		}
 	}
 }
@@ -493,6 +499,34 @@ func TestAuditPage(t *testing.T) {
 	if got := r.Find(`details pre[data-testid="audit-params"]`).Text(); !strings.Contains(got, `"gracefully": true`) {
 		t.Errorf("params = %q", got)
 	}
+	// One line per action, in words, with the machine's name; the details
+	// hold both rows.
+	if got := r.Find(`[data-testid="audit-action-label"]`).Text(); got != "Stop machine" {
+		t.Errorf("action = %q", got)
+	}
+	if got := r.Find(`[data-testid="audit-machine-name"]`).Text(); strings.TrimSpace(got) != "Design 12" {
+		t.Errorf("machine = %q", got)
+	}
+	if got := r.Find(`[data-testid="audit-machine"]`).Text(); got != "12" {
+		t.Errorf("machine id = %q", got)
+	}
+	ev := r.Find(`details [data-testid="audit-event"]`)
+	if ev.Length() != 2 || ev.First().AttrOr("data-outcome", "") != "started" || ev.Last().AttrOr("data-outcome", "") != "failed" {
+		t.Errorf("details hold %d rows, want started then failed", ev.Length())
+	}
+	r2 := rows.Eq(1)
+	if b := r2.Find(`[data-testid="outcome-badge"]`); b.Text() != "unknown" || !b.HasClass("badge-warning") {
+		t.Errorf("unknown badge %q %q", b.Text(), b.AttrOr("class", ""))
+	}
+	if got := r2.Find(`[data-testid="audit-note"]`).Text(); got != "Note: for <b>Ann</b>" {
+		t.Errorf("note = %q", got)
+	}
+	if got := r2.Find(`[data-testid="audit-machine"]`).Text(); strings.TrimSpace(got) != "13" {
+		t.Errorf("machine without a name = %q, want its id", got)
+	}
+	if got := doc.Find(`select[name="action"] option[value="machine.stop"]`).Text(); got != "Stop machine" {
+		t.Errorf("action option = %q", got)
+	}
 	if got := doc.Find(`a[data-testid="page-next"]`).AttrOr("href", ""); got != "/audit?outcome=failed&before=8" {
 		t.Errorf("older link = %q", got)
 	}
@@ -503,7 +537,10 @@ func TestAuditPage(t *testing.T) {
 	if f.AttrOr("hx-get", "") != "/audit" || f.AttrOr("hx-target", "") != "#audit-results" || f.AttrOr("hx-push-url", "") != "true" {
 		t.Error("filter form htmx attributes wrong")
 	}
-	for _, n := range []string{"actor", "action", "machine_id", "outcome", "from", "to"} {
+	if tr := f.AttrOr("hx-trigger", ""); !strings.Contains(tr, "input changed delay:400ms from:#field-actor") || !strings.Contains(tr, "from:#field-machine") {
+		t.Errorf("filters are not applied while typing: hx-trigger %q", tr)
+	}
+	for _, n := range []string{"actor", "action", "machine", "outcome", "from", "to"} {
 		if f.Find(`[name="`+n+`"]`).Length() != 1 {
 			t.Errorf("filter lacks %s", n)
 		}

@@ -21,12 +21,13 @@ import (
 
 var auditOutcomes = []string{db.OutcomeStarted, db.OutcomeSucceeded, db.OutcomeFailed, db.OutcomeDenied, db.OutcomeUnknown}
 
-func auditActions() []string {
-	var out []string
+// auditActions are the action filter's choices, in words, sorted by label.
+func auditActions() []views.Option {
+	var out []views.Option
 	for k := range fleet.Specs {
-		out = append(out, k)
+		out = append(out, views.Option{Value: k, Label: fleet.ActionLabel(k)})
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b views.Option) int { return strings.Compare(a.Label, b.Label) })
 	return out
 }
 
@@ -37,9 +38,10 @@ func (s *Server) auditFilter(c echo.Context) (db.AuditFilter, views.AuditFilterV
 	fv := views.AuditFilterView{
 		Actor: truncate(strings.TrimSpace(q.Get("actor")), 320), Action: truncate(q.Get("action"), 100),
 		MachineID: truncate(strings.TrimSpace(q.Get("machine_id")), 100), Outcome: q.Get("outcome"),
-		From: truncate(q.Get("from"), 10), To: truncate(q.Get("to"), 10), Errors: map[string]string{},
+		Machine: truncate(strings.TrimSpace(q.Get("machine")), 200),
+		From:    truncate(q.Get("from"), 10), To: truncate(q.Get("to"), 10), Errors: map[string]string{},
 	}
-	f := db.AuditFilter{ActorEmail: db.NormalizeEmail(fv.Actor), MachineID: fv.MachineID}
+	f := db.AuditFilter{Actor: fv.Actor, MachineID: fv.MachineID, Machine: fv.Machine}
 	if fv.Action != "" {
 		if _, ok := fleet.Specs[fv.Action]; ok {
 			f.Action = fv.Action
@@ -78,7 +80,7 @@ func (s *Server) auditFilter(c echo.Context) (db.AuditFilter, views.AuditFilterV
 		}
 	}
 	if u := currentUser(c); u != nil && u.Role != views.RoleAdmin {
-		f.ActorEmail = u.Email
+		f.ActorEmail, f.Actor = u.Email, ""
 		fv.Actor = u.Email
 	}
 	return f, fv
@@ -86,7 +88,7 @@ func (s *Server) auditFilter(c echo.Context) (db.AuditFilter, views.AuditFilterV
 
 func auditQuery(fv views.AuditFilterView) url.Values {
 	v := url.Values{}
-	for k, val := range map[string]string{"actor": fv.Actor, "action": fv.Action, "machine_id": fv.MachineID, "outcome": fv.Outcome, "from": fv.From, "to": fv.To} {
+	for k, val := range map[string]string{"actor": fv.Actor, "action": fv.Action, "machine_id": fv.MachineID, "machine": fv.Machine, "outcome": fv.Outcome, "from": fv.From, "to": fv.To} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -96,22 +98,31 @@ func auditQuery(fv views.AuditFilterView) url.Values {
 
 func (s *Server) showAudit(c echo.Context) error {
 	f, fv := s.auditFilter(c)
-	v := views.AuditView{Filter: fv, Actions: auditActions(), Outcomes: auditOutcomes, OwnOnly: currentUser(c).Role != views.RoleAdmin}
+	own := currentUser(c).Role != views.RoleAdmin
+	v := views.AuditView{Filter: fv, Actions: auditActions(), Outcomes: auditOutcomes, OwnOnly: own}
 	q := auditQuery(fv)
 	v.CSVURL = "/audit.csv?" + q.Encode()
+	noID := auditQuery(fv)
+	noID.Del("machine_id")
+	v.ClearMachineIDURL = withQuery("/audit", noID)
 	status := http.StatusOK
 	if len(fv.Errors) == 0 {
 		f.Limit = 50
-		events, next, err := s.store.ListAudit(c.Request().Context(), f)
+		actions, next, err := s.store.ListAuditActions(c.Request().Context(), f)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errDBUnavailable, err)
 		}
-		for _, e := range events {
-			v.Rows = append(v.Rows, auditRow(e))
+		names, err := s.store.MachineNames(c.Request().Context(), auditMachineIDs(actions))
+		if err != nil {
+			return fmt.Errorf("%w: %v", errDBUnavailable, err)
+		}
+		for _, a := range actions {
+			v.Rows = append(v.Rows, auditActionRow(a, names))
 		}
 		if next > 0 {
-			q.Set("before", strconv.FormatInt(next, 10))
-			v.NextURL = "/audit?" + q.Encode()
+			nq := auditQuery(fv)
+			nq.Set("before", strconv.FormatInt(next, 10))
+			v.NextURL = "/audit?" + nq.Encode()
 		}
 	} else {
 		status = http.StatusUnprocessableEntity
@@ -119,9 +130,46 @@ func (s *Server) showAudit(c echo.Context) error {
 	}
 	p := s.page(c, "Audit log", views.NavAudit)
 	if isHTMX(c) {
+		// The address bar follows the filters, without the empty ones.
+		c.Response().Header().Set("HX-Push-Url", withQuery("/audit", auditQuery(fv)))
 		return render(c, status, views.AuditResults(p, v))
 	}
 	return render(c, status, views.AuditPage(p, v))
+}
+
+func auditMachineIDs(actions []db.AuditAction) []string {
+	var ids []string
+	for _, a := range actions {
+		if a.MachineID != "" && !slices.Contains(ids, a.MachineID) {
+			ids = append(ids, a.MachineID)
+		}
+	}
+	return ids
+}
+
+// auditActionRow is one line of the audit page: the action's outcome row
+// with its started row, the machine's name (from the sessions sync, else
+// the name the row recorded) and the note an access link was issued with.
+func auditActionRow(a db.AuditAction, names map[string]string) views.AuditRow {
+	r := auditRow(a.AuditEvent)
+	if a.Started != nil {
+		st := auditRow(*a.Started)
+		r.Started = &st
+	}
+	var p struct {
+		MachineName string `json:"machine_name"`
+		Note        string `json:"note"`
+	}
+	_ = json.Unmarshal(a.Params, &p)
+	if p.Note == "" && a.Started != nil {
+		_ = json.Unmarshal(a.Started.Params, &p)
+	}
+	r.MachineName = names[a.MachineID]
+	if r.MachineName == "" {
+		r.MachineName = p.MachineName
+	}
+	r.Note = p.Note
+	return r
 }
 
 func auditRow(e db.AuditEvent) views.AuditRow {
@@ -133,7 +181,8 @@ func auditRow(e db.AuditEvent) views.AuditRow {
 		}
 	}
 	return views.AuditRow{ID: e.ID, At: e.At, ActorEmail: e.ActorEmail, ActorRole: e.ActorRole, Action: e.Action,
-		MachineID: e.MachineID, Outcome: e.Outcome, ErrorCode: e.ErrorCode, Message: e.Message, Params: params, RequestID: e.RequestID}
+		ActionLabel: fleet.ActionLabel(e.Action),
+		MachineID:   e.MachineID, Outcome: e.Outcome, ErrorCode: e.ErrorCode, Message: e.Message, Params: params, RequestID: e.RequestID}
 }
 
 // exportAudit streams exactly the filtered rows as CSV, row by row.

@@ -228,7 +228,7 @@ func usageColumns(p usageParams, link func(sort, dir string) url.Values) []views
 	}{
 		{groupLabels[p.group], groupSort, false},
 		{"Sessions", db.SortSessions, true},
-		{"Total hours", db.SortMinutes, true},
+		{"Total time", db.SortMinutes, true},
 		{"Average session", db.SortAvg, true},
 		{"Last used", db.SortLastUsed, false},
 	}
@@ -254,13 +254,15 @@ func usageColumns(p usageParams, link func(sort, dir string) url.Values) []views
 	return out
 }
 
-// syncStatus is the last n sync passes for the reports' sync panel.
-func (s *Server) syncStatus(ctx context.Context, n int) (views.SyncStatusView, error) {
-	passes, err := s.store.LastSyncPasses(ctx, n)
+// syncStatus is the last n sync passes for the reports' sync panel. Only
+// admins, who run the server, get its operations details (passes, settings,
+// commands); others read how fresh the data is.
+func (s *Server) syncStatus(c echo.Context, n int) (views.SyncStatusView, error) {
+	passes, err := s.store.LastSyncPasses(c.Request().Context(), n)
 	if err != nil {
 		return views.SyncStatusView{}, fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
-	var v views.SyncStatusView
+	v := views.SyncStatusView{ShowDetails: currentUser(c).Role == views.RoleAdmin}
 	for _, p := range passes {
 		pv := views.SyncPassView{
 			ID: p.ID, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, Status: p.Status,
@@ -278,18 +280,57 @@ func (s *Server) syncStatus(ctx context.Context, n int) (views.SyncStatusView, e
 func usageRowView(group string, r db.UsageRow) views.UsageRowView {
 	v := views.UsageRowView{Key: r.GroupKey, Label: r.Label, Sessions: r.Sessions, Minutes: r.Minutes,
 		AvgMinutes: r.AvgMinutes, LastUsed: r.LastUsed}
+	if group == db.GroupUser && r.GroupKey != "" {
+		v.Name = r.Name // a person by name, the email under it
+	}
 	if group == db.GroupMachine && r.GroupKey != "" {
 		v.Href = "/machines/" + url.PathEscape(r.GroupKey)
 	}
 	return v
 }
 
-func chartData(c db.UsageChart) views.ChartData {
+// unassignedLabel names the machines without a user on the usage page.
+const unassignedLabel = "Machines without a user"
+
+func chartData(group string, c db.UsageChart) views.ChartData {
 	d := views.ChartData{Days: c.Days}
+	var apart *views.ChartSeriesData
 	for _, s := range c.Series {
-		d.Series = append(d.Series, views.ChartSeriesData{Label: s.Label, Minutes: s.Minutes, Other: s.GroupKey == db.SeriesOtherKey})
+		sd := views.ChartSeriesData{Label: s.Label, Minutes: s.Minutes, Other: s.GroupKey == db.SeriesOtherKey}
+		if group == db.GroupUser && s.GroupKey == "" {
+			// Not a person: after the people, before "Other".
+			sd.Label = unassignedLabel
+			apart = &sd
+			continue
+		}
+		if sd.Other && apart != nil {
+			d.Series = append(d.Series, *apart)
+			apart = nil
+		}
+		d.Series = append(d.Series, sd)
+	}
+	if apart != nil {
+		d.Series = append(d.Series, *apart)
 	}
 	return d
+}
+
+// unassignedLast moves the user group's row of machines without a user
+// after the people, as the page shows it apart: it is not ranked.
+func unassignedLast(group string, rows []db.UsageRow) []db.UsageRow {
+	if group != db.GroupUser {
+		return rows
+	}
+	out := make([]db.UsageRow, 0, len(rows))
+	var apart []db.UsageRow
+	for _, r := range rows {
+		if r.GroupKey == "" {
+			apart = append(apart, r)
+		} else {
+			out = append(out, r)
+		}
+	}
+	return append(out, apart...)
 }
 
 // showUsageReport is GET /reports/usage.
@@ -303,7 +344,14 @@ func (s *Server) showUsageReport(c echo.Context) error {
 			return fmt.Errorf("%w: %v", errDBUnavailable, err)
 		}
 		for _, r := range rep.Rows {
-			v.Rows = append(v.Rows, usageRowView(p.group, r))
+			rv := usageRowView(p.group, r)
+			if p.group == db.GroupUser && r.GroupKey == "" {
+				// Machines without a user are not a person: shown apart,
+				// never ranked among the users.
+				v.Unassigned = &rv
+				continue
+			}
+			v.Rows = append(v.Rows, rv)
 		}
 		v.TotalSessions, v.TotalMinutes = rep.Sessions, rep.Minutes
 		top := chartTopGroups
@@ -314,13 +362,13 @@ func (s *Server) showUsageReport(c echo.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", errDBUnavailable, err)
 		}
-		v.Chart = views.BuildChart(chartData(ch))
+		v.Chart = views.BuildChart(chartData(p.group, ch))
 		v.ChartStacked = top > 0
 	} else {
 		status = http.StatusUnprocessableEntity
 	}
 	var err error
-	if v.Sync, err = s.syncStatus(ctx, syncPassesShown); err != nil {
+	if v.Sync, err = s.syncStatus(c, syncPassesShown); err != nil {
 		return err
 	}
 	return s.renderReport(c, status, v.URL, views.UsageReportBody(v), func(p views.Page) templ.Component { return views.UsageReportPage(p, v) }, "Usage report")
@@ -354,7 +402,7 @@ func (s *Server) exportUsageReport(c echo.Context) error {
 		return fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
 	var buf bytes.Buffer
-	if err := fleet.UsageCSV(&buf, rep.Rows); err != nil {
+	if err := fleet.UsageCSV(&buf, unassignedLast(p.group, rep.Rows)); err != nil {
 		return err
 	}
 	return sendCSV(c, fmt.Sprintf("usage-by-%s-%s-to-%s.csv", p.group, p.rg.FirstDay, p.rg.LastDay), buf.Bytes())
@@ -395,8 +443,37 @@ func csvTime(t *time.Time) string {
 
 // ---- Idle machines ----
 
-func parseIdle(q url.Values) (int, views.IdleReportView) {
-	v := views.IdleReportView{Days: truncate(strings.TrimSpace(q.Get("days")), 12), Errors: map[string]string{}}
+// idleRange is the idle report's period: the range fields like the usage
+// report's, or (the older form, still accepted) days=N, the N days before
+// now.
+type idleRange struct {
+	from, to time.Time
+	days     int    // > 0 for days=N
+	name     string // for the CSV file name
+}
+
+// parseIdle reads the idle report's query. With preset, from or to it is a
+// range like the usage report's; otherwise days=N (default 14) days back
+// from now, shown in the date fields as a custom range.
+func parseIdle(q url.Values, now time.Time) (idleRange, views.IdleReportView) {
+	v := views.IdleReportView{Days: truncate(strings.TrimSpace(q.Get("days")), 12)}
+	var ir idleRange
+	if q.Get("preset") != "" || q.Get("from") != "" || q.Get("to") != "" {
+		rg, f, ok := parseRangeFilter(q, now)
+		v.Filter, v.Errors, v.Days = f, f.Errors, ""
+		if ok {
+			ir = idleRange{from: rg.From, to: rg.To, name: rg.FirstDay + "-to-" + rg.LastDay}
+			v.Range = rangeText(rg)
+		}
+		vals := rangeValues(f)
+		v.URL = withQuery("/reports/idle", vals)
+		v.Valid = len(v.Errors) == 0
+		if v.Valid {
+			v.CSVURL = withQuery("/reports/idle.csv", vals)
+		}
+		return ir, v
+	}
+	v.Errors = map[string]string{}
 	n := defaultIdleDays
 	if v.Days == "" {
 		v.Days = strconv.Itoa(n)
@@ -406,26 +483,35 @@ func parseIdle(q url.Values) (int, views.IdleReportView) {
 		n = d
 	}
 	v.DaysN, v.Valid = n, len(v.Errors) == 0
+	ir = idleRange{from: now.Add(-time.Duration(n) * 24 * time.Hour), to: now, days: n,
+		name: fmt.Sprintf("%dd-%s", n, now.UTC().Format(time.DateOnly))}
+	// The date fields show the same days, as a custom range.
+	v.Filter = views.RangeFilterView{Preset: fleet.PresetCustom, From: ir.from.In(reportLoc).Format(time.DateOnly),
+		To: now.In(reportLoc).Format(time.DateOnly), Errors: v.Errors, Presets: presetOptions()}
 	vals := url.Values{"days": {v.Days}}
 	v.URL = withQuery("/reports/idle", vals)
 	if v.Valid {
 		v.CSVURL = withQuery("/reports/idle.csv", vals)
 	}
-	return n, v
+	return ir, v
 }
 
-func (s *Server) idleRows(ctx context.Context, days int) ([]views.IdleRowView, error) {
-	now := s.now()
-	ms, err := s.reports().IdleMachines(ctx, days, now)
+func (s *Server) idleRows(ctx context.Context, ir idleRange) ([]views.IdleRowView, error) {
+	end := s.now()
+	if ir.to.Before(end) {
+		end = ir.to // a past range: idle until its end
+	}
+	ms, err := s.reports().IdleMachines(ctx, ir.from, ir.to)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
 	rows := make([]views.IdleRowView, 0, len(ms))
 	for _, m := range ms {
 		r := views.IdleRowView{MachineID: m.MachineID, Name: m.Name, UserEmail: m.UserEmail, UserName: m.UserName,
-			Region: m.Region, MachineType: m.MachineType, Status: m.Status, LastUsed: m.LastUsed, IdleDays: -1}
+			Region: m.Region, MachineType: m.MachineType, Status: m.Status, LastUsed: m.LastUsed, IdleDays: -1,
+			Unassigned: m.UserEmail == "", NeverUsed: m.NeverUsed}
 		if m.LastUsed != nil {
-			r.IdleDays = max(0, int(now.Sub(*m.LastUsed)/(24*time.Hour)))
+			r.IdleDays = max(0, int(end.Sub(*m.LastUsed)/(24*time.Hour)))
 		}
 		rows = append(rows, r)
 	}
@@ -435,17 +521,17 @@ func (s *Server) idleRows(ctx context.Context, days int) ([]views.IdleRowView, e
 // showIdleReport is GET /reports/idle.
 func (s *Server) showIdleReport(c echo.Context) error {
 	ctx := c.Request().Context()
-	days, v := parseIdle(c.QueryParams())
+	ir, v := parseIdle(c.QueryParams(), s.now())
 	status := http.StatusOK
 	var err error
 	if v.Valid {
-		if v.Rows, err = s.idleRows(ctx, days); err != nil {
+		if v.Rows, err = s.idleRows(ctx, ir); err != nil {
 			return err
 		}
 	} else {
 		status = http.StatusUnprocessableEntity
 	}
-	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
+	if v.Sync, err = s.syncStatus(c, 1); err != nil {
 		return err
 	}
 	return s.renderReport(c, status, v.URL, views.IdleReportBody(v), func(p views.Page) templ.Component { return views.IdleReportPage(p, v) }, "Idle machines")
@@ -453,11 +539,11 @@ func (s *Server) showIdleReport(c echo.Context) error {
 
 // exportIdleReport is GET /reports/idle.csv (columns idleCSVHeader).
 func (s *Server) exportIdleReport(c echo.Context) error {
-	days, v := parseIdle(c.QueryParams())
+	ir, v := parseIdle(c.QueryParams(), s.now())
 	if !v.Valid {
 		return errBadReportFilter
 	}
-	rows, err := s.idleRows(c.Request().Context(), days)
+	rows, err := s.idleRows(c.Request().Context(), ir)
 	if err != nil {
 		return err
 	}
@@ -473,7 +559,7 @@ func (s *Server) exportIdleReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return sendCSV(c, fmt.Sprintf("idle-machines-%dd-%s.csv", days, s.now().UTC().Format(time.DateOnly)), body)
+	return sendCSV(c, "idle-machines-"+ir.name+".csv", body)
 }
 
 // ---- Low remaining usage ----
@@ -525,7 +611,7 @@ func (s *Server) showLowRemainingReport(c echo.Context) error {
 	} else {
 		status = http.StatusUnprocessableEntity
 	}
-	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
+	if v.Sync, err = s.syncStatus(c, 1); err != nil {
 		return err
 	}
 	return s.renderReport(c, status, v.URL, views.LowRemainingReportBody(v), func(p views.Page) templ.Component { return views.LowRemainingReportPage(p, v) }, "Low remaining usage")
@@ -587,7 +673,7 @@ func (s *Server) topRows(ctx context.Context, rg fleet.Range, n int) ([]views.To
 	rows := make([]views.TopUserRowView, 0, len(us))
 	for i, u := range us {
 		rows = append(rows, views.TopUserRowView{Rank: i + 1, Email: u.GroupKey, Sessions: u.Sessions,
-			Minutes: u.Minutes, AvgMinutes: u.AvgMinutes, LastUsed: u.LastUsed})
+			Name: u.Name, Minutes: u.Minutes, AvgMinutes: u.AvgMinutes, LastUsed: u.LastUsed})
 	}
 	return rows, nil
 }
@@ -605,7 +691,7 @@ func (s *Server) showTopUsersReport(c echo.Context) error {
 	} else {
 		status = http.StatusUnprocessableEntity
 	}
-	if v.Sync, err = s.syncStatus(ctx, 1); err != nil {
+	if v.Sync, err = s.syncStatus(c, 1); err != nil {
 		return err
 	}
 	return s.renderReport(c, status, v.URL, views.TopUsersReportBody(v), func(p views.Page) templ.Component { return views.TopUsersReportPage(p, v) }, "Top users")

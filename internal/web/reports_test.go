@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -50,7 +51,8 @@ type usageRecord struct {
 func usageTable(t *testing.T, doc *goquery.Document) []usageRecord {
 	t.Helper()
 	var out []usageRecord
-	doc.Find(`[data-testid="usage-row"]`).Each(func(_ int, s *goquery.Selection) {
+	// The people, then (group user) the machines without a user, apart.
+	doc.Find(`[data-testid="usage-row"], [data-testid="usage-unassigned"]`).Each(func(_ int, s *goquery.Selection) {
 		key, _ := s.Attr("data-key")
 		label, _ := s.Attr("data-label")
 		ss, _ := s.Attr("data-sessions")
@@ -201,6 +203,19 @@ func TestReports_usagePageParts(t *testing.T) {
 		t.Error("from date is empty for a preset")
 	}
 
+	// A viewer reads how fresh the data is, in words (issue 9.22); the
+	// operations details are for admins.
+	fresh := doc.Find(`[data-testid="sync-freshness"]`).Text()
+	if !strings.Contains(fresh, "updated") || doc.Find(`[data-testid="sync-pass"]`).Length() != 0 {
+		t.Errorf("viewer's sync panel %q, %d passes", fresh, doc.Find(`[data-testid="sync-pass"]`).Length())
+	}
+	if body := doc.Find(`[data-testid="sync-passes"]`).Text(); strings.Contains(body, "SYNC_INTERVAL") || strings.Contains(body, "dashboard sync") {
+		t.Errorf("a viewer sees operations jargon: %q", body)
+	}
+	doc = getPage(t, reportClient(t, app, views.RoleAdmin), "/reports/usage?preset=last_30_days&group=user", http.StatusOK)
+	if !strings.Contains(doc.Find(`[data-testid="sync-ops"]`).Text(), "SYNC_INTERVAL") {
+		t.Error("an admin does not see the sync settings")
+	}
 	pass := doc.Find(`[data-testid="sync-pass"]`)
 	if pass.Length() != 1 {
 		t.Fatalf("%d sync passes listed, want 1", pass.Length())
@@ -218,11 +233,15 @@ func TestReports_usagePageParts(t *testing.T) {
 
 func TestReports_noSyncYet(t *testing.T) {
 	app := newTestApp(t)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, views.RoleAdmin)
 	doc := getPage(t, c, "/reports/usage", http.StatusOK)
 	hint := doc.Find(`[data-testid="sync-empty"]`).Text()
 	if !strings.Contains(hint, "SYNC_INTERVAL") || !strings.Contains(hint, "dashboard sync") {
 		t.Errorf("no-sync hint %q", hint)
+	}
+	vdoc := getPage(t, reportClient(t, app, views.RoleViewer), "/reports/usage", http.StatusOK)
+	if hint := vdoc.Find(`[data-testid="sync-freshness"]`).Text(); !strings.Contains(hint, "not been loaded yet") || strings.Contains(hint, "SYNC_INTERVAL") {
+		t.Errorf("viewer's no-sync hint %q", hint)
 	}
 	if doc.Find(`[data-testid="usage-row"]`).Length() != 0 || doc.Find(`[data-testid="empty-state"]`).Length() == 0 {
 		t.Error("no empty state without data")
@@ -425,9 +444,13 @@ func TestReports_managerViews(t *testing.T) {
 		})
 	}
 
-	// The idle report defaults to 14 days.
-	if v, _ := getPage(t, c, "/reports/idle", http.StatusOK).Find(`[data-testid="idle-days"]`).Attr("value"); v != "14" {
-		t.Errorf("idle days default %q", v)
+	// The idle report defaults to 14 days, shown as dates.
+	idle := getPage(t, c, "/reports/idle", http.StatusOK)
+	if v, _ := idle.Find(`[data-testid="report-from"]`).Attr("value"); v != app.Clock.Now().UTC().AddDate(0, 0, -14).Format(time.DateOnly) {
+		t.Errorf("idle default from %q", v)
+	}
+	if !strings.Contains(idle.Find(`[data-testid="idle-note"]`).Text(), "in the last 14 days") {
+		t.Errorf("idle note %q", idle.Find(`[data-testid="idle-note"]`).Text())
 	}
 
 	// Top users agree with the usage report grouped by user.
@@ -450,8 +473,9 @@ func TestReports_managerViewsBadInput(t *testing.T) {
 	app := newTestApp(t)
 	c := reportClient(t, app, views.RoleViewer)
 	tests := []struct{ page, csv, errTestID string }{
-		{"/reports/idle?days=abc", "/reports/idle.csv?days=abc", "idle-days-error"},
-		{"/reports/idle?days=-1", "/reports/idle.csv?days=-1", "idle-days-error"},
+		{"/reports/idle?days=abc", "/reports/idle.csv?days=abc", "form-error-days"},
+		{"/reports/idle?days=-1", "/reports/idle.csv?days=-1", "form-error-days"},
+		{"/reports/idle?preset=custom&from=2026-02-01&to=x", "/reports/idle.csv?preset=custom&from=2026-02-01&to=x", "report-to-error"},
 		{"/reports/low-remaining?below_hours=-2", "/reports/low-remaining.csv?below_hours=-2", "low-below-hours-error"},
 		{"/reports/low-remaining?below_hours=NaN", "/reports/low-remaining.csv?below_hours=NaN", "low-below-hours-error"},
 		{"/reports/top-users?limit=0", "/reports/top-users.csv?limit=0", "top-limit-error"},

@@ -1,0 +1,178 @@
+package e2e
+
+// Issue 9 (9.23): every HTML page passes axe-core with no critical, serious
+// or moderate violation, as admin and as viewer, on a desktop and a phone
+// screen, in light and dark mode. axe-core is the npm package pinned in
+// e2e-driver/package.json; playwright injects its axe.min.js into each page.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/playwright-community/playwright-go"
+)
+
+// axeImpacts are the violation impacts that fail the journey (axe's
+// "minor" is reported by the log only).
+var axeImpacts = map[string]bool{"critical": true, "serious": true, "moderate": true}
+
+// axeViolation is one rule axe found broken on a page, with where.
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// axeScript runs axe on the whole document and returns its violations,
+// each with up to five offending elements (selector and failure summary).
+const axeScript = `async () => {
+	const r = await axe.run(document, {resultTypes: ['violations']});
+	return JSON.stringify(r.violations.map(v => ({
+		id: v.id, impact: v.impact || '', help: v.help,
+		nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').replace(/\s+/g, ' ')),
+	})));
+}`
+
+// axeFile is axe-core's browser bundle from the pinned npm package.
+func axeFile(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("PLAYWRIGHT_DRIVER_PATH")
+	if dir == "" {
+		dir = filepath.Join(repoRoot, "e2e-driver", "node_modules")
+	}
+	p := filepath.Join(dir, "axe-core", "axe.min.js")
+	if _, err := os.Stat(p); err != nil {
+		if required() {
+			t.Fatalf("no axe-core at %s (npm ci --prefix e2e-driver): %v", p, err)
+		}
+		t.Skipf("no axe-core at %s (npm ci --prefix e2e-driver)", p)
+	}
+	return p
+}
+
+// runAxe injects axe into the page as it is and returns the failing
+// violations (critical, serious, moderate).
+func runAxe(t *testing.T, page playwright.Page, axePath string) []axeViolation {
+	t.Helper()
+	if _, err := page.AddScriptTag(playwright.PageAddScriptTagOptions{Path: playwright.String(axePath)}); err != nil {
+		t.Fatalf("inject axe into %s: %v", page.URL(), err)
+	}
+	out, err := page.Evaluate(axeScript)
+	if err != nil {
+		t.Fatalf("run axe on %s: %v", page.URL(), err)
+	}
+	s, _ := out.(string)
+	var all []axeViolation
+	if err := json.Unmarshal([]byte(s), &all); err != nil {
+		t.Fatalf("axe result on %s: %v (%.200s)", page.URL(), err, s)
+	}
+	var bad []axeViolation
+	for _, v := range all {
+		if axeImpacts[v.Impact] {
+			bad = append(bad, v)
+		}
+	}
+	return bad
+}
+
+// axeSetup finds a machine with sessions to open and starts a bulk
+// operation (auto-stop on one claimed machine, a setting no other journey
+// reads) so the bulk progress page exists.
+func axeSetup(t *testing.T) (machineID, bulkPath string) {
+	t.Helper()
+	page := signIn(t, "admin")
+	page.Context().SetDefaultTimeout(30_000) // the fleet list is slow on a loaded machine
+	machineID = claimFirst(t, page, "/machines?per_page=100")
+	token, err := page.Locator(`meta[name="csrf-token"]`).GetAttribute("content")
+	if err != nil {
+		t.Fatalf("csrf token: %v", err)
+	}
+	form := url.Values{"action": {"auto_stop"}, "machine_id": {machineID}, "auto_stop_threshold": {"3600"},
+		"confirmed": {"true"}, "_csrf": {token}}
+	resp, err := page.Request().Post("/bulk", playwright.APIRequestContextPostOptions{
+		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		Data:    form.Encode(),
+	})
+	if err != nil {
+		t.Fatalf("POST /bulk: %v", err)
+	}
+	u, err := url.Parse(resp.URL())
+	if err != nil || !regexp.MustCompile(`^/bulk/[^/]+$`).MatchString(u.Path) {
+		t.Fatalf("POST /bulk: landed on %s (status %d), not a bulk page", resp.URL(), resp.Status())
+	}
+	return machineID, u.Path
+}
+
+func TestAxe_everyPage(t *testing.T) {
+	t.Parallel()
+	axePath := axeFile(t)
+	machineID, bulkPath := axeSetup(t)
+	m := "/machines/" + url.PathEscape(machineID)
+	viewerPages := []string{
+		"/machines", m, m + "/sessions", m + "/tasks",
+		"/reports/usage", "/reports/usage?preset=last_30_days&group=user",
+		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit",
+	}
+	adminPages := append([]string{bulkPath, "/machines/new", "/users"}, viewerPages...)
+
+	sizes := []struct {
+		name string
+		size playwright.Size
+	}{{"desktop", playwright.Size{Width: 1440, Height: 900}}, {"phone", playwright.Size{Width: 390, Height: 844}}}
+	schemes := []*playwright.ColorScheme{playwright.ColorSchemeLight, playwright.ColorSchemeDark}
+
+	total := 0
+	for _, role := range []string{"admin", "viewer"} {
+		pages := viewerPages
+		if role == "admin" {
+			pages = adminPages
+		}
+		for _, sz := range sizes {
+			for _, scheme := range schemes {
+				name := fmt.Sprintf("%s/%s/%s", role, sz.name, *scheme)
+				opts := playwright.BrowserNewContextOptions{BypassCSP: playwright.Bool(true), ColorScheme: scheme}
+				page := newPageAt(t, baseURL, opts)
+				page.Context().SetDefaultTimeout(30_000)
+				if err := page.SetViewportSize(sz.size.Width, sz.size.Height); err != nil {
+					t.Fatal(err)
+				}
+				// The login page, signed out.
+				gotoPath(t, page, "/login")
+				total += reportAxe(t, name, "/login", runAxe(t, page, axePath))
+				signInAt(t, page, demoEmail(role), demoPasswords[role])
+				for _, p := range pages {
+					gotoPath(t, page, p)
+					total += reportAxe(t, name, p, runAxe(t, page, axePath))
+				}
+			}
+		}
+	}
+	if total > 0 {
+		t.Errorf("%d axe violations (critical, serious or moderate); see above", total)
+	}
+}
+
+// reportAxe logs a page's violations and returns how many there are.
+func reportAxe(t *testing.T, name, path string, vs []axeViolation) int {
+	t.Helper()
+	if len(vs) == 0 {
+		t.Logf("axe %s %s: 0", name, path)
+		return 0
+	}
+	var b strings.Builder
+	for _, v := range vs {
+		fmt.Fprintf(&b, "\n  [%s] %s: %s", v.Impact, v.ID, v.Help)
+		for _, n := range v.Nodes {
+			fmt.Fprintf(&b, "\n      %s", n)
+		}
+	}
+	t.Logf("axe %s %s: %d%s", name, path, len(vs), b.String())
+	return len(vs)
+}
