@@ -94,8 +94,25 @@ func axeSetup(t *testing.T) (machineID, bulkPath string) {
 	if err != nil {
 		t.Fatalf("csrf token: %v", err)
 	}
-	form := url.Values{"action": {"auto_stop"}, "machine_id": {machineID}, "auto_stop_threshold": {"3600"},
-		"confirmed": {"true"}, "_csrf": {token}}
+	form := url.Values{"action": {"auto_stop"}, "machine_id": {machineID}, "auto_stop_threshold": {"3600"}, "_csrf": {token}}
+	// The first POST answers the confirmation, which carries its single-use token.
+	review, err := page.Request().Post("/bulk", playwright.APIRequestContextPostOptions{
+		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		Data:    form.Encode(),
+	})
+	if err != nil {
+		t.Fatalf("POST /bulk (review): %v", err)
+	}
+	body, err := review.Text()
+	if err != nil {
+		t.Fatalf("POST /bulk (review): %v", err)
+	}
+	m := regexp.MustCompile(`name="token" value="([0-9a-f]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("POST /bulk (review, status %d): no confirmation token in the answer", review.Status())
+	}
+	form.Set("token", m[1])
+	form.Set("confirmed", "true")
 	resp, err := page.Request().Post("/bulk", playwright.APIRequestContextPostOptions{
 		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
 		Data:    form.Encode(),

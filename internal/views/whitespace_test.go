@@ -64,7 +64,7 @@ func templTextBeforeCall(src string) []int {
 			continue
 		}
 		if notTextRe.MatchString(a) || attrLine.MatchString(a) || strings.HasSuffix(a, ">") ||
-			strings.HasSuffix(a, "{") || strings.HasSuffix(a, `{ " " }`) {
+			strings.HasSuffix(a, "{") || strings.HasSuffix(a, `{ " " }`) || strings.HasSuffix(a, ` " }`) {
 			continue
 		}
 		bad = append(bad, i+1)
@@ -80,6 +80,9 @@ func TestTemplSources_noTextRunsIntoAComponent(t *testing.T) {
 	}
 	if got := templTextBeforeCall("templ x() {\n\t<p>\n\t\tsubmitted{ \" \" }\n\t\t@RelTime(t)\n\t</p>\n}\n"); len(got) != 0 {
 		t.Fatalf("the check flags the fix: %v", got)
+	}
+	if got := templTextBeforeCall("templ x() {\n\t<p>\n\t\t{ \" is connected since \" }\n\t\t@RelTime(t)\n\t</p>\n}\n"); len(got) != 0 {
+		t.Fatalf("the check flags a string that ends with its space: %v", got)
 	}
 	files, err := filepath.Glob("*.templ")
 	if err != nil || len(files) == 0 {
