@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
@@ -129,34 +127,6 @@ func TestBulk_unknownOutcomeNotRetried(t *testing.T) {
 	}
 }
 
-// rejectOutcomesOnce makes the next non-started audit row fail to insert
-// (a trigger; sequences are not rolled back, so it fires once).
-func rejectOutcomesOnce(t *testing.T, dbURL string) {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dbtest.AsAdmin(t, dbURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	for _, q := range []string{
-		`CREATE SEQUENCE test_reject_once`,
-		`GRANT USAGE ON SEQUENCE test_reject_once TO PUBLIC`,
-		`CREATE FUNCTION test_reject_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			IF NEW.outcome <> 'started' AND nextval('test_reject_once') = 1 THEN
-				RAISE EXCEPTION 'test: outcome rows refused';
-			END IF;
-			RETURN NEW;
-		END $$`,
-		`CREATE TRIGGER test_reject_outcome BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_reject_outcome()`,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-}
-
 // TestAuditor_outcomeRowSpooledAndWrittenLater: the start is done but its
 // outcome row is refused: Do says so (not as a Vagon failure), logs at
 // ERROR, keeps the row in the spool file, and a later process writes it.
@@ -172,7 +142,7 @@ func TestAuditor_outcomeRowSpooledAndWrittenLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := fleet.NewAuditorWith(e.store, fleet.AuditorOptions{Log: log, Spool: spool})
-	rejectOutcomesOnce(t, e.dbURL)
+	dbtest.RejectOutcomesOnce(t, e.dbURL)
 	before := time.Now()
 	err = a.Do(context.Background(), e.actor, fleet.ActMachineStart, ids[0], nil, func(ctx context.Context, _ fleet.Params) error {
 		return e.api.StartMachine(ctx, ids[0])

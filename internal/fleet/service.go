@@ -126,7 +126,18 @@ func listKey(o vagon.ListMachinesOptions) string {
 // TTL share one answer, and identical queries in flight share one call.
 // The returned list is shared: callers must not modify it.
 func (s *Service) ListMachines(ctx context.Context, o vagon.ListMachinesOptions) (*vagon.MachineList, error) {
-	key := listKey(o)
+	filtered := o.Status != "" || o.TimeLeft != nil || o.HasSessionData != nil
+	return s.cachedList(ctx, listKey(o), 30*time.Second, filtered, func(ctx context.Context) (*vagon.MachineList, error) {
+		return s.api.ListMachines(ctx, &o)
+	})
+}
+
+// cachedList is the one cache path of the machine lists: an answer younger
+// than the TTL is reused; identical calls in flight share one fetch, run on
+// a context that outlives the first caller's request (bounded by timeout);
+// a fetch that raced an Invalidate is not cached. filtered marks a list whose
+// membership depends on machine state (Invalidate drops it on any action).
+func (s *Service) cachedList(ctx context.Context, key string, timeout time.Duration, filtered bool, fetch func(ctx context.Context) (*vagon.MachineList, error)) (*vagon.MachineList, error) {
 	if s.ttl > 0 {
 		s.mu.Lock()
 		if e, ok := s.lists[key]; ok && s.now().Sub(e.at) < s.ttl {
@@ -140,9 +151,9 @@ func (s *Service) ListMachines(ctx context.Context, o vagon.ListMachinesOptions)
 		gen := s.gen
 		s.mu.Unlock()
 		// The shared call must not die with the first caller's request.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
-		l, err := s.api.ListMachines(cctx, &o)
+		l, err := fetch(cctx)
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +164,7 @@ func (s *Service) ListMachines(ctx context.Context, o vagon.ListMachinesOptions)
 			}
 			s.mu.Lock()
 			if s.gen == gen {
-				s.lists[key] = cachedList{list: l, at: s.now(), ids: ids, filtered: o.Status != "" || o.TimeLeft != nil || o.HasSessionData != nil}
+				s.lists[key] = cachedList{list: l, at: s.now(), ids: ids, filtered: filtered}
 				s.prune()
 			}
 			s.mu.Unlock()
@@ -217,26 +228,13 @@ var ErrTooManyToList = errors.New("fleet: too many machines to list at once")
 // by Invalidate. The returned list is shared: callers must not modify it.
 func (s *Service) ListAllMachines(ctx context.Context, o vagon.ListMachinesOptions) (*vagon.MachineList, error) {
 	o.Page, o.PerPage = 1, 100
-	key := "all|" + listKey(o)
-	if s.ttl > 0 {
-		s.mu.Lock()
-		if e, ok := s.lists[key]; ok && s.now().Sub(e.at) < s.ttl {
-			s.mu.Unlock()
-			return e.list, nil
-		}
-		s.mu.Unlock()
-	}
-	ch := s.group.DoChan(key, func() (any, error) {
-		s.mu.Lock()
-		gen := s.gen
-		s.mu.Unlock()
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
-		defer cancel()
+	// A new machine can join any whole list: always filtered.
+	return s.cachedList(ctx, "all|"+listKey(o), 60*time.Second, true, func(ctx context.Context) (*vagon.MachineList, error) {
 		all := &vagon.MachineList{Page: 1}
 		for page := 1; ; {
 			p := o
 			p.Page = page
-			l, err := s.api.ListMachines(cctx, &p)
+			l, err := s.api.ListMachines(ctx, &p)
 			if err != nil {
 				return nil, err
 			}
@@ -250,28 +248,6 @@ func (s *Service) ListAllMachines(ctx context.Context, o vagon.ListMachinesOptio
 			page = *l.NextPage
 		}
 		all.Count = len(all.Machines)
-		if s.ttl > 0 {
-			ids := make(map[vagon.ID]bool, len(all.Machines))
-			for _, m := range all.Machines {
-				ids[m.ID] = true
-			}
-			s.mu.Lock()
-			if s.gen == gen {
-				// A new machine can join any whole list: always filtered.
-				s.lists[key] = cachedList{list: all, at: s.now(), ids: ids, filtered: true}
-				s.prune()
-			}
-			s.mu.Unlock()
-		}
 		return all, nil
 	})
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*vagon.MachineList), nil
-	}
 }

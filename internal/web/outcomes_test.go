@@ -1,14 +1,11 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
@@ -123,28 +120,7 @@ func TestStart_outcomeRowFailsTellsTheTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.CSRFFrom(t, "/machines/"+id)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dbtest.AsAdmin(t, app.DBURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	for _, q := range []string{
-		`CREATE SEQUENCE test_reject_once`,
-		`GRANT USAGE ON SEQUENCE test_reject_once TO PUBLIC`,
-		`CREATE FUNCTION test_reject_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			IF NEW.outcome <> 'started' AND nextval('test_reject_once') = 1 THEN
-				RAISE EXCEPTION 'test: outcome rows refused';
-			END IF;
-			RETURN NEW;
-		END $$`,
-		`CREATE TRIGGER test_reject_outcome BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_reject_outcome()`,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	dbtest.RejectOutcomesOnce(t, app.DBURL)
 	resp, doc := c.PostHTMX(t, "/machines/"+id+"/start", nil)
 	flash := doc.Find(`[data-testid="section-message"]`).Text()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(flash, "Starting") || !strings.Contains(flash, "record in the audit log failed and will be written") {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver pgtestdb uses
 	"github.com/peterldowns/pgtestdb"
 	"github.com/peterldowns/pgtestdb/migrators/goosemigrator"
@@ -101,4 +102,33 @@ func trimSlash(p string) string {
 		return p[1:]
 	}
 	return p
+}
+
+// RejectOutcomesOnce makes the next audit row that is not a started row fail
+// to insert, once (a trigger counting with a sequence, which a rolled-back
+// insert does not rewind): the fault of an action whose outcome row is lost.
+func RejectOutcomesOnce(t testing.TB, dbURL string) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, AsAdmin(t, dbURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for _, q := range []string{
+		`CREATE SEQUENCE test_reject_once`,
+		`GRANT USAGE ON SEQUENCE test_reject_once TO PUBLIC`,
+		`CREATE FUNCTION test_reject_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.outcome <> 'started' AND nextval('test_reject_once') = 1 THEN
+				RAISE EXCEPTION 'test: outcome rows refused';
+			END IF;
+			RETURN NEW;
+		END $$`,
+		`CREATE TRIGGER test_reject_outcome BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_reject_outcome()`,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("dbtest: %s: %v", q, err)
+		}
+	}
 }
