@@ -64,6 +64,14 @@ type BulkTargetRow struct {
 	User   string
 	// Skip, when set, says the runner will leave it as it is and why.
 	Skip string
+	// InUse (bulk stop): someone is connected (a running session, or the
+	// image in use); InUseSince is the running session's start, nil when
+	// only the image status tells.
+	InUse      bool
+	InUseSince *time.Time
+	// InUseUnknown (bulk stop): the sessions were not read (API error or
+	// beyond the check's cap), so the machine may be in use.
+	InUseUnknown bool
 }
 
 // BulkConfirmView is the confirmation step of a bulk action: the exact
@@ -85,6 +93,34 @@ type BulkConfirmView struct {
 	Error string
 	// Token makes the confirmation single-use (see web's claimConfirm).
 	Token string
+	// InUseSkipped (bulk stop) counts machines whose sessions were not read
+	// because the check is capped.
+	InUseSkipped int
+	// InUseMax is that cap, for the sentence saying so.
+	InUseMax int
+}
+
+// InUseCount counts the targets someone is connected to.
+func (v BulkConfirmView) InUseCount() int {
+	n := 0
+	for _, t := range v.Targets {
+		if t.InUse {
+			n++
+		}
+	}
+	return n
+}
+
+// InUseUnknownCount counts the targets whose sessions could not be read
+// (not those beyond the cap: InUseSkipped says those).
+func (v BulkConfirmView) InUseUnknownCount() int {
+	n := 0
+	for _, t := range v.Targets {
+		if t.InUseUnknown {
+			n++
+		}
+	}
+	return n - v.InUseSkipped
 }
 
 // WillChange counts the targets not expected to be skipped.
@@ -275,3 +311,11 @@ func containsStr(xs []string, x string) bool {
 }
 
 func machineLink(id string) string { return "/machines/" + url.PathEscape(id) }
+
+// userOrSomeone names a machine's user, or "someone" when none is assigned.
+func userOrSomeone(email string) string {
+	if email == "" {
+		return "someone"
+	}
+	return email
+}

@@ -189,11 +189,19 @@ func (s *Server) submitBulk(c echo.Context) error {
 		return s.renderBulkConfirm(c, http.StatusBadGateway, v)
 	}
 	v.Missing = missing
+	var inUse map[vagon.ID]fleet.InUse
+	if f.action == fleet.BulkStop {
+		inUse, v.InUseSkipped = s.bulkInUse(ctx, c, machines)
+		v.InUseMax = fleet.MaxInUseChecks
+	}
 	for _, m := range machines {
 		a := m.Attributes
 		t := views.BulkTargetRow{ID: string(m.ID), Name: a.Name, Status: string(a.FriendlyStatus), Skip: fleet.SkipReason(f.action, f.params, m)}
 		if a.User != nil {
 			t.User = a.User.Attributes.Email
+		}
+		if u, ok := inUse[m.ID]; ok {
+			t.InUse, t.InUseSince, t.InUseUnknown = u.Yes(), u.Since, u.Unchecked
 		}
 		v.Targets = append(v.Targets, t)
 	}
@@ -237,6 +245,18 @@ func (s *Server) confirmedBulk(ctx context.Context, c echo.Context, v views.Bulk
 	}
 	s.addFlash(c, views.FlashSuccess, views.BulkActionLabel(f.action)+" of "+views.Plural(len(ids), "machine", "machines")+" started. It runs on the server; you can leave this page.")
 	return redirect(c, "/bulk/"+refs[0])
+}
+
+// bulkInUse says which of the machines a bulk stop would stop someone is
+// connected to (the single-machine stop's predicate, fleet.MachineInUse),
+// reading the sessions of at most fleet.MaxInUseChecks ready machines,
+// fleet.InUseCheckWorkers at a time; it returns how many were left unread.
+func (s *Server) bulkInUse(ctx context.Context, c echo.Context, machines []vagon.Machine) (map[vagon.ID]fleet.InUse, int) {
+	res, skipped, err := fleet.CheckInUse(ctx, s.api, machines, fleet.MaxInUseChecks, fleet.InUseCheckWorkers)
+	if err != nil {
+		s.log.Warn("vagon api", "err", err.Error(), "request_id", requestID(c), "route", c.Path())
+	}
+	return res, skipped
 }
 
 func (s *Server) renderBulkConfirm(c echo.Context, status int, v views.BulkConfirmView) error {

@@ -283,7 +283,7 @@ func (s *Server) stopMachine(c echo.Context) error {
 // for any other state the API's refusal explains itself.
 func (s *Server) stopQuestion(c echo.Context, m *vagon.Machine, graceful bool) *views.StopConfirmView {
 	a := m.Attributes
-	if a.FriendlyStatus != vagon.StatusReady {
+	if !fleet.NeedsInUseCheck(m) {
 		return nil
 	}
 	ask := &views.StopConfirmView{Graceful: graceful}
@@ -292,21 +292,16 @@ func (s *Server) stopQuestion(c echo.Context, m *vagon.Machine, graceful bool) *
 	}
 	ctx, cancel := contextFor(c)
 	defer cancel()
-	list, err := s.api.ListSessions(ctx, string(m.ID))
+	u, err := fleet.MachineInUse(ctx, s.api, m)
 	if err != nil {
 		// Unknown: ask rather than cut someone off.
 		s.log.Warn("vagon api", "err", err.Error(), "request_id", requestID(c), "route", c.Path())
 		return ask
 	}
-	for _, ss := range list {
-		if ss.Attributes.EndAt == nil && (ask.Since == nil || ss.Attributes.StartAt.After(*ask.Since)) {
-			since := ss.Attributes.StartAt
-			ask.Since = &since
-		}
-	}
-	if ask.Since == nil && (a.LatestImageStatus == nil || *a.LatestImageStatus != "in_use") {
+	if !u.Yes() {
 		return nil
 	}
+	ask.Since = u.Since
 	return ask
 }
 
