@@ -95,8 +95,11 @@ func TestJourney_usersSessionsAndDisable(t *testing.T) {
 	if err := expect.Locator(userRow(admin, email).GetByTestId("user-status")).ToHaveText("Disabled"); err != nil {
 		t.Fatalf("status after confirming: %v", err)
 	}
-	if err := expect.Locator(byTestID(admin, "flashes")).ToContainText("disabled and signed out everywhere"); err != nil {
-		t.Fatalf("no outcome message: %v", err)
+	if err := expect.Locator(userRow(admin, email).GetByTestId("section-message")).ToContainText("disabled and signed out everywhere"); err != nil {
+		t.Fatalf("no outcome message in the row: %v", err)
+	}
+	if err := expect.Locator(byTestID(admin, "toasts").GetByTestId("toast")).ToContainText("disabled and signed out everywhere"); err != nil {
+		t.Fatalf("no outcome toast: %v", err)
 	}
 	wantSignedOut(t, userPage)
 }
