@@ -98,7 +98,7 @@ func TestJourney_usersSessionsAndDisable(t *testing.T) {
 	if err := expect.Locator(userRow(admin, email).GetByTestId("section-message")).ToContainText("disabled and signed out everywhere"); err != nil {
 		t.Fatalf("no outcome message in the row: %v", err)
 	}
-	if err := expect.Locator(byTestID(admin, "toasts").GetByTestId("toast")).ToContainText("disabled and signed out everywhere"); err != nil {
+	if err := expect.Locator(byTestID(admin, "toasts").GetByTestId("toast").Last()).ToContainText("disabled and signed out everywhere"); err != nil {
 		t.Fatalf("no outcome toast: %v", err)
 	}
 	wantSignedOut(t, userPage)
