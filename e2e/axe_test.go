@@ -127,17 +127,26 @@ func axeSetup(t *testing.T) (machineID, bulkPath string) {
 	return machineID, u.Path
 }
 
+// everyPage lists the signed-in pages each role opens, for the checks that
+// go over every page (axe, and the fit at 390 px in TestJourney_fleetTablesFit):
+// a new page is added here once. machineID and bulkPath come from axeSetup.
+func everyPage(machineID, bulkPath string) (viewerPages, adminPages []string) {
+	m := "/machines/" + url.PathEscape(machineID)
+	viewerPages = []string{
+		"/machines", m, m + "/sessions", m + "/tasks",
+		"/reports/usage", "/reports/usage?preset=last_30_days&group=user",
+		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit",
+		"/account",
+	}
+	adminPages = append([]string{bulkPath, "/machines/new", "/users"}, viewerPages...)
+	return viewerPages, adminPages
+}
+
 func TestAxe_everyPage(t *testing.T) {
 	t.Parallel()
 	axePath := axeFile(t)
 	machineID, bulkPath := axeSetup(t)
-	m := "/machines/" + url.PathEscape(machineID)
-	viewerPages := []string{
-		"/machines", m, m + "/sessions", m + "/tasks",
-		"/reports/usage", "/reports/usage?preset=last_30_days&group=user",
-		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit",
-	}
-	adminPages := append([]string{bulkPath, "/machines/new", "/users"}, viewerPages...)
+	viewerPages, adminPages := everyPage(machineID, bulkPath)
 
 	sizes := []struct {
 		name string

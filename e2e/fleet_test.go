@@ -47,11 +47,16 @@ func evalStr(t *testing.T, page playwright.Page, js string) string {
 // scrolls to the last row and the header sticks under the top bar.
 func TestJourney_fleetTablesFit(t *testing.T) {
 	t.Parallel()
+	machineID, bulkPath := axeSetup(t)
+	_, pages := everyPage(machineID, bulkPath)
+	// The usage report's widest table (per machine, 90 days) as well.
+	pages = append(pages, "/reports/usage?group=machine&preset=last_90_days")
 	page := signIn(t, "admin")
+	page.Context().SetDefaultTimeout(30_000)
 	if err := page.SetViewportSize(390, 844); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/machines", "/machines/100", "/reports/usage?group=machine&preset=last_90_days"} {
+	for _, path := range pages {
 		gotoPath(t, page, path)
 		sw := evalNum(t, page, "() => document.documentElement.scrollWidth")
 		iw := evalNum(t, page, "() => innerWidth")

@@ -95,8 +95,57 @@ func TestJourney_usersSessionsAndDisable(t *testing.T) {
 	if err := expect.Locator(userRow(admin, email).GetByTestId("user-status")).ToHaveText("Disabled"); err != nil {
 		t.Fatalf("status after confirming: %v", err)
 	}
-	if err := expect.Locator(byTestID(admin, "flashes")).ToContainText("disabled and signed out everywhere"); err != nil {
-		t.Fatalf("no outcome message: %v", err)
+	if err := expect.Locator(userRow(admin, email).GetByTestId("section-message")).ToContainText("disabled and signed out everywhere"); err != nil {
+		t.Fatalf("no outcome message in the row: %v", err)
+	}
+	if err := expect.Locator(byTestID(admin, "toasts").GetByTestId("toast").Last()).ToContainText("disabled and signed out everywhere"); err != nil {
+		t.Fatalf("no outcome toast: %v", err)
 	}
 	wantSignedOut(t, userPage)
+}
+
+// TestJourney_usersRoleOutcomeInView (9.1, 9.8): changing the role of the
+// last user row answers where the admin acted: the message is in that row,
+// a toast (role=status) is on screen however far down the row is, and the
+// focus stays in that row (not on the first row's identical Save button).
+func TestJourney_usersRoleOutcomeInView(t *testing.T) {
+	t.Parallel()
+	admin := signIn(t, "admin")
+	// Users are listed by email: this one sorts last.
+	email, _ := createUser(t, admin, "zzzz-lastrow")
+	gotoPath(t, admin, "/users")
+	rows := byTestID(admin, "user-row")
+	if got, err := rows.Last().GetAttribute("data-email"); err != nil || got != email {
+		t.Fatalf("last row is %q (%v), want %s", got, err, email)
+	}
+	row := userRow(admin, email)
+	if _, err := row.GetByTestId("user-role-select").SelectOption(playwright.SelectOptionValues{Values: &[]string{"operator"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := row.GetByTestId("user-role-save").Click(); err != nil {
+		t.Fatal(err)
+	}
+	if err := expect.Locator(row.GetByTestId("section-message")).ToHaveText(email + " is now operator."); err != nil {
+		t.Fatalf("no outcome in the row: %v", err)
+	}
+	toast := byTestID(admin, "toasts").GetByTestId("toast").Filter(playwright.LocatorFilterOptions{HasText: email + " is now operator."})
+	if err := expect.Locator(toast).ToBeVisible(); err != nil {
+		t.Fatalf("no toast: %v", err)
+	}
+	if err := expect.Locator(toast).ToHaveAttribute("role", "status"); err != nil {
+		t.Errorf("toast not announced: %v", err)
+	}
+	box, err := toast.BoundingBox()
+	ih := evalNum(t, admin, "() => innerHeight")
+	if err != nil || box == nil || box.Y < 0 || box.Y+box.Height > ih {
+		t.Errorf("toast at %+v (%v), not within the %v px viewport", box, err, ih)
+	}
+	inRow, err := admin.Evaluate(`(email) => {
+		const r = document.querySelector('[data-testid="user-row"][data-email="' + email + '"]');
+		return !!r && r.contains(document.activeElement);
+	}`, email)
+	if err != nil || inRow != true {
+		active, _ := admin.Evaluate(`() => document.activeElement ? document.activeElement.outerHTML.slice(0, 160) : ""`)
+		t.Errorf("focus is not in the changed row (%v): %v", err, active)
+	}
 }

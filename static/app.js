@@ -371,20 +371,47 @@
   function focusable(el) {
     return el && document.contains(el) && !el.disabled && el.getClientRects().length > 0;
   }
-  document.addEventListener("htmx:afterSettle", function (evt) {
-    var pf = pendingFocus;
-    if (!pf || pf.xhr !== evt.detail.xhr) {
-      return;
+  // The part an answer replaced, found again after the swap: by the id the
+  // target (or its nearest ancestor with an id) had, since an outerHTML swap
+  // leaves evt.detail.target detached. Controls are looked up in it only:
+  // testids repeat from row to row (user-role-save, task-delete).
+  function scopeIdOf(t) {
+    var withId = t && t.closest ? t.closest("[id]") : null;
+    return withId ? withId.id : "";
+  }
+  function focusScope(id, target) {
+    var el = id ? document.getElementById(id) : null;
+    if (el) { return el; }
+    return target && document.contains(target) ? target : null;
+  }
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    if (pendingFocus && pendingFocus.xhr === evt.detail.xhr) {
+      pendingFocus.scopeId = scopeIdOf(evt.detail.target);
     }
-    pendingFocus = null;
-    var target = evt.detail.target && document.contains(evt.detail.target) ? evt.detail.target : document;
-    if (document.activeElement && document.activeElement.hasAttribute("autofocus") && target.contains(document.activeElement)) {
-      lastControl = document.activeElement;
-      return; // the answer asked for its own focus (a confirmation)
+  });
+  // One afterSettle handler for both kinds of focus keeping: after an htmx
+  // action (a form post, or a link naming data-focus-after) the control
+  // used, or the message of its section/row; otherwise the focus the fleet
+  // list's swaps took away (see "Focus stays on the control used" below).
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var pf = pendingFocus && pendingFocus.xhr === evt.detail.xhr ? pendingFocus : null;
+    var hooks = window.vagonFocus || {};
+    var lf = hooks.takeLost ? hooks.takeLost() : null;
+    if (pf) { pendingFocus = null; }
+    if (pf && restoreActionFocus(evt, pf)) { return; }
+    if (lf && hooks.restoreLost) { hooks.restoreLost(lf); }
+  });
+  function restoreActionFocus(evt, pf) {
+    var scope = focusScope(pf.scopeId, evt.detail.target);
+    if (!scope) { return false; }
+    var a = document.activeElement;
+    if (a && a.hasAttribute("autofocus") && scope.contains(a)) {
+      lastControl = a;
+      return true; // the answer asked for its own focus (a confirmation)
     }
     var failed = evt.detail.xhr && evt.detail.xhr.status >= 400;
-    var msg = target.querySelector('[data-testid="section-message"]');
-    var ctl = pf.testid ? document.querySelector('[data-testid="' + pf.testid + '"]') : null;
+    var msg = scope.querySelector('[data-testid="section-message"]');
+    var ctl = pf.testid ? scope.querySelector('[data-testid="' + pf.testid + '"]') : null;
     if (failed && msg) {
       msg.focus();
     } else if (focusable(ctl)) {
@@ -392,8 +419,11 @@
       lastControl = ctl;
     } else if (msg) {
       msg.focus();
+    } else {
+      return false;
     }
-  });
+    return true;
+  }
 
   // ---- Live updates never wipe what is being typed: an out-of-band part
   // of a poll answer that holds the focus or edited input is kept ----
@@ -797,10 +827,16 @@
       lastFocus = { d: describe(a), targetId: target.id || "" };
     }
   });
-  document.addEventListener("htmx:afterSettle", function () {
-    if (!lastFocus) { return; }
+  // The single htmx:afterSettle handler (with the action focus, above)
+  // takes the focus a swap took away and restores it through these hooks.
+  window.vagonFocus = window.vagonFocus || {};
+  window.vagonFocus.takeLost = function () {
     var f = lastFocus;
     lastFocus = null;
+    return f;
+  };
+  window.vagonFocus.restoreLost = restoreLostFocus;
+  function restoreLostFocus(f) {
     var a = document.activeElement;
     if (a && a !== document.body && document.contains(a)) { return; } // focus survived
     var el = f.d ? findLike(f.d) : null;
@@ -812,7 +848,7 @@
       if (!el && t && t.hasAttribute("tabindex")) { el = t; }
     }
     if (el) { el.focus({ preventScroll: true }); }
-  });
+  }
 
   // ---- "/" focuses the search, unless typing somewhere ----
   document.addEventListener("keydown", function (evt) {

@@ -279,6 +279,9 @@ type UserRow struct {
 	Sessions []SignInSession
 	// ConfirmDisable shows the row's confirmation step for disabling.
 	ConfirmDisable bool
+	// Outcome is the result of the action just done on this user, shown in
+	// the row (where the admin acted) as well as in a toast; nil for none.
+	Outcome *Flash
 }
 
 // SignInSession is one open sign-in session of a user, on the users page.

@@ -470,16 +470,33 @@ func TestUsersPage(t *testing.T) {
 
 func TestUserRowFragment(t *testing.T) {
 	p := samplePage("admin")
-	p.Flashes = []views.Flash{{Kind: "success", Text: "Role changed."}}
-	_, html := render(t, views.UserRowFragment(p, sampleUsers().Users[1]))
+	f := views.Flash{Kind: "success", Text: "Role changed."}
+	p.Flashes = []views.Flash{f}
+	u := sampleUsers().Users[1]
+	u.Outcome = &f
+	doc, html := render(t, views.UserRowFragment(p, u))
 	if !strings.HasPrefix(strings.TrimSpace(html), "<tr") {
 		t.Errorf("fragment must start with the row: %.60q", html)
 	}
 	if strings.Contains(html, "<html") || strings.Contains(html, "<body") {
 		t.Error("fragment contains the layout")
 	}
-	if !strings.Contains(html, `hx-swap-oob="true"`) || !strings.Contains(html, "Role changed.") {
-		t.Error("fragment lacks the out-of-band flash")
+	// The outcome is where the admin acted (the row) and in a toast, which
+	// is always in view; #flashes at the top of the page is only cleared.
+	if got := doc.Find(`[data-testid="section-message"]`).Text(); got != "Role changed." {
+		t.Errorf("row message = %q", got)
+	}
+	toast := doc.Find(`[hx-swap-oob="beforeend:#toasts"] [data-testid="toast"]`)
+	if toast.Length() != 1 || !strings.Contains(toast.Text(), "Role changed.") || toast.AttrOr("role", "") != "status" {
+		t.Errorf("toast: %d %q role=%q", toast.Length(), toast.Text(), toast.AttrOr("role", ""))
+	}
+	if n := doc.Find(`#flashes [data-testid="flash"]`).Length(); n != 0 {
+		t.Errorf("%d messages put into #flashes at the top of the page", n)
+	}
+	// Without an outcome (the disable confirmation step) the row has no message.
+	doc, _ = render(t, views.UserRowFragment(samplePage("admin"), sampleUsers().Users[1]))
+	if n := doc.Find(`[data-testid="section-message"], [data-testid="toast"]`).Length(); n != 0 {
+		t.Errorf("%d messages without an outcome", n)
 	}
 }
 

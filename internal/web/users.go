@@ -294,7 +294,9 @@ func (s *Server) afterUserChange(c echo.Context, u db.User, msg string) error {
 			return err
 		}
 		p := s.page(c, "Users", views.NavUsers)
-		p.Flashes = append(p.Flashes, views.Flash{Kind: views.FlashSuccess, Text: msg})
+		f := views.Flash{Kind: views.FlashSuccess, Text: msg}
+		p.Flashes = append(p.Flashes, f)
+		row.Outcome = &f
 		return render(c, http.StatusOK, views.UserRowFragment(p, row))
 	}
 	s.addFlash(c, views.FlashSuccess, msg)
