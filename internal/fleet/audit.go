@@ -143,6 +143,10 @@ func (e *OutcomeNotRecordedError) Error() string {
 // through to it.
 func (e *OutcomeNotRecordedError) Unwrap() error { return e.CallErr }
 
+// UnknownOutcomeHint says what an unknown outcome means and what to do,
+// in the one set of words the audit page and the bulk runner show.
+const UnknownOutcomeHint = "Vagon did not answer in time, so whether this happened is not known; check the machine before trying again."
+
 // UnknownOutcomeError is returned by Do when the call was sent and Vagon
 // gave no definite answer in time (vagon.ErrOutcomeUnknown), and reading the
 // machine's state did not settle it. The row says outcome unknown.

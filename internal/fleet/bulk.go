@@ -662,7 +662,7 @@ func (b *Bulk) runItem(ctx context.Context, op *db.BulkOp, p BulkParams, actor A
 		// The call may have happened: never sent again blindly, and the
 		// audit row says unknown.
 		b.svc.Invalidate(vagon.ID(it.MachineID))
-		set(db.ItemInterrupted, "Vagon did not answer in time, so it is not known whether this happened. Check the machine before trying again.", nil)
+		set(db.ItemInterrupted, UnknownOutcomeHint, nil)
 		return
 	}
 	var code *int

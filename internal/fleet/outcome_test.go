@@ -109,7 +109,7 @@ func TestBulk_unknownOutcomeNotRetried(t *testing.T) {
 			got = &st.Items[i]
 		}
 	}
-	if got == nil || !strings.Contains(got.Message, "Check the machine before trying again") {
+	if got == nil || got.Message != fleet.UnknownOutcomeHint {
 		t.Fatalf("interrupted item %+v", got)
 	}
 	rows := auditRows(t, e.store, fleet.ActMachineStart)

@@ -1,16 +1,21 @@
 package views
 
+import "time"
+
 // KnownPlanOption is a plan ID that created machines before.
 type KnownPlanOption struct {
 	ID string
-	// Machines is how many machines it created; LastUsed when, as text.
+	// Machines is how many machines it created; LastAt when it last did
+	// (shown in the reader's zone).
 	Machines int
-	LastUsed string
+	LastAt   time.Time
 }
 
-// Label is the option's description: "3 machines, last 2026-03-01 12:00 UTC".
+// Label is the option's description: "3 machines". It is plain text (a
+// datalist option's label), so the time it was last used is not in it: the
+// page shows that with LocalTime.
 func (o KnownPlanOption) Label() string {
-	return Plural(o.Machines, "machine", "machines") + ", last " + o.LastUsed
+	return Plural(o.Machines, "machine", "machines")
 }
 
 // CreateReplay is what the first submit of a confirmation did, shown when

@@ -346,8 +346,10 @@ type AuditRow struct {
 	Action     string
 	MachineID  string
 	Outcome    string
-	ErrorCode  *int
-	Message    string
+	// OutcomeHint explains the outcome to the reader (set for unknown).
+	OutcomeHint string
+	ErrorCode   *int
+	Message     string
 	// Params is pretty-printed JSON.
 	Params    string
 	RequestID string

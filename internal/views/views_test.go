@@ -74,7 +74,7 @@ func sampleAudit() views.AuditView {
 		Rows: []views.AuditRow{
 			{ID: 9, At: t0, ActorEmail: "op@example.com", ActorRole: "operator", Action: "machine.stop", ActionLabel: "Stop machine", MachineID: "12", MachineName: "Design 12", Outcome: "failed", ErrorCode: &code, Message: "machine is not running", Params: "{\n  \"gracefully\": true\n}", RequestID: "req-9",
 				Started: &views.AuditRow{ID: 7, At: t0.Add(-time.Second), Action: "machine.stop", Outcome: "started", Params: "{\n  \"gracefully\": true\n}", RequestID: "req-9"}},
-			{ID: 8, At: t0.Add(-time.Minute), ActorEmail: "hd@example.com", ActorRole: "helpdesk", Action: "machine.access_link", ActionLabel: "Issue access link", MachineID: "13", Outcome: "unknown", Note: "for <b>Ann</b>"},
+			{ID: 8, At: t0.Add(-time.Minute), ActorEmail: "hd@example.com", ActorRole: "helpdesk", Action: "machine.access_link", ActionLabel: "Issue access link", MachineID: "13", Outcome: "unknown", OutcomeHint: "Not known; check.", Note: "for <b>Ann</b>"},
 		},
 		NextURL:  "/audit?outcome=failed&before=8",
 		CSVURL:   "/audit.csv?outcome=failed",
@@ -534,6 +534,13 @@ func TestAuditPage(t *testing.T) {
 	r2 := rows.Eq(1)
 	if b := r2.Find(`[data-testid="outcome-badge"]`); b.Text() != "unknown" || !b.HasClass("badge-warning") {
 		t.Errorf("unknown badge %q %q", b.Text(), b.AttrOr("class", ""))
+	}
+	if b := r2.Find(`[data-testid="outcome-badge"]`); b.AttrOr("title", "") != "Not known; check." ||
+		r2.Find(`[data-testid="audit-outcome-hint"]`).Text() != "Not known; check." {
+		t.Errorf("unknown outcome without its hint: title %q", b.AttrOr("title", ""))
+	}
+	if rows.Eq(0).Find(`[data-testid="audit-outcome-hint"]`).Length() != 0 {
+		t.Error("a failed row got a hint")
 	}
 	if got := r2.Find(`[data-testid="audit-note"]`).Text(); got != "Note: for <b>Ann</b>" {
 		t.Errorf("note = %q", got)

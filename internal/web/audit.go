@@ -180,9 +180,13 @@ func auditRow(e db.AuditEvent) views.AuditRow {
 			params = string(b)
 		}
 	}
-	return views.AuditRow{ID: e.ID, At: e.At, ActorEmail: e.ActorEmail, ActorRole: e.ActorRole, Action: e.Action,
+	r := views.AuditRow{ID: e.ID, At: e.At, ActorEmail: e.ActorEmail, ActorRole: e.ActorRole, Action: e.Action,
 		ActionLabel: fleet.ActionLabel(e.Action),
 		MachineID:   e.MachineID, Outcome: e.Outcome, ErrorCode: e.ErrorCode, Message: e.Message, Params: params, RequestID: e.RequestID}
+	if e.Outcome == db.OutcomeUnknown {
+		r.OutcomeHint = fleet.UnknownOutcomeHint
+	}
+	return r
 }
 
 // exportAudit streams exactly the filtered rows as CSV, row by row.

@@ -57,7 +57,7 @@ func (s *Server) fillKnownPlans(ctx context.Context, v *views.CreateView) {
 	}
 	for _, p := range plans {
 		v.KnownPlans = append(v.KnownPlans, views.KnownPlanOption{
-			ID: strconv.FormatInt(p.PlanID, 10), Machines: p.Machines, LastUsed: views.FormatTime(p.LastAt)})
+			ID: strconv.FormatInt(p.PlanID, 10), Machines: p.Machines, LastAt: p.LastAt})
 	}
 }
 

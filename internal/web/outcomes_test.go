@@ -104,6 +104,13 @@ func TestStart_timeoutIsUnknown(t *testing.T) {
 	if badges.Length() != 1 || strings.TrimSpace(badges.Text()) != "unknown" || !badges.HasClass("badge-warning") {
 		t.Errorf("badges %d %q", badges.Length(), badges.Text())
 	}
+	// The page says what unknown means, under the badge and as its title.
+	if got := strings.TrimSpace(doc.Find(`[data-testid="audit-outcome-hint"]`).Text()); got != fleet.UnknownOutcomeHint {
+		t.Errorf("outcome hint %q, want %q", got, fleet.UnknownOutcomeHint)
+	}
+	if got := badges.AttrOr("title", ""); got != fleet.UnknownOutcomeHint {
+		t.Errorf("badge title %q", got)
+	}
 }
 
 // TestStart_outcomeRowFailsTellsTheTruth: the start is done but its outcome

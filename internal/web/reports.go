@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -337,6 +338,9 @@ func unassignedLast(group string, rows []db.UsageRow) []db.UsageRow {
 func (s *Server) showUsageReport(c echo.Context) error {
 	ctx := c.Request().Context()
 	p, v := parseUsage(c.QueryParams(), s.now())
+	if to := reportRedirect(c, v.Valid, v.URL); to != "" {
+		return c.Redirect(http.StatusSeeOther, to)
+	}
 	status := http.StatusOK
 	if v.Valid {
 		rep, err := s.reports().Usage(ctx, p.rg, p.group, p.sort, p.desc)
@@ -383,6 +387,28 @@ func (s *Server) renderReport(c echo.Context, status int, pushURL string, body t
 		return render(c, status, body)
 	}
 	return render(c, status, page(s.page(c, title, views.NavReports)))
+}
+
+// reportRedirect is the canonical URL a plain GET of a report moves to when
+// its valid query holds parameters the view's URL does not (the filter form
+// sends every field: empty dates, a preset's days), as the fleet page does;
+// "" to render the page. A query the canonical URL only adds defaults to
+// stays, and so does an invalid one (its page says what to fix).
+func reportRedirect(c echo.Context, valid bool, canonical string) string {
+	q := c.QueryParams()
+	if !valid || len(q) == 0 || isHTMX(c) {
+		return ""
+	}
+	want := url.Values{}
+	if _, raw, ok := strings.Cut(canonical, "?"); ok {
+		want, _ = url.ParseQuery(raw)
+	}
+	for k, vs := range q {
+		if !slices.Equal(vs, want[k]) {
+			return canonical
+		}
+	}
+	return ""
 }
 
 // errBadReportFilter answers a CSV export whose filter does not parse: no
@@ -522,6 +548,9 @@ func (s *Server) idleRows(ctx context.Context, ir idleRange) ([]views.IdleRowVie
 func (s *Server) showIdleReport(c echo.Context) error {
 	ctx := c.Request().Context()
 	ir, v := parseIdle(c.QueryParams(), s.now())
+	if to := reportRedirect(c, v.Valid, v.URL); to != "" {
+		return c.Redirect(http.StatusSeeOther, to)
+	}
 	status := http.StatusOK
 	var err error
 	if v.Valid {
@@ -602,6 +631,9 @@ func (s *Server) lowRows(ctx context.Context, below int64) ([]views.LowRemaining
 func (s *Server) showLowRemainingReport(c echo.Context) error {
 	ctx := c.Request().Context()
 	below, v := parseLowRemaining(c.QueryParams())
+	if to := reportRedirect(c, v.Valid, v.URL); to != "" {
+		return c.Redirect(http.StatusSeeOther, to)
+	}
 	status := http.StatusOK
 	var err error
 	if v.Valid {
@@ -682,6 +714,9 @@ func (s *Server) topRows(ctx context.Context, rg fleet.Range, n int) ([]views.To
 func (s *Server) showTopUsersReport(c echo.Context) error {
 	ctx := c.Request().Context()
 	rg, n, v := parseTopUsers(c.QueryParams(), s.now())
+	if to := reportRedirect(c, v.Valid, v.URL); to != "" {
+		return c.Redirect(http.StatusSeeOther, to)
+	}
 	status := http.StatusOK
 	var err error
 	if v.Valid {
