@@ -275,7 +275,7 @@ func (s *Server) revokeUserSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.afterUserChange(c, u, fmt.Sprintf("%s: %s ended.", u.Email, plural(int(n), "session", "sessions")))
+	return s.afterUserChange(c, u, fmt.Sprintf("%s: %s ended.", u.Email, views.Plural(int(n), "session", "sessions")))
 }
 
 // userRowFor builds one user's row with their open sessions.
@@ -301,11 +301,4 @@ func (s *Server) afterUserChange(c echo.Context, u db.User, msg string) error {
 	}
 	s.addFlash(c, views.FlashSuccess, msg)
 	return redirect(c, "/users")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
 }
