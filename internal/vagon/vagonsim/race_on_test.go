@@ -1,5 +1,0 @@
-//go:build race
-
-package vagonsim_test
-
-const raceEnabled = true
