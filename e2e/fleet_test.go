@@ -258,7 +258,7 @@ func TestJourney_fleetQuietRefresh(t *testing.T) {
 	helper := signIn(t, "helpdesk")
 	openMachine(t, helper, id)
 	click(t, helper, "action-start")
-	if err := expect.Locator(byTestID(helper, "machine-overview").GetByTestId("status-badge")).Not().ToHaveAttribute("data-status", "off"); err != nil {
+	if err := expect.Locator(byTestID(helper, "machine-overview").GetByTestId("status-badge")).Not().ToHaveAttribute("data-status", "off", playwright.LocatorAssertionsToHaveAttributeOptions{Timeout: timeout(30 * time.Second)}); err != nil {
 		t.Fatalf("start by helpdesk: %v", err)
 	}
 

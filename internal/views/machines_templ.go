@@ -108,7 +108,7 @@ func FleetPage(p Page, v FleetView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</div></div><form id=\"machines-filter-form\" class=\"filters\" method=\"get\" action=\"/machines\" hx-get=\"/machines\" hx-target=\"#machines-results\" hx-swap=\"outerHTML\" hx-push-url=\"true\" hx-trigger=\"submit, change, input changed delay:400ms from:#field-q\" data-testid=\"machines-filter\" role=\"search\"><div class=\"field-grow\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</div></div><form id=\"machines-filter-form\" class=\"filters\" method=\"get\" action=\"/machines\" hx-get=\"/machines\" hx-target=\"#machines-results\" hx-swap=\"outerHTML\" hx-push-url=\"true\" hx-trigger=\"submit, change from:#field-status, change from:#field-assigned, change from:#field-has_session_data, change from:#field-time_left, input changed delay:400ms from:#field-q\" data-testid=\"machines-filter\" role=\"search\"><div class=\"field-grow\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
