@@ -206,7 +206,10 @@ func setup(cleanups *[]func()) error {
 		return fmt.Errorf("launch %s: %w", chromium, err)
 	}
 	*cleanups = append(*cleanups, func() { _ = browser.Close() })
-	expect = playwright.NewPlaywrightAssertions(5000)
+	// 15 s, not Playwright's 5 s: on a loaded 2-core CI machine an action's
+	// answer (API call, audit rows, render) can take longer, and a passing
+	// assertion returns as soon as it holds.
+	expect = playwright.NewPlaywrightAssertions(15000)
 	return nil
 }
 
