@@ -206,10 +206,7 @@ func setup(cleanups *[]func()) error {
 		return fmt.Errorf("launch %s: %w", chromium, err)
 	}
 	*cleanups = append(*cleanups, func() { _ = browser.Close() })
-	// 15 s, not Playwright's 5 s: on a loaded 2-core CI machine an action's
-	// answer (API call, audit rows, render) can take longer, and a passing
-	// assertion returns as soon as it holds.
-	expect = playwright.NewPlaywrightAssertions(15000)
+	expect = playwright.NewPlaywrightAssertions(5000)
 	return nil
 }
 
