@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -206,7 +207,11 @@ func setup(cleanups *[]func()) error {
 		return fmt.Errorf("launch %s: %w", chromium, err)
 	}
 	*cleanups = append(*cleanups, func() { _ = browser.Close() })
-	expect = playwright.NewPlaywrightAssertions(5000)
+	expectMS := 5000.0
+	if v, err := strconv.ParseFloat(os.Getenv("E2E_EXPECT_MS"), 64); err == nil && v > 0 {
+		expectMS = v
+	}
+	expect = playwright.NewPlaywrightAssertions(expectMS)
 	return nil
 }
 
