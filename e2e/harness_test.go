@@ -207,7 +207,12 @@ func setup(cleanups *[]func()) error {
 		return fmt.Errorf("launch %s: %w", chromium, err)
 	}
 	*cleanups = append(*cleanups, func() { _ = browser.Close() })
-	expectMS := 5000.0
+	// 15 s, not Playwright's 5 s: on a loaded 2-core CI machine an action's
+	// answer (API call, audit rows, render) can take longer (a start's
+	// fragment did, in a CI run); a passing assertion returns as soon as it
+	// holds, so only a failing one waits the whole time. Measured alone here:
+	// the whole suite takes 254 s with 15 s, as with 5 s.
+	expectMS := 15000.0
 	if v, err := strconv.ParseFloat(os.Getenv("E2E_EXPECT_MS"), 64); err == nil && v > 0 {
 		expectMS = v
 	}
