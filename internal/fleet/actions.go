@@ -482,7 +482,7 @@ type PerformanceInput struct {
 // it must be off. Params: machine_type_id, before (the type's name before)
 // and the Origin keys.
 func (s *Service) SetPerformance(ctx context.Context, actor Actor, id string, in PerformanceInput) (*ActionResult, error) {
-	if !ValidMachineID(in.MachineTypeID) {
+	if !ValidID(in.MachineTypeID) {
 		return nil, fmt.Errorf("%w: choose one of the machine types in the list", ErrInvalidInput)
 	}
 	res, err := s.act(ctx, actor, ActMachinePerformance, id, in.Machine, "", in.Via, Params{"machine_type_id": in.MachineTypeID}, offRule("change its performance"), func(m *vagon.Machine, p Params) { p["before"] = m.Attributes.MachineType }, func(ctx context.Context, _ *vagon.Machine) error {
@@ -595,7 +595,7 @@ type DeleteTaskInput struct {
 // task not the default Outputs task. Params: task_id, uid and the Origin
 // keys.
 func (s *Service) DeleteTask(ctx context.Context, actor Actor, id string, in DeleteTaskInput) (*ActionResult, error) {
-	if !ValidMachineID(in.TaskID) {
+	if !ValidID(in.TaskID) {
 		return nil, fmt.Errorf("%w: this machine has no such task", ErrInvalidInput)
 	}
 	if in.UID == vagon.OutputsTaskUID {

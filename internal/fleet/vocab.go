@@ -77,9 +77,14 @@ func PermissionLabel(key string) string {
 // ValidMachineID reports whether id can be a Vagon machine id. The API
 // documents the {id} path parameter as an Integer (machines-api.md), and
 // ids are positive: so a decimal number without sign or leading zero that
-// fits in an int64. Web routes and bulk use this one rule, so a bad id is
-// refused before any API call.
-func ValidMachineID(id string) bool {
+// fits in an int64 (ValidID). Web routes and bulk use this one rule, so a
+// bad id is refused before any API call.
+func ValidMachineID(id string) bool { return ValidID(id) }
+
+// ValidID reports whether id can be one of the API's integer ids (a
+// machine, a task, a machine type): a positive decimal number without sign
+// or leading zero that fits in an int64.
+func ValidID(id string) bool {
 	if id == "" || len(id) > 19 || id[0] == '0' {
 		return false
 	}
