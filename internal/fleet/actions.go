@@ -175,6 +175,11 @@ func (s *Service) act(ctx context.Context, actor Actor, action, id string, m *va
 		return res, err
 	}
 	classify(res, err)
+	var se *StateError
+	if errors.As(err, &se) && !res.AuditLate {
+		// Refused by the state rule: the row says so; nothing went wrong.
+		return res, nil
+	}
 	return res, err
 }
 
