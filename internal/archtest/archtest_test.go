@@ -78,7 +78,9 @@ func TestDependencyRules(t *testing.T) {
 		{"vagon", true, std, "vagon imports only the standard library"},
 		{"vagon/vagonsim", true, func(p string) bool { return std(p) || p == mod+"/internal/vagon" },
 			"vagonsim imports only the standard library and vagon's wire types"},
-		{"views", true, func(p string) bool { return std(p) || under(p, "github.com/a-h/templ") || under(p, mod+"/internal/views") },
+		{"views", true, func(p string) bool {
+			return std(p) || under(p, "github.com/a-h/templ") || under(p, mod+"/internal/views")
+		},
 			"views imports only templ, the standard library and its own packages"},
 		{"db", false, func(p string) bool {
 			return std(p) || under(p, "github.com/jackc/pgx/v5") || under(p, "github.com/pressly/goose/v3") || p == mod+"/migrations"

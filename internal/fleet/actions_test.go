@@ -234,9 +234,15 @@ func TestService_actions_failedAndAuditDown(t *testing.T) {
 	total := e.sim.Total()
 	m, _ := e.sim.Machine(id)
 	for name, do := range map[string]func() (*fleet.ActionResult, error){
-		"start":  func() (*fleet.ActionResult, error) { return down.Start(context.Background(), e.actor, id, fleet.StartInput{}) },
-		"reset":  func() (*fleet.ActionResult, error) { return down.Reset(context.Background(), e.actor, id, fleet.ResetInput{Machine: &m}) },
-		"access": func() (*fleet.ActionResult, error) { return down.IssueAccessLink(context.Background(), e.actor, id, fleet.AccessLinkInput{ExpiresIn: 5}) },
+		"start": func() (*fleet.ActionResult, error) {
+			return down.Start(context.Background(), e.actor, id, fleet.StartInput{})
+		},
+		"reset": func() (*fleet.ActionResult, error) {
+			return down.Reset(context.Background(), e.actor, id, fleet.ResetInput{Machine: &m})
+		},
+		"access": func() (*fleet.ActionResult, error) {
+			return down.IssueAccessLink(context.Background(), e.actor, id, fleet.AccessLinkInput{ExpiresIn: 5})
+		},
 		"create": func() (*fleet.ActionResult, error) {
 			return down.Create(context.Background(), e.actor, fleet.CreateInput{Request: &vagon.CreateMachinesRequest{PlanID: 1, Quantity: 1}})
 		},
