@@ -355,7 +355,7 @@ func (s *Server) machineRowFragment(c echo.Context) error {
 	}
 	poll, _ := strconv.Atoi(c.QueryParam("poll"))
 	row := fleetRow(*m, min(max(poll, 0), 1000))
-	row.Selectable = views.RoleRank(currentUser(c).Role) >= views.RoleRank(operator)
+	row.Selectable = s.allowed(c, http.MethodPost, "/bulk")
 	return render(c, http.StatusOK, views.FleetRowView(row))
 }
 

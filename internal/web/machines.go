@@ -107,7 +107,7 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		v.Error = "This filter is not valid: " + strings.Join(parts, "; ") + "."
 		status = http.StatusBadRequest
 	} else {
-		canBulk := views.RoleRank(currentUser(c).Role) >= views.RoleRank(operator)
+		canBulk := s.allowed(c, http.MethodPost, "/bulk")
 		ctx, cancel := withTimeout(c, apiTimeout)
 		defer cancel()
 		pg, err := s.fleetPage(ctx, o, mq)
