@@ -36,8 +36,6 @@ const (
 	DefaultBulkMaxOps      = 4
 	// MaxBulkMachines is the most machines one operation may target.
 	MaxBulkMachines = 500
-	// maxMachineIDLen bounds a machine id's length.
-	maxMachineIDLen = 20
 )
 
 // Errors of Submit and Resolve. Their text is fit to show a person.
@@ -299,20 +297,6 @@ func CleanMachineIDs(ids []string) ([]string, error) {
 	return out, nil
 }
 
-// ValidMachineID reports whether id looks like a Vagon machine id: a
-// positive decimal number of at most 20 digits.
-func ValidMachineID(id string) bool {
-	if id == "" || len(id) > maxMachineIDLen || id[0] == '0' {
-		return false
-	}
-	for _, r := range id {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func truncateRunes(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
@@ -431,28 +415,14 @@ func (b *Bulk) snapshot(ctx context.Context, ids []string) (map[string]vagon.Mac
 // change it): the machine is already in the target state.
 func SkipReason(action string, p BulkParams, m vagon.Machine) string {
 	a := m.Attributes
-	st := a.FriendlyStatus
 	switch action {
 	case BulkStart:
-		switch st {
-		case vagon.StatusReady:
-			return "Already running."
-		case vagon.StatusTurningOn, vagon.StatusCreating, vagon.StatusWarmingUp:
-			return "Already starting (" + string(st) + ")."
-		}
+		return StartSkipReason(&m)
 	case BulkStop:
-		switch st {
-		case vagon.StatusReady:
-			return ""
-		case vagon.StatusOff:
-			return "Already off."
-		case vagon.StatusTurningOff, vagon.StatusGracefulStopping:
-			return "Already stopping (" + string(st) + ")."
-		default:
-			return "Not running (" + string(st) + "), so there is nothing to stop."
-		}
+		reason, _ := StopSkipReason(&m)
+		return reason
 	case BulkPermissions:
-		if len(changedPermissions(p.Permissions, a.Permissions)) == 0 {
+		if len(ChangedPermissions(p.Permissions, a.Permissions)) == 0 {
 			return "Permissions already as chosen."
 		}
 	case BulkAutoStop:
@@ -461,18 +431,6 @@ func SkipReason(action string, p BulkParams, m vagon.Machine) string {
 		}
 	}
 	return ""
-}
-
-// changedPermissions returns the chosen keys whose value differs from cur.
-func changedPermissions(chosen map[string]bool, cur vagon.Permissions) map[string]bool {
-	now := cur.AsMap()
-	out := map[string]bool{}
-	for k, v := range chosen {
-		if now[k] != v {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // AutoStopLabel names an auto-stop threshold in seconds ("off", "15 min", "1 h").
@@ -636,146 +594,61 @@ func (b *Bulk) runItem(ctx context.Context, op *db.BulkOp, p BulkParams, actor A
 		}
 		return
 	}
-	done, err := b.call(ctx, op, p, actor, it.MachineID, m, known)
+	res, err := b.call(ctx, op, p, actor, it.MachineID, m, known)
 	if ctx.Err() != nil {
 		// The runner is stopping: leave the item running, as a crash
 		// would; the next runner re-checks it.
 		return
 	}
-	if err == nil {
-		b.svc.Invalidate(vagon.ID(it.MachineID))
-		set(db.ItemDone, done, nil)
-		return
-	}
-	if errors.Is(err, ErrAuditUnavailable) {
-		set(db.ItemFailed, "The audit log could not be written, so nothing was sent to Vagon.", nil)
-		return
-	}
-	var notRecorded *OutcomeNotRecordedError
-	if errors.As(err, &notRecorded) && notRecorded.CallErr == nil {
-		b.svc.Invalidate(vagon.ID(it.MachineID))
-		set(db.ItemDone, done+" (Its record in the audit log failed and will be retried.)", nil)
-		return
-	}
-	var unknown *UnknownOutcomeError
-	if errors.As(err, &unknown) {
-		// The call may have happened: never sent again blindly, and the
-		// audit row says unknown.
-		b.svc.Invalidate(vagon.ID(it.MachineID))
-		set(db.ItemInterrupted, UnknownOutcomeHint, nil)
+	if res == nil {
+		set(db.ItemFailed, ExplainAPIError(err), nil)
 		return
 	}
 	var code *int
-	if e, ok := vagon.AsError(err); ok {
-		c := e.Code
-		if c == 0 {
-			c = e.HTTPStatus
-		}
+	if res.ClientCode != 0 {
+		c := res.ClientCode
 		code = &c
-		if op.Action == BulkStop && e.Code == vagon.CodeNotRunning {
+	}
+	switch res.Status {
+	case ActionDone:
+		msg := res.Message
+		if res.AuditLate {
+			msg += " (Its record in the audit log failed and will be retried.)"
+		}
+		set(db.ItemDone, msg, nil)
+	case ActionSkipped:
+		set(db.ItemSkipped, res.Message, nil)
+	case ActionUnknown:
+		// The call may have happened: never sent again blindly, and the
+		// audit row says unknown.
+		set(db.ItemInterrupted, UnknownOutcomeHint, nil)
+	default:
+		if op.Action == BulkStop && res.ClientCode == vagon.CodeNotRunning {
 			set(db.ItemSkipped, "Not running, so there was nothing to stop.", code)
 			return
 		}
+		set(db.ItemFailed, res.Message, code)
 	}
-	set(db.ItemFailed, explainBulkError(err), code)
 }
 
-// call makes one machine's API call through the audited-action protocol and
-// returns what was done, in words.
-func (b *Bulk) call(ctx context.Context, op *db.BulkOp, p BulkParams, actor Actor, id string, m vagon.Machine, known bool) (string, error) {
-	ap := Params{"bulk_op_id": op.ID}
+// call makes one machine's call through the fleet's action methods (the
+// one audited path the pages use too), recording the operation's id.
+func (b *Bulk) call(ctx context.Context, op *db.BulkOp, p BulkParams, actor Actor, id string, m vagon.Machine, known bool) (*ActionResult, error) {
+	via := Origin{BulkOpID: op.ID}
+	var seen *vagon.Machine
+	if known {
+		seen = &m
+	}
 	switch op.Action {
 	case BulkStart:
-		return "Started.", b.audit.Do(ctx, actor, ActMachineStart, id, ap, func(ctx context.Context, _ Params) error {
-			return b.api.StartMachine(ctx, id)
-		})
+		return b.svc.Start(ctx, actor, id, StartInput{Via: via, Machine: seen})
 	case BulkStop:
-		g := p.graceful()
-		ap["gracefully"] = g
-		done := "Stopping immediately."
-		if g {
-			done = "Stopping gracefully."
-		}
-		return done, b.audit.Do(ctx, actor, ActMachineStop, id, ap, func(ctx context.Context, _ Params) error {
-			return b.api.StopMachine(ctx, id, g)
-		})
+		return b.svc.Stop(ctx, actor, id, StopInput{Via: via, Machine: seen, Gracefully: p.graceful()})
 	case BulkPermissions:
-		send := p.Permissions
-		if known {
-			send = changedPermissions(p.Permissions, m.Attributes.Permissions)
-			before := map[string]bool{}
-			cur := m.Attributes.Permissions.AsMap()
-			for k := range send {
-				before[k] = cur[k]
-			}
-			ap["before"] = before
-		}
-		ap["after"] = send
-		var u vagon.PermissionsUpdate
-		var parts []string
-		for _, k := range slices.Sorted(maps.Keys(send)) {
-			u.Set(k, send[k])
-			parts = append(parts, fmt.Sprintf("%s %s", k, onOff(send[k])))
-		}
-		return "Changed " + strings.Join(parts, ", ") + ".", b.audit.Do(ctx, actor, ActMachinePermissions, id, ap, func(ctx context.Context, _ Params) error {
-			return b.api.UpdatePermissions(ctx, id, u)
-		})
+		return b.svc.SetPermissions(ctx, actor, id, PermissionsInput{Via: via, Machine: seen, Set: p.Permissions})
 	case BulkAutoStop:
 		n := *p.AutoStopThreshold
-		ap["auto_stop_threshold"] = n
-		ap["after"] = map[string]any{"auto_stop_threshold": n}
-		if known {
-			ap["before"] = map[string]any{"auto_stop_threshold": m.Attributes.AutoStopThreshold}
-		}
-		return "Auto-stop set to " + AutoStopLabel(n) + ".", b.audit.Do(ctx, actor, ActMachineUpdate, id, ap, func(ctx context.Context, _ Params) error {
-			_, err := b.api.UpdateMachine(ctx, id, &vagon.UpdateMachineRequest{AutoStopThreshold: &n})
-			return err
-		})
+		return b.svc.UpdateSettings(ctx, actor, id, SettingsInput{Via: via, Machine: seen, AutoStopThreshold: &n})
 	}
-	return "", ErrBulkAction
-}
-
-func onOff(v bool) string {
-	if v {
-		return "on"
-	}
-	return "off"
-}
-
-// explainBulkError says in words what an API error means for one machine
-// of a bulk operation, with the API's code.
-func explainBulkError(err error) string {
-	e, ok := vagon.AsError(err)
-	if !ok {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return "The Vagon API did not answer in time."
-		}
-		return "The Vagon API could not be reached."
-	}
-	var what string
-	switch e.Code {
-	case vagon.CodeNotFound:
-		what = "Vagon does not know this machine; it may have been deleted."
-	case vagon.CodeInsufficientBalance:
-		what = "The balance is too low to start it."
-	case vagon.CodeNotReady:
-		what = "It is not off, so it can't be started now."
-	case vagon.CodeNotRunning:
-		what = "It is not running."
-	case vagon.CodePermissionRequired:
-		what = "The dashboard's API key lacks the permission for this."
-	case vagon.CodeBadRequest:
-		what = "Vagon refused a value in the request."
-	default:
-		what = "Vagon refused the request."
-	}
-	code := e.Code
-	if code == 0 {
-		code = e.HTTPStatus
-	}
-	msg := fmt.Sprintf("%s (Vagon code %d", what, code)
-	if e.Message != "" && !strings.HasPrefix(e.Message, "non-JSON") {
-		msg += ": " + truncateRunes(e.Message, 200)
-	}
-	return msg + ")"
+	return nil, ErrBulkAction
 }

@@ -84,7 +84,7 @@ func parseBulkForm(form url.Values) (bulkForm, error) {
 		}
 	case fleet.BulkPermissions:
 		f.params.Permissions = map[string]bool{}
-		for _, pc := range views.BulkPermissionChoices {
+		for _, pc := range fleet.Permissions {
 			k := pc.Key
 			v := form.Get(k)
 			var on bool
@@ -185,7 +185,7 @@ func (s *Server) submitBulk(c echo.Context) error {
 		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
 	default:
 		// The API's answer, or no answer: the list could not be read.
-		v.Error = explainAPIError(err)
+		v.Error = fleet.ExplainAPIError(err)
 		return s.renderBulkConfirm(c, http.StatusBadGateway, v)
 	}
 	v.Missing = missing
@@ -322,7 +322,7 @@ func bulkOpView(st *fleet.BulkStatus) views.BulkOpView {
 			v.Summary = append(v.Summary, "immediately")
 		}
 	case fleet.BulkPermissions:
-		for _, pc := range views.BulkPermissionChoices {
+		for _, pc := range fleet.Permissions {
 			if on, ok := p.Permissions[pc.Key]; ok {
 				v.Summary = append(v.Summary, pc.Label+" "+onOffText(on))
 			}

@@ -73,12 +73,12 @@ func (s *Server) fillCatalog(ctx context.Context, v *views.CreateView) *vagon.So
 		v.Regions = append(v.Regions, views.Option{Value: r, Label: r})
 	}
 	v.Regions = append(v.Regions, views.Option{Value: views.RegionOther, Label: "Other (type below)"})
-	for _, pc := range views.BulkPermissionChoices {
-		v.Permissions = append(v.Permissions, views.PermissionView{Key: pc.Key, Label: pc.Label, On: v.Form.Perms[pc.Key]})
+	for _, pm := range fleet.Permissions {
+		v.Permissions = append(v.Permissions, views.PermissionView{Key: pm.Key, Label: pm.Label, On: v.Form.Perms[pm.Key]})
 	}
 	cat, err := s.api.ListSoftware(ctx)
 	if err != nil {
-		v.CatalogError = "The software catalog could not be loaded, so software and base images can't be chosen now. " + explainAPIError(err)
+		v.CatalogError = "The software catalog could not be loaded, so software and base images can't be chosen now. " + fleet.ExplainAPIError(err)
 		return nil
 	}
 	for _, sw := range cat.Software {
@@ -203,11 +203,11 @@ func createSummary(req *vagon.CreateMachinesRequest, cat *vagon.SoftwareCatalog)
 	out = append(out, "Base image: "+image+".")
 	var on, off []string
 	perms := req.Permissions.AsMap()
-	for _, pc := range views.BulkPermissionChoices {
-		if perms[pc.Key] {
-			on = append(on, pc.Label)
+	for _, pm := range fleet.Permissions {
+		if perms[pm.Key] {
+			on = append(on, pm.Label)
 		} else {
-			off = append(off, pc.Label)
+			off = append(off, pm.Label)
 		}
 	}
 	if len(on) > 0 {
@@ -265,46 +265,34 @@ func (s *Server) createMachines(c echo.Context) error {
 // confirmedCreate makes the one API call of a claimed confirmation and shows
 // the machines, or the API's error next to the field it is about.
 func (s *Server) confirmedCreate(ctx context.Context, c echo.Context, v views.CreateView, req *vagon.CreateMachinesRequest, token string) error {
-	p := fleet.Params{"plan_id": req.PlanID, "quantity": req.Quantity, "region": req.Region,
-		"software_ids": req.SoftwareIDs, "base_image_id": req.BaseImageID, "permissions": req.Permissions}
-	var out *vagon.CreatedMachines
-	var ids []string
-	err := s.audit.Do(ctx, s.actor(c), fleet.ActMachineCreate, "", p, func(ctx context.Context, p fleet.Params) error {
-		var err error
-		out, err = s.api.CreateMachines(ctx, req)
-		if err == nil {
-			for _, m := range out.Machines {
-				ids = append(ids, string(m.ID))
-			}
-			p["created_ids"] = ids
-		}
-		return err
-	})
+	res, err := s.fleet.Create(ctx, s.actor(c), fleet.CreateInput{Request: req})
 	if errors.Is(err, fleet.ErrAuditUnavailable) {
 		s.releaseConfirm(ctx, fleet.ActMachineCreate, token) // nothing was sent
 		return err
 	}
-	s.finishConfirm(ctx, fleet.ActMachineCreate, token, ids)
-	if doneButNotRecorded(err) {
-		err = nil // created: show them (the late audit row is logged and spooled)
+	var ids []string
+	if res != nil {
+		for _, m := range res.Created {
+			ids = append(ids, string(m.ID))
+		}
 	}
-	if err != nil {
+	s.finishConfirm(ctx, fleet.ActMachineCreate, token, ids)
+	if res == nil || res.Status != fleet.ActionDone {
+		// Created but only the audit row is late counts as done (the late
+		// row is logged and spooled).
 		v.Errors = createAPIErrors(err, req)
 		return s.renderCreate(c, http.StatusUnprocessableEntity, v)
 	}
-	vids := make([]vagon.ID, 0, len(out.Machines))
-	for _, m := range out.Machines {
-		vids = append(vids, m.ID)
+	for _, m := range res.Created {
 		v.Created = append(v.Created, views.CreatedMachine{ID: string(m.ID), Name: m.Attributes.Name})
 	}
-	s.fleet.Invalidate(vids...)
 	return s.renderCreate(c, http.StatusOK, v)
 }
 
 // createAPIErrors puts each documented error of create machines next to the
 // field it is about; the form keeps every field as typed.
 func createAPIErrors(err error, req *vagon.CreateMachinesRequest) map[string]string {
-	errs := map[string]string{"": explainAPIError(err)}
+	errs := map[string]string{"": fleet.ExplainAPIError(err)}
 	switch vagon.CodeOf(err) {
 	case vagon.CodeRegionRequired:
 		errs["region"] = "Choose a region: the account has no default region. (Vagon code 4202)"

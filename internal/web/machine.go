@@ -24,37 +24,8 @@ const (
 	tasksPerPage     = 10
 	sessionsOnPage   = 10
 	chartDays        = 30
-	maxMachineIDLen  = 18
-	maxTaskIDLen     = 18
 	maxTasksPageParm = 10_000
 )
-
-// permissionTexts label and explain the seven permissions.
-var permissionTexts = map[string][2]string{
-	vagon.PermPublicInternetAccess: {"Public internet access", "The machine can reach the internet."},
-	vagon.PermCanDownload:          {"Download from the machine", "Files can be downloaded from the machine to the user's computer."},
-	vagon.PermCanUpload:            {"Upload to the machine", "The user may upload files to the machine."},
-	vagon.PermAnalyticsCollection:  {"Analytics collection", "Usage analytics are collected on the machine."},
-	vagon.PermClipboard:            {"Clipboard sharing", "Copy and paste between the user's computer and the machine."},
-	vagon.PermScreenRecording:      {"Screen recording", "Sessions are recorded on screen."},
-	vagon.PermInputRecording:       {"Input recording", "Keyboard and mouse input is recorded."},
-}
-
-// validMachineID reports whether id can be a Vagon machine id (a positive
-// integer), so a bad one is refused before any API call.
-func validMachineID(id string) bool { return validNumericID(id, maxMachineIDLen) }
-
-func validNumericID(id string, maxLen int) bool {
-	if id == "" || len(id) > maxLen || id[0] == '0' {
-		return false
-	}
-	for _, r := range id {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
 
 // nameHint is the machine name the request came with (?n=), used as the q
 // filter to find the machine in one call.
@@ -72,7 +43,7 @@ var errNoSuchMachine = echo.NewHTTPError(http.StatusNotFound, "There is no machi
 // can't be one or that the fleet does not have.
 func (s *Server) loadMachine(c echo.Context) (*vagon.Machine, error) {
 	id := c.Param("id")
-	if !validMachineID(id) {
+	if !fleet.ValidMachineID(id) {
 		return nil, errNoSuchMachine
 	}
 	ctx, cancel := withTimeout(c, apiTimeout)
@@ -104,7 +75,7 @@ func (s *Server) pageError(c echo.Context, err error) error {
 	s.log.Warn("vagon api", "err", af.err.Error(), "request_id", requestID(c), "route", c.Path())
 	ev := views.NewErrorView(http.StatusBadGateway, requestID(c))
 	ev.Title = "Vagon did not answer as expected"
-	ev.Message = explainAPIError(af.err) + " Reload the page to try again."
+	ev.Message = fleet.ExplainAPIError(af.err) + " Reload the page to try again."
 	if isHTMX(c) {
 		return render(c, http.StatusBadGateway, views.ErrorFragment(ev))
 	}
@@ -134,9 +105,8 @@ func machineView(m *vagon.Machine) views.MachineView {
 		v.Task = &views.ActiveTaskView{ID: string(a.Task.ID), UID: a.Task.UID, CreatedAt: a.Task.CreatedAt}
 	}
 	perms := a.Permissions.AsMap()
-	for _, k := range vagon.PermissionKeys {
-		t := permissionTexts[k]
-		v.Permissions = append(v.Permissions, views.PermissionView{Key: k, Label: t[0], Help: t[1], On: perms[k]})
+	for _, pm := range fleet.Permissions {
+		v.Permissions = append(v.Permissions, views.PermissionView{Key: pm.Key, Label: pm.Label, Help: pm.Help, On: perms[pm.Key]})
 	}
 	return v
 }
@@ -175,7 +145,7 @@ func (s *Server) machinePage(c echo.Context, m *vagon.Machine, pt parts) views.M
 		wg.Go(func() {
 			list, err := s.api.ListSessions(ctx, id)
 			if err != nil {
-				v.Sessions.Error = "Sessions could not be loaded. " + explainAPIError(err)
+				v.Sessions.Error = "Sessions could not be loaded. " + fleet.ExplainAPIError(err)
 				return
 			}
 			limit := sessionsOnPage
@@ -190,7 +160,7 @@ func (s *Server) machinePage(c echo.Context, m *vagon.Machine, pt parts) views.M
 			page := max(pt.tasksPage, 1)
 			l, err := s.api.ListTasks(ctx, id, &vagon.ListTasksOptions{Page: page, PerPage: tasksPerPage})
 			if err != nil {
-				v.Tasks.Error = "Tasks could not be loaded. " + explainAPIError(err)
+				v.Tasks.Error = "Tasks could not be loaded. " + fleet.ExplainAPIError(err)
 				return
 			}
 			v.Tasks = tasksView(l, id, m.Attributes.Name, page)
@@ -200,7 +170,7 @@ func (s *Server) machinePage(c echo.Context, m *vagon.Machine, pt parts) views.M
 		wg.Go(func() {
 			types, err := s.api.ListMachineTypes(ctx, id)
 			if err != nil {
-				v.Performance.Error = "Machine types could not be loaded. " + explainAPIError(err)
+				v.Performance.Error = "Machine types could not be loaded. " + fleet.ExplainAPIError(err)
 				return
 			}
 			for _, t := range types {
@@ -385,7 +355,7 @@ func (s *Server) machineRowFragment(c echo.Context) error {
 	}
 	poll, _ := strconv.Atoi(c.QueryParam("poll"))
 	row := fleetRow(*m, min(max(poll, 0), 1000))
-	row.Selectable = views.RoleRank(currentUser(c).Role) >= views.RoleRank(operator)
+	row.Selectable = s.allowed(c, http.MethodPost, "/bulk")
 	return render(c, http.StatusOK, views.FleetRowView(row))
 }
 

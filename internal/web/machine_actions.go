@@ -1,9 +1,6 @@
 package web
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"slices"
@@ -92,30 +89,42 @@ func (s *Server) answerAction(c echo.Context, m *vagon.Machine, o outcome) error
 	return render(c, o.status, views.MachineActionResult(p, v, o.section, flashes))
 }
 
-// apiOutcome turns the result of an audited call into an outcome: an API
-// error as its explanation with a fitting status.
-func apiOutcome(section string, err error, success string) (outcome, error) {
+// actionOutcome turns the result of a fleet action into an outcome: done
+// as success, skipped as a note (or a refusal by the state rule), an
+// unknown outcome as what to check, a failure as the one explanation with
+// a fitting status. An audit log that cannot be written is the error page.
+func actionOutcome(section string, res *fleet.ActionResult, err error, success string) (outcome, error) {
 	if errors.Is(err, fleet.ErrAuditUnavailable) {
 		return outcome{}, err
 	}
-	var notRecorded *fleet.OutcomeNotRecordedError
-	if errors.As(err, &notRecorded) {
-		// Done (or failed) at Vagon; only the audit row is late.
-		if notRecorded.CallErr == nil {
-			return outcome{section: section, status: http.StatusOK, flash: views.Flash{Kind: views.FlashInfo, Text: success + auditLate}, changed: true}, nil
+	if res == nil {
+		return outcome{}, err
+	}
+	late := ""
+	if res.AuditLate {
+		late = fleet.AuditLateNote
+	}
+	switch res.Status {
+	case fleet.ActionDone:
+		if late != "" {
+			return outcome{section: section, status: http.StatusOK, flash: views.Flash{Kind: views.FlashInfo, Text: success + late}, changed: true}, nil
 		}
-		o, _ := apiOutcome(section, notRecorded.CallErr, success)
-		o.flash.Text += auditLate
-		return o, nil
+		return outcome{section: section, status: http.StatusOK, flash: views.Flash{Kind: views.FlashSuccess, Text: success}, changed: true}, nil
+	case fleet.ActionSkipped:
+		if res.Refused {
+			return refused(section, res.Message), nil
+		}
+		return outcome{section: section, status: http.StatusOK, flash: views.Flash{Kind: views.FlashInfo, Text: res.Message + late}}, nil
+	case fleet.ActionUnknown:
+		return outcome{section: section, status: http.StatusGatewayTimeout, flash: views.Flash{Kind: views.FlashError, Text: res.Message + late}, changed: true}, nil
 	}
-	var unknown *fleet.UnknownOutcomeError
-	if errors.As(err, &unknown) {
-		return outcome{section: section, status: http.StatusGatewayTimeout, flash: views.Flash{Kind: views.FlashError, Text: unknownOutcomeText(unknown.Action)}, changed: true}, nil
-	}
-	if err != nil {
-		return outcome{section: section, status: apiStatus(err), flash: views.Flash{Kind: views.FlashError, Text: explainAPIError(err)}, changed: true}, nil
-	}
-	return outcome{section: section, status: http.StatusOK, flash: views.Flash{Kind: views.FlashSuccess, Text: success}, changed: true}, nil
+	return outcome{section: section, status: apiStatus(err), flash: views.Flash{Kind: views.FlashError, Text: res.Message + late}, changed: true}, nil
+}
+
+// apiOutcome is actionOutcome for an API read that failed before any
+// action (err is not nil).
+func apiOutcome(section string, err error) outcome {
+	return outcome{section: section, status: apiStatus(err), flash: views.Flash{Kind: views.FlashError, Text: fleet.ExplainAPIError(err)}}
 }
 
 // apiStatus is the HTTP status an action answers with when the API refused it.
@@ -178,35 +187,6 @@ func checkbox(c echo.Context, name string) (bool, bool) {
 	return false, false
 }
 
-func offOnly(m *vagon.Machine) bool { return m.Attributes.FriendlyStatus == vagon.StatusOff }
-
-func offReason(m *vagon.Machine, what string) string {
-	if m.Attributes.FriendlyStatus == vagon.StatusReady {
-		return "Stop the machine to " + what + "."
-	}
-	return "The machine must be off to " + what + "; it is " + views.StatusLabel(string(m.Attributes.FriendlyStatus)) + " now. Nothing was sent to Vagon."
-}
-
-// doOnMachine runs an audited action whose machine lookup needs no input
-// from the machine: the started row comes first, then the lookup (so not
-// even a read reaches Vagon when the audit log is down), then call. The
-// machine is nil when the lookup failed; err says why.
-func (s *Server) doOnMachine(c echo.Context, action string, params fleet.Params, call func(ctx context.Context, m *vagon.Machine, p fleet.Params) error) (*vagon.Machine, error) {
-	id := c.Param("id")
-	ctx, cancel := contextFor(c)
-	defer cancel()
-	var m *vagon.Machine
-	err := s.audit.Do(ctx, s.actor(c), action, id, params, func(ctx context.Context, p fleet.Params) error {
-		found, err := s.fleet.GetMachine(ctx, id, nameHint(c))
-		if err != nil {
-			return err
-		}
-		m = found
-		return call(ctx, m, p)
-	})
-	return m, err
-}
-
 // lookupError answers an action whose machine could not be looked up.
 func (s *Server) lookupError(c echo.Context, err error) error {
 	switch {
@@ -220,16 +200,18 @@ func (s *Server) lookupError(c echo.Context, err error) error {
 
 // startMachine is POST /machines/{id}/start.
 func (s *Server) startMachine(c echo.Context) error {
-	if !validMachineID(c.Param("id")) {
+	id := c.Param("id")
+	if !fleet.ValidMachineID(id) {
 		return errNoSuchMachine
 	}
-	m, err := s.doOnMachine(c, fleet.ActMachineStart, fleet.Params{}, func(ctx context.Context, m *vagon.Machine, _ fleet.Params) error {
-		return s.api.StartMachine(ctx, string(m.ID))
-	})
-	if m == nil {
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	res, err := s.fleet.Start(ctx, s.actor(c), id, fleet.StartInput{NameHint: nameHint(c)})
+	if res == nil || res.Machine == nil {
 		return s.lookupError(c, err)
 	}
-	o, err := apiOutcome("overview", err, "Starting "+m.Attributes.Name+". It takes a minute or two to become ready.")
+	m := res.Machine
+	o, err := actionOutcome("overview", res, err, "Starting "+m.Attributes.Name+". It takes a minute or two to become ready.")
 	if err != nil {
 		return err
 	}
@@ -238,7 +220,7 @@ func (s *Server) startMachine(c echo.Context) error {
 
 // stopMachine is POST /machines/{id}/stop (gracefully=true or absent).
 func (s *Server) stopMachine(c echo.Context) error {
-	if !validMachineID(c.Param("id")) {
+	if !fleet.ValidMachineID(c.Param("id")) {
 		return errNoSuchMachine
 	}
 	graceful, ok := checkbox(c, "gracefully")
@@ -260,17 +242,18 @@ func (s *Server) stopMachine(c echo.Context) error {
 				form: func(v *views.MachinePageView) { v.StopConfirm = ask }})
 		}
 	}
-	m, err := s.doOnMachine(c, fleet.ActMachineStop, fleet.Params{"gracefully": graceful}, func(ctx context.Context, m *vagon.Machine, _ fleet.Params) error {
-		return s.api.StopMachine(ctx, string(m.ID), graceful)
-	})
-	if m == nil {
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	res, err := s.fleet.Stop(ctx, s.actor(c), c.Param("id"), fleet.StopInput{NameHint: nameHint(c), Gracefully: graceful})
+	if res == nil || res.Machine == nil {
 		return s.lookupError(c, err)
 	}
+	m := res.Machine
 	msg := "Stopping " + m.Attributes.Name + "."
 	if graceful {
 		msg = "Stopping " + m.Attributes.Name + " gracefully: it saves files, logs and recordings first."
 	}
-	o, err := apiOutcome("overview", err, msg)
+	o, err := actionOutcome("overview", res, err, msg)
 	if err != nil {
 		return err
 	}
@@ -329,31 +312,18 @@ func (s *Server) resetMachine(c echo.Context) error {
 			v.Reset = views.ResetForm{Confirm: confirm, RemoveFiles: removeFiles, Errors: errs}
 		}))
 	}
-	if !offOnly(m) {
-		return s.answerAction(c, m, refused("reset", offReason(m, "reset it")))
-	}
 	ctx, cancel := contextFor(c)
 	defer cancel()
-	params := fleet.Params{"remove_files": removeFiles, "machine_name": m.Attributes.Name}
-	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachineReset, string(m.ID), params, func(ctx context.Context, _ fleet.Params) error {
-		return s.api.ResetMachine(ctx, string(m.ID), removeFiles)
-	})
+	res, err := s.fleet.Reset(ctx, s.actor(c), string(m.ID), fleet.ResetInput{Machine: m, RemoveFiles: removeFiles})
 	msg := "Reset " + m.Attributes.Name + "."
 	if removeFiles {
 		msg = "Reset " + m.Attributes.Name + " and deleted its Vagon Files."
 	}
-	o, err := apiOutcome("reset", err, msg)
+	o, err := actionOutcome("reset", res, err, msg)
 	if err != nil {
 		return err
 	}
 	return s.answerAction(c, m, o)
-}
-
-// linkFingerprint is what the audit keeps of an access link: the first 12
-// hex digits of its SHA-256.
-func linkFingerprint(link string) string {
-	sum := sha256.Sum256([]byte(link))
-	return hex.EncodeToString(sum[:])[:12]
 }
 
 // parseAccessForm reads expires_in (minutes, a preset or "custom" with
@@ -392,7 +362,7 @@ func parseAccessForm(c echo.Context) (views.AccessForm, int) {
 // createAccessLink is POST /machines/{id}/access. It answers 200 with the
 // link, once; the link is never stored, logged, flashed or redirected with.
 func (s *Server) createAccessLink(c echo.Context) error {
-	if !validMachineID(c.Param("id")) {
+	if !fleet.ValidMachineID(c.Param("id")) {
 		return errNoSuchMachine
 	}
 	form, minutes := parseAccessForm(c)
@@ -403,37 +373,29 @@ func (s *Server) createAccessLink(c echo.Context) error {
 		}
 		return s.answerAction(c, m, badInput("access", func(v *views.MachinePageView) { v.Access = form }))
 	}
-	var link *vagon.AccessLink
-	params := fleet.Params{"expires_in": minutes, "note": form.Note}
-	m, err := s.doOnMachine(c, fleet.ActMachineAccessLink, params, func(ctx context.Context, m *vagon.Machine, p fleet.Params) error {
-		l, err := s.api.CreateAccessLink(ctx, string(m.ID), minutes)
+	ctx, cancel := contextFor(c)
+	defer cancel()
+	res, err := s.fleet.IssueAccessLink(ctx, s.actor(c), c.Param("id"), fleet.AccessLinkInput{NameHint: nameHint(c), ExpiresIn: minutes, Note: form.Note})
+	if res == nil || res.Machine == nil {
+		return s.lookupError(c, err)
+	}
+	m, link := res.Machine, res.Link
+	if link == nil {
+		o, err := actionOutcome("access", res, err, "")
 		if err != nil {
 			return err
 		}
-		link = l
-		p["fingerprint"] = linkFingerprint(l.Attributes.ConnectionLink)
-		p["expires_at"] = l.Attributes.ExpiresAt.UTC()
-		return nil
-	})
-	if m == nil {
-		return s.lookupError(c, err)
-	}
-	if errors.Is(err, fleet.ErrAuditUnavailable) {
-		return err
-	}
-	if err != nil {
-		o, _ := apiOutcome("access", err, "")
 		o.changed = false
 		o.form = func(v *views.MachinePageView) { v.Access = form }
 		return s.answerAction(c, m, o)
 	}
-	res := &views.AccessResult{Link: link.Attributes.ConnectionLink, ExpiresAt: link.Attributes.ExpiresAt, Minutes: minutes, Note: form.Note}
+	shown := &views.AccessResult{Link: link.Attributes.ConnectionLink, ExpiresAt: link.Attributes.ExpiresAt, Minutes: minutes, Note: form.Note}
 	form.Errors = nil
 	v := s.machinePage(c, m, parts{})
 	if !isHTMX(c) {
 		v = s.machinePage(c, m, allParts)
 	}
-	v.Access = views.AccessForm{ExpiresIn: form.ExpiresIn, Custom: form.Custom, Result: res}
+	v.Access = views.AccessForm{ExpiresIn: form.ExpiresIn, Custom: form.Custom, Result: shown}
 	p := s.page(c, m.Attributes.Name, views.NavMachines)
 	ok := views.Flash{Kind: views.FlashSuccess, Text: "Access link issued for " + m.Attributes.Name + ". Copy it now: it is shown only once."}
 	v.Outcome = &views.SectionOutcome{Section: "access", Kind: ok.Kind, Text: ok.Text}
@@ -453,7 +415,6 @@ func (s *Server) setPermissions(c echo.Context) error {
 	}
 	before := m.Attributes.Permissions.AsMap()
 	after := make(map[string]bool, len(before))
-	var upd vagon.PermissionsUpdate
 	var bad []string
 	for _, k := range vagon.PermissionKeys {
 		on, ok := checkbox(c, k)
@@ -462,9 +423,6 @@ func (s *Server) setPermissions(c echo.Context) error {
 			continue
 		}
 		after[k] = on
-		if on != before[k] {
-			upd.Set(k, on)
-		}
 	}
 	if len(bad) > 0 {
 		return s.answerAction(c, m, badInput("permissions", func(v *views.MachinePageView) {
@@ -486,7 +444,7 @@ func (s *Server) setPermissions(c echo.Context) error {
 		}
 		if ok && ((seen == "true") != before[k] || (seen == "true") != after[k]) {
 			stale = stale || (seen == "true") != before[k]
-			conflict = append(conflict, views.ConflictRow{Label: permissionTexts[k][0], Seen: onOff(seen == "true"), Current: onOff(before[k]), Wanted: onOff(wanted[k])})
+			conflict = append(conflict, views.ConflictRow{Label: fleet.PermissionLabel(k), Seen: onOff(seen == "true"), Current: onOff(before[k]), Wanted: onOff(wanted[k])})
 		}
 	}
 	if stale {
@@ -494,16 +452,13 @@ func (s *Server) setPermissions(c echo.Context) error {
 			v.Perms.Conflict, v.Perms.Wanted = conflict, wanted
 		}))
 	}
-	if upd.Empty() {
+	if len(fleet.ChangedPermissions(after, m.Attributes.Permissions)) == 0 {
 		return s.answerAction(c, m, nothingToChange("permissions"))
 	}
 	ctx, cancel := contextFor(c)
 	defer cancel()
-	params := fleet.Params{"before": before, "after": after}
-	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachinePermissions, string(m.ID), params, func(ctx context.Context, _ fleet.Params) error {
-		return s.api.UpdatePermissions(ctx, string(m.ID), upd)
-	})
-	o, err := apiOutcome("permissions", err, "Permissions of "+m.Attributes.Name+" saved.")
+	res, err := s.fleet.SetPermissions(ctx, s.actor(c), string(m.ID), fleet.PermissionsInput{Machine: m, Set: after})
+	o, err := actionOutcome("permissions", res, err, "Permissions of "+m.Attributes.Name+" saved.")
 	if err != nil {
 		return err
 	}
@@ -517,7 +472,7 @@ func (s *Server) setMachineType(c echo.Context) error {
 		return s.pageError(c, err)
 	}
 	typeID := strings.TrimSpace(c.FormValue("machine_type_id"))
-	if !validNumericID(typeID, 12) {
+	if !fleet.ValidID(typeID) {
 		return s.answerAction(c, m, badInput("performance", func(v *views.MachinePageView) {
 			v.Performance.Errors = map[string]string{"machine_type_id": "Choose one of the machine types in the list."}
 		}))
@@ -539,16 +494,10 @@ func (s *Server) setMachineType(c echo.Context) error {
 			v.Performance.Conflict = []views.ConflictRow{{Label: "Performance", Seen: seen, Current: m.Attributes.MachineType, Wanted: wanted}}
 		}))
 	}
-	if !offOnly(m) {
-		return s.answerAction(c, m, refused("performance", offReason(m, "change its performance")))
-	}
 	ctx, cancel := contextFor(c)
 	defer cancel()
-	params := fleet.Params{"machine_type_id": typeID, "before": m.Attributes.MachineType}
-	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachinePerformance, string(m.ID), params, func(ctx context.Context, _ fleet.Params) error {
-		return s.api.SetMachineType(ctx, string(m.ID), typeID)
-	})
-	o, err := apiOutcome("performance", err, "Performance of "+m.Attributes.Name+" changed.")
+	res, err := s.fleet.SetPerformance(ctx, s.actor(c), string(m.ID), fleet.PerformanceInput{Machine: m, MachineTypeID: typeID})
+	o, err := actionOutcome("performance", res, err, "Performance of "+m.Attributes.Name+" changed.")
 	if err != nil {
 		return err
 	}
@@ -566,14 +515,12 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 	rawStop, rawSource := truncate(c.FormValue("auto_stop_threshold"), 12), truncate(c.FormValue("usage_source"), 20)
 	errs := map[string]string{}
 	var req vagon.UpdateMachineRequest
-	params := fleet.Params{}
 	if rawStop != "" {
 		n, err := strconv.Atoi(rawStop)
 		if err != nil || !slices.Contains(vagon.AutoStopThresholds, n) {
 			errs["auto_stop_threshold"] = "Choose Off, 15 min, 1 h, 3 h or 6 h."
 		} else if n != a.AutoStopThreshold {
 			req.AutoStopThreshold = &n
-			params["auto_stop_threshold"] = n
 		}
 	}
 	if rawSource != "" {
@@ -582,7 +529,6 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 			if rawSource != a.UsageSource {
 				src := rawSource
 				req.UsageSource = &src
-				params["usage_source"] = src
 			}
 		default:
 			errs["usage_source"] = "Choose machine only or team balance."
@@ -609,22 +555,10 @@ func (s *Server) updateMachineSettings(c echo.Context) error {
 	if req.AutoStopThreshold == nil && req.UsageSource == nil {
 		return s.answerAction(c, m, nothingToChange("settings"))
 	}
-	params["before"] = map[string]any{"auto_stop_threshold": a.AutoStopThreshold, "usage_source": a.UsageSource}
-	after := map[string]any{"auto_stop_threshold": a.AutoStopThreshold, "usage_source": a.UsageSource}
-	if req.AutoStopThreshold != nil {
-		after["auto_stop_threshold"] = *req.AutoStopThreshold
-	}
-	if req.UsageSource != nil {
-		after["usage_source"] = *req.UsageSource
-	}
-	params["after"] = after
 	ctx, cancel := contextFor(c)
 	defer cancel()
-	err = s.audit.Do(ctx, s.actor(c), fleet.ActMachineUpdate, string(m.ID), params, func(ctx context.Context, _ fleet.Params) error {
-		_, err := s.api.UpdateMachine(ctx, string(m.ID), &req)
-		return err
-	})
-	o, err := apiOutcome("settings", err, "Settings of "+m.Attributes.Name+" saved.")
+	res, err := s.fleet.UpdateSettings(ctx, s.actor(c), string(m.ID), fleet.SettingsInput{Machine: m, AutoStopThreshold: req.AutoStopThreshold, UsageSource: req.UsageSource})
+	o, err := actionOutcome("settings", res, err, "Settings of "+m.Attributes.Name+" saved.")
 	if err != nil {
 		return err
 	}
@@ -690,47 +624,21 @@ func (s *Server) activateTask(c echo.Context) error {
 			v.Tasks.UID, v.Tasks.Errors = shown, map[string]string{"uid": why}
 		}))
 	}
-	if !offOnly(m) {
-		return s.answerAction(c, m, refused("tasks", offReason(m, "change its tasks")))
-	}
 	ctx, cancel := contextFor(c)
 	defer cancel()
-	var res *vagon.TaskResult
-	err = s.audit.Do(ctx, s.actor(c), fleet.ActTaskActivate, string(m.ID), fleet.Params{"uid": uid}, func(ctx context.Context, p fleet.Params) error {
-		r, err := s.api.ActivateTask(ctx, string(m.ID), uid)
-		if err != nil {
-			return err
-		}
-		res = r
-		p["result"], p["task_id"] = r.Result, string(r.Task.ID)
-		return nil
-	})
-	msg := ""
-	if res != nil {
-		msg = taskResultMessage(res.Result, uid)
-	}
-	o, err := apiOutcome("tasks", err, msg)
+	res, err := s.fleet.ActivateTask(ctx, s.actor(c), string(m.ID), fleet.ActivateTaskInput{Machine: m, UID: uid})
+	o, err := actionOutcome("tasks", res, err, "")
 	if err != nil {
 		return err
 	}
-	if res != nil {
-		o.form = func(v *views.MachinePageView) { v.Tasks.Result, v.Tasks.ResultUID = res.Result, uid }
+	if res.Task != nil {
+		tr := res.Task
+		o.flash.Text = res.Message
+		o.form = func(v *views.MachinePageView) { v.Tasks.Result, v.Tasks.ResultUID = tr.Result, uid }
 	} else {
 		o.form = func(v *views.MachinePageView) { v.Tasks.UID = uid }
 	}
 	return s.answerAction(c, m, o)
-}
-
-func taskResultMessage(result, uid string) string {
-	switch result {
-	case vagon.TaskCreated:
-		return "Created the task " + uid + " and made it active."
-	case vagon.TaskReactivated:
-		return "Reactivated the task " + uid + "."
-	case vagon.TaskAlreadyActive:
-		return "The task " + uid + " was already active; nothing changed."
-	}
-	return "Task " + uid + ": " + result + "."
 }
 
 // deleteTask is POST /machines/{id}/tasks/{task_id}/delete. The task is
@@ -741,7 +649,7 @@ func (s *Server) deleteTask(c echo.Context) error {
 		return s.pageError(c, err)
 	}
 	taskID := c.Param("task_id")
-	if !validNumericID(taskID, maxTaskIDLen) {
+	if !fleet.ValidID(taskID) {
 		return s.answerAction(c, m, outcome{section: "tasks", status: http.StatusNotFound,
 			flash: views.Flash{Kind: views.FlashError, Text: "This machine has no such task."}})
 	}
@@ -749,26 +657,17 @@ func (s *Server) deleteTask(c echo.Context) error {
 	defer cancel()
 	tasks, err := s.api.ListAllTasks(ctx, string(m.ID))
 	if err != nil {
-		o, _ := apiOutcome("tasks", err, "")
-		o.changed = false
-		return s.answerAction(c, m, o)
+		return s.answerAction(c, m, apiOutcome("tasks", err))
 	}
 	i := slices.IndexFunc(tasks, func(t vagon.Task) bool { return string(t.ID) == taskID })
 	switch {
 	case i < 0:
 		return s.answerAction(c, m, outcome{section: "tasks", status: http.StatusNotFound,
 			flash: views.Flash{Kind: views.FlashError, Text: "This machine has no such task. It may have been deleted already."}})
-	case tasks[i].Attributes.UID == vagon.OutputsTaskUID:
-		return s.answerAction(c, m, refused("tasks", "The default Outputs task can't be deleted. Nothing was sent to Vagon."))
-	case !offOnly(m):
-		return s.answerAction(c, m, refused("tasks", offReason(m, "change its tasks")))
 	}
 	uid := tasks[i].Attributes.UID
-	err = s.audit.Do(ctx, s.actor(c), fleet.ActTaskDelete, string(m.ID), fleet.Params{"task_id": taskID, "uid": uid}, func(ctx context.Context, _ fleet.Params) error {
-		_, err := s.api.DeleteTask(ctx, string(m.ID), taskID)
-		return err
-	})
-	o, err := apiOutcome("tasks", err, "Deleted the task "+uid+".")
+	res, err := s.fleet.DeleteTask(ctx, s.actor(c), string(m.ID), fleet.DeleteTaskInput{Machine: m, TaskID: taskID, UID: uid})
+	o, err := actionOutcome("tasks", res, err, "Deleted the task "+uid+".")
 	if err != nil {
 		return err
 	}

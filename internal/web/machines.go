@@ -107,12 +107,12 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		v.Error = "This filter is not valid: " + strings.Join(parts, "; ") + "."
 		status = http.StatusBadRequest
 	} else {
-		canBulk := views.RoleRank(currentUser(c).Role) >= views.RoleRank(operator)
+		canBulk := s.allowed(c, http.MethodPost, "/bulk")
 		ctx, cancel := withTimeout(c, apiTimeout)
 		defer cancel()
 		pg, err := s.fleetPage(ctx, o, mq)
 		if err != nil {
-			v.Error = explainAPIError(err)
+			v.Error = fleet.ExplainAPIError(err)
 			status = http.StatusBadGateway
 			switch {
 			case errors.Is(err, fleet.ErrTooManyToList):
@@ -222,67 +222,4 @@ func (s *Server) exportMachines(c echo.Context) error {
 	}
 	w.Flush()
 	return nil
-}
-
-// explainAPIError turns an API error into words a person can act on, with
-// the API's client_code.
-func explainAPIError(err error) string {
-	if text, ok := explainAuditOutcome(err); ok {
-		return text
-	}
-	e, ok := vagon.AsError(err)
-	if !ok {
-		if strings.Contains(err.Error(), "context deadline exceeded") {
-			return "The Vagon API did not answer in time. Try again in a moment."
-		}
-		return "The Vagon API could not be reached. Check the network and try again."
-	}
-	var what string
-	switch e.Code {
-	case vagon.CodeBadRequest:
-		what = "Vagon refused a value in the request. Check the form and try again."
-	case vagon.CodeUnauthorized:
-		what = "Vagon refused the dashboard's API key or signature. An admin should check VAGON_API_KEY and VAGON_API_SECRET, and the server clock."
-	case vagon.CodeNotFound:
-		what = "Vagon does not know this machine, plan or task. It may have been removed; reload the list."
-	case vagon.CodeInsufficientBalance:
-		what = "The organization's balance is too low. Add balance in the Vagon dashboard, then try again."
-	case vagon.CodeNotReady:
-		what = "The machine is not ready for this yet. Wait until it has settled, then try again."
-	case vagon.CodeRegionRequired:
-		what = "Choose a region: the account has no default region."
-	case vagon.CodeNotRunning:
-		what = "The machine is not running, so it can't be stopped."
-	case vagon.CodeTypeUnavailable:
-		what = "That performance type is not available in this machine's plan. Pick one from the list."
-	case vagon.CodeRunning:
-		what = "The machine must be off for this. Stop it first, wait until it is off, then try again."
-	case vagon.CodeInvalidUID:
-		what = `The task name is not valid: use 1 to 255 characters without \ / : * ? " < > |.`
-	case vagon.CodeUIDReused:
-		what = "This task name was deleted before and can't be reused (until the machine is reset). Choose another name."
-	case vagon.CodeBackupDisabled:
-		what = "Backup is not enabled for this seat, so tasks can't be changed. Enable backup in Vagon first."
-	case vagon.CodeOutputsTask:
-		what = "The default Outputs task can't be deleted."
-	case vagon.CodePermissionRequired:
-		what = "The dashboard's API key lacks the permission for this. An admin should grant it in Vagon's Settings."
-	case 429:
-		what = "Vagon is rate-limiting the dashboard. Wait a moment and try again."
-	default:
-		if e.HTTPStatus >= 500 || e.Code >= 500 {
-			what = "Vagon had a temporary problem. Try again in a moment."
-		} else {
-			what = "Vagon refused the request."
-		}
-	}
-	code := e.Code
-	if code == 0 {
-		code = e.HTTPStatus
-	}
-	msg := what + fmt.Sprintf(" (Vagon code %d", code)
-	if e.Message != "" && !strings.HasPrefix(e.Message, "non-JSON") {
-		msg += ": " + truncate(e.Message, 200)
-	}
-	return msg + ")"
 }

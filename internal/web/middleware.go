@@ -349,7 +349,7 @@ func (s *Server) requireRole(r Route) echo.MiddlewareFunc {
 				}
 				return c.Redirect(http.StatusSeeOther, to)
 			}
-			if views.RoleRank(u.Role) < views.RoleRank(r.MinRole) {
+			if !fleet.RoleAtLeast(u.Role, r.MinRole) {
 				action := r.Action
 				if action == "" {
 					action = fleet.ActPageView

@@ -6,7 +6,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 	"github.com/vagon-dashboard/dashboard/static"
 )
 
@@ -27,10 +26,10 @@ type Route struct {
 const Public = ""
 
 const (
-	viewer   = views.RoleViewer
-	helpdesk = views.RoleHelpdesk
-	operator = views.RoleOperator
-	admin    = views.RoleAdmin
+	viewer   = fleet.RoleViewer
+	helpdesk = fleet.RoleHelpdesk
+	operator = fleet.RoleOperator
+	admin    = fleet.RoleAdmin
 )
 
 // buildRoutes is every route of the dashboard, top to bottom.
@@ -144,7 +143,7 @@ func (s *Server) allowed(c echo.Context, method, path string) bool {
 			if r.MinRole == Public {
 				return true
 			}
-			return u != nil && views.RoleRank(u.Role) >= views.RoleRank(r.MinRole)
+			return u != nil && fleet.RoleAtLeast(u.Role, r.MinRole)
 		}
 	}
 	return false
