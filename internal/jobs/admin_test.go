@@ -29,7 +29,9 @@ type alwaysFailArgs struct {
 
 func (alwaysFailArgs) Kind() string { return "test_always_fail" }
 
-type alwaysFailWorker struct{ river.WorkerDefaults[alwaysFailArgs] }
+type alwaysFailWorker struct {
+	river.WorkerDefaults[alwaysFailArgs]
+}
 
 func (alwaysFailWorker) Work(context.Context, *river.Job[alwaysFailArgs]) error {
 	return errors.New("vagon said no (password=hunter2)")
@@ -41,7 +43,9 @@ type failOnceArgs struct {
 
 func (failOnceArgs) Kind() string { return "test_fail_once" }
 
-type failOnceWorker struct{ river.WorkerDefaults[failOnceArgs] }
+type failOnceWorker struct {
+	river.WorkerDefaults[failOnceArgs]
+}
 
 func (failOnceWorker) Work(_ context.Context, j *river.Job[failOnceArgs]) error {
 	if j.Attempt == 1 {
