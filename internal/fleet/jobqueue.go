@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"errors"
+	"regexp"
 	"time"
 )
 
@@ -113,6 +114,12 @@ var (
 	ErrJobBadCursor = errors.New("fleet: the page link of the job list is not valid")
 	ErrJobBadFilter = errors.New("fleet: the job filter is not valid")
 )
+
+// validJobKind is what a job kind filter may be: what our kinds look like.
+var validJobKind = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+
+// ValidJobKind reports whether k may be used as a job kind filter.
+func ValidJobKind(k string) bool { return validJobKind.MatchString(k) }
 
 // JobFilter selects jobs of the queue.
 type JobFilter struct {

@@ -47,12 +47,6 @@ type Admin struct {
 // inserts, without workers, is enough: Admin never works jobs).
 func NewAdmin(client *river.Client[pgx.Tx]) *Admin { return &Admin{client: client} }
 
-// validKind is what a job kind filter may be: what our kinds look like.
-var validKind = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
-
-// ValidKind reports whether k may be used as a kind filter.
-func ValidKind(k string) bool { return validKind.MatchString(k) }
-
 // List returns one page of jobs, newest first, and the cursor of the next
 // page ("" on the last page).
 func (a *Admin) List(ctx context.Context, f fleet.JobFilter) ([]fleet.JobRow, string, error) {
@@ -74,7 +68,7 @@ func (a *Admin) List(ctx context.Context, f fleet.JobFilter) ([]fleet.JobRow, st
 		p = p.States(rs...)
 	}
 	if f.Kind != "" {
-		if !ValidKind(f.Kind) {
+		if !fleet.ValidJobKind(f.Kind) {
 			return nil, "", fmt.Errorf("%w: kind", fleet.ErrJobBadFilter)
 		}
 		p = p.Kinds(f.Kind)
