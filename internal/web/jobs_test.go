@@ -34,7 +34,9 @@ type failingArgs struct {
 
 func (failingArgs) Kind() string { return "test_failing" }
 
-type failingWorker struct{ river.WorkerDefaults[failingArgs] }
+type failingWorker struct {
+	river.WorkerDefaults[failingArgs]
+}
 
 func (failingWorker) Work(context.Context, *river.Job[failingArgs]) error {
 	return errors.New("vagon answered 500")
@@ -44,7 +46,9 @@ type laterArgs struct{}
 
 func (laterArgs) Kind() string { return "test_later" }
 
-type laterWorker struct{ river.WorkerDefaults[laterArgs] }
+type laterWorker struct {
+	river.WorkerDefaults[laterArgs]
+}
 
 func (laterWorker) Work(context.Context, *river.Job[laterArgs]) error { return nil }
 
