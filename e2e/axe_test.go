@@ -138,7 +138,7 @@ func everyPage(machineID, bulkPath string) (viewerPages, adminPages []string) {
 		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit",
 		"/account",
 	}
-	adminPages = append([]string{bulkPath, "/machines/new", "/users"}, viewerPages...)
+	adminPages = append([]string{bulkPath, "/machines/new", "/users", "/jobs"}, viewerPages...)
 	return viewerPages, adminPages
 }
 

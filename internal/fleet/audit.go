@@ -39,6 +39,8 @@ const (
 	ActScheduleDelete     = "schedule.delete"
 	ActScheduleRun        = "schedule.run"
 	ActBulk               = "bulk.run"
+	ActJobRetry           = "job.retry"
+	ActJobCancel          = "job.cancel"
 	ActPageView           = "page.view"
 )
 
@@ -66,6 +68,8 @@ var actionLabels = map[string]string{
 	ActScheduleUpdate:     "Change schedule",
 	ActScheduleDelete:     "Delete schedule",
 	ActScheduleRun:        "Run schedule",
+	ActJobRetry:           "Retry background job",
+	ActJobCancel:          "Cancel background job",
 }
 
 // ActionLabel is an audit action in words ("Start machine" for
@@ -109,6 +113,8 @@ var Specs = map[string]ActionSpec{
 	ActScheduleUpdate:     {Record: []string{"schedule_id", "before", "after"}},
 	ActScheduleDelete:     {Record: []string{"schedule_id", "name"}},
 	ActScheduleRun:        {Record: []string{"schedule_id", "schedule_run_id", "due_at", "trigger", "machine_ids", "count", "done", "skipped", "failed"}},
+	ActJobRetry:           {Record: []string{"job_id", "kind", "state", "result"}},
+	ActJobCancel:          {Record: []string{"job_id", "kind", "state", "result"}},
 }
 
 // deniedKeys are recorded for every action: a refused attempt names the

@@ -71,6 +71,9 @@ type Page struct {
 	// TimeZone is the signed-in user's IANA time zone for shown times;
 	// "" means the browser's own.
 	TimeZone string
+	// CanJobs shows the Jobs link: the web layer sets it from the route
+	// table (whether GET /jobs would be allowed), not from a role here.
+	CanJobs bool
 }
 
 // Assets holds the URLs of the static files the layout links to. The web
@@ -129,6 +132,16 @@ func NavItems(u *CurrentUser) []NavItem {
 	} else {
 		// Everyone may read their own audit entries; the server filters.
 		items = append(items, NavItem{Key: NavAudit, Label: "My activity", Href: "/audit", TestID: "nav-audit"})
+	}
+	return items
+}
+
+// NavLinks are the navigation links of the page: NavItems and, when
+// CanJobs, the background jobs page.
+func (p Page) NavLinks() []NavItem {
+	items := NavItems(p.User)
+	if p.CanJobs && items != nil {
+		items = append(items, NavItem{Key: NavJobs, Label: "Jobs", Href: "/jobs", TestID: "nav-jobs"})
 	}
 	return items
 }

@@ -322,7 +322,7 @@ func TestNavigationByRole(t *testing.T) {
 			})
 			want := "nav-machines nav-reports nav-audit"
 			if role == views.RoleAdmin {
-				want += " nav-users"
+				want += " nav-users nav-jobs"
 			}
 			if strings.Join(got, " ") != want {
 				t.Errorf("nav %v, want %s", got, want)

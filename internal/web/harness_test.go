@@ -84,6 +84,8 @@ type appConfig struct {
 	// trustedProxies is Deps.TrustedProxies.
 	trustedProxies []netip.Prefix
 	apiTimeout     time.Duration
+	// jobs is Deps.Jobs, built over the app's database when set.
+	jobs func(t testing.TB, dbURL string) JobQueue
 }
 
 // appOption configures newTestApp.
@@ -114,6 +116,12 @@ func withTrustedProxies(p ...netip.Prefix) appOption {
 // withAPITimeout shortens the actions' deadline for calls to Vagon
 // (Deps.APITimeout), for tests of what a timeout leaves behind.
 func withAPITimeout(d time.Duration) appOption { return func(c *appConfig) { c.apiTimeout = d } }
+
+// withJobs gives the server a job queue (Deps.Jobs), built by mk over the
+// app's database.
+func withJobs(mk func(t testing.TB, dbURL string) JobQueue) appOption {
+	return func(c *appConfig) { c.jobs = mk }
+}
 
 // withSim changes the simulator's options (machines, seed, clock, durations).
 func withSim(f func(*vagonsim.Options)) appOption { return func(c *appConfig) { f(&c.sim) } }
@@ -152,6 +160,10 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		t.Fatalf("harness: vagon client: %v", err)
 	}
 
+	var jobs JobQueue
+	if cfg.jobs != nil {
+		jobs = cfg.jobs(t, app.DBURL)
+	}
 	logger := slog.New(slog.NewTextHandler(app.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sessionKey := make([]byte, 32)
 	_, _ = rand.Read(sessionKey)
@@ -160,6 +172,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		CookieSecure: cfg.cookieSecure, Demo: cfg.demo, Metrics: NewMetrics(nil), Now: app.Clock.Now,
 		TrustedProxies: cfg.trustedProxies,
 		APITimeout:     cfg.apiTimeout,
+		Jobs:           jobs,
 	})
 	if err != nil {
 		t.Fatalf("harness: web.New: %v", err)
@@ -277,6 +290,8 @@ func (a *testApp) Path(t testing.TB, pattern string, params map[string]string) s
 		case "op_id", "sid":
 			return "1"
 		case "vid": // a saved view (issue 9); none may exist
+			return "1"
+		case "job_id": // a background job (issue 10); none may exist
 			return "1"
 		case "*":
 			return "no-such-page"

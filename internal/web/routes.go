@@ -91,6 +91,14 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodGet, "/audit", viewer, "", s.showAudit},
 		{http.MethodGet, "/audit.csv", viewer, "", s.exportAudit},
 
+		// Background jobs (admin, issue 10): the queue, one job, retry and
+		// cancel (cancel asks first).
+		{http.MethodGet, "/jobs", admin, "", s.listJobs},
+		{http.MethodGet, "/jobs.csv", admin, "", s.exportJobs},
+		{http.MethodGet, "/jobs/:job_id", admin, "", s.showJob},
+		{http.MethodPost, "/jobs/:job_id/retry", admin, fleet.ActJobRetry, s.retryJob},
+		{http.MethodPost, "/jobs/:job_id/cancel", admin, fleet.ActJobCancel, s.cancelJob},
+
 		// Users (admin).
 		{http.MethodGet, "/users", admin, "", s.listUsers},
 		{http.MethodPost, "/users", admin, fleet.ActUserCreate, s.createUser},

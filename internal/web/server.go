@@ -44,6 +44,9 @@ type Deps struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for the client address (TRUSTED_PROXIES); nil trusts none.
 	TrustedProxies []netip.Prefix
+	// Jobs is the background job queue the admin page shows (jobs.Admin
+	// over River's client); nil: the page says jobs are not available.
+	Jobs JobQueue
 	// APITimeout bounds an action's calls to the Vagon API (apiTimeout when
 	// zero); tests shorten it.
 	APITimeout time.Duration
@@ -64,6 +67,7 @@ type Server struct {
 	now     func() time.Time
 	routes  []Route
 	bulkSvc *fleet.Bulk
+	jobs    JobQueue
 	// trustedProxies: see Deps.TrustedProxies.
 	trustedProxies []netip.Prefix
 	// passwordChecks counts password verifications (real and dummy).
@@ -98,6 +102,7 @@ func New(d Deps) (*Server, error) {
 		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
 	}
 	s.trustedProxies = d.TrustedProxies
+	s.jobs = d.Jobs
 	s.cookies = newCookieStore(d.SessionKey, d.CookieSecure)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -145,6 +150,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	if u := currentUser(c); u != nil {
 		p.User = &views.CurrentUser{Email: u.Email, Role: u.Role}
 		p.TimeZone = u.TimeZone
+		p.CanJobs = s.allowed(c, http.MethodGet, "/jobs")
 	}
 	p.Flashes = s.takeFlashes(c)
 	return p
