@@ -147,6 +147,17 @@ func (s *Store) BulkItems(ctx context.Context, opID int64) ([]BulkItem, error) {
 	return items, nil
 }
 
+// UnfinishedBulkOps returns the ids of the operations still queued or
+// running, oldest first.
+func (s *Store) UnfinishedBulkOps(ctx context.Context) ([]int64, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM bulk_operations WHERE status IN ('queued', 'running') ORDER BY id`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("db: unfinished bulk operations: %w", err)
+	}
+	return ids, nil
+}
+
 // StartBulkOp marks an unfinished operation running, keeping the time it
 // first started.
 func (s *Store) StartBulkOp(ctx context.Context, id int64) error {

@@ -153,9 +153,6 @@ func (b *Bulk) SetQueue(q BulkQueue) { b.queue = q }
 // ErrAuditUnavailable, leaving the operation failed and untouched, when
 // that write fails.
 func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []string, p BulkParams) (int64, error) {
-	if b.queue == nil {
-		return 0, ErrBulkNoQueue
-	}
 	p, err := p.Validate(action)
 	if err != nil {
 		return 0, err
@@ -163,6 +160,9 @@ func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []str
 	ids, err = CleanMachineIDs(ids)
 	if err != nil {
 		return 0, err
+	}
+	if b.queue == nil {
+		return 0, ErrBulkNoQueue
 	}
 	params, err := json.Marshal(p)
 	if err != nil {
