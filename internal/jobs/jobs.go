@@ -32,6 +32,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -154,12 +156,28 @@ func New(store *db.Store, cfg Config) (*Jobs, error) {
 		JobTimeout:           timeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Logger:               cfg.Log,
+		// The client id (river_job.attempted_by) names the process, so an
+		// operator can tell which replica works on a job.
+		ID: clientID(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	j.client = client
 	return j, nil
+}
+
+// clientID is host_pid_start-time, within River's 100 characters.
+func clientID() string {
+	host, _ := os.Hostname()
+	host = strings.NewReplacer(".", "_", "-", "_", ":", "_").Replace(host)
+	if len(host) > 60 {
+		host = host[:60]
+	}
+	if host == "" {
+		host = "unknown_host"
+	}
+	return fmt.Sprintf("%s_pid%d_%s", host, os.Getpid(), time.Now().UTC().Format("20060102T150405"))
 }
 
 // registerSchedules is where the schedule workers go (see New).
