@@ -192,7 +192,9 @@ func TestReplicas(t *testing.T) {
 	var reps [2]*replica
 	var wg sync.WaitGroup
 	for i := range reps {
-		wg.Go(func() { reps[i] = startReplica(t, bin, env("r"+strconv.Itoa(i)), filepath.Join(dir, "r"+strconv.Itoa(i)+".log")) })
+		wg.Go(func() {
+			reps[i] = startReplica(t, bin, env("r"+strconv.Itoa(i)), filepath.Join(dir, "r"+strconv.Itoa(i)+".log"))
+		})
 	}
 	wg.Wait()
 	if t.Failed() {

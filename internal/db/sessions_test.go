@@ -246,4 +246,3 @@ func TestSyncPasses(t *testing.T) {
 		t.Fatalf("pruned %d, want 1 (the newest pass stays)", n)
 	}
 }
-
