@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -78,6 +79,11 @@ func Migrate(ctx context.Context, store *db.Store) error {
 			return fmt.Errorf("jobs: migrate: %w", err)
 		}
 		if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+				// A role that may not create tables: the owner must migrate.
+				return fmt.Errorf("%w (River's job queue tables): %v", db.ErrMigrateNotOwner, err)
+			}
 			return fmt.Errorf("jobs: migrate: %w", err)
 		}
 		return nil
