@@ -138,6 +138,7 @@ func TestRun_migrate(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": emptyDatabase(t)}
 	versionLine := regexp.MustCompile(`^migrations applied: schema version (\d+) of (\d+)\n$`)
 	var first string
+	var riverFirst int
 	for i := 1; i <= 2; i++ {
 		out, _, err := runCmd(t, env, "", "migrate")
 		if err != nil {
@@ -151,6 +152,22 @@ func TestRun_migrate(t *testing.T) {
 			first = out
 		} else if out != first {
 			t.Errorf("second migrate printed %q, first %q", out, first)
+		}
+		// River's migrations come with the app's, and again change nothing.
+		conn, err := pgx.Connect(context.Background(), env["DATABASE_URL"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var river int
+		err = conn.QueryRow(context.Background(), `SELECT count(*) FROM river_migration`).Scan(&river)
+		conn.Close(context.Background())
+		if err != nil || river == 0 {
+			t.Fatalf("migrate #%d: river migrations %d, %v", i, river, err)
+		}
+		if i == 1 {
+			riverFirst = river
+		} else if river != riverFirst {
+			t.Errorf("second migrate applied River migrations: %d, then %d", riverFirst, river)
 		}
 	}
 }

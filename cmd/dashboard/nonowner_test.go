@@ -21,6 +21,7 @@ import (
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
+	"github.com/vagon-dashboard/dashboard/internal/jobs"
 )
 
 // appGrants are README's statements ("Using it with your Vagon account")
@@ -42,6 +43,16 @@ var appGrants = []string{
 func nonOwnerURL(t *testing.T, dbURL string) string {
 	t.Helper()
 	ctx := context.Background()
+	// River's tables, as `dashboard migrate` run by the owner makes them.
+	ownerStore, err := db.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = jobs.Migrate(ctx, ownerStore)
+	ownerStore.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	admin, err := pgx.Connect(ctx, dbtest.AsAdmin(t, dbURL))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/config"
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/jobs"
 	"github.com/vagon-dashboard/dashboard/internal/passwd"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
@@ -81,6 +82,12 @@ func open(ctx context.Context, getenv func(string) string, stdout, stderr io.Wri
 	store.SetAuditKey(cfg.AuditKey)
 	e.store = store
 	e.closers = append(e.closers, func(context.Context) error { store.Close(); return nil })
+	// River's tables come right after the app's: the job queue of bulk
+	// operations and the sessions sync.
+	if err := jobs.Migrate(ctx, store); err != nil {
+		e.close()
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -232,6 +239,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log, AuditSpool: spool})
 	bulk := fleet.NewBulk(svc, fleet.BulkOptions{Log: e.log})
+	// Background work runs on River: bulk operations, and the periodic
+	// sessions sync (SYNC_INTERVAL, once per interval across replicas).
+	q, err := jobs.New(e.store, jobs.Config{Bulk: bulk, Syncer: newSyncer(e, svc, metrics),
+		SyncInterval: e.cfg.SyncInterval, RescueAfter: e.cfg.JobsRescueAfter, Log: e.log})
+	if err != nil {
+		return err
+	}
+	bulk.SetQueue(q)
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
 		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, TrustedProxies: e.cfg.TrustedProxies})
 	if err != nil {
@@ -254,9 +269,19 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	cpDone := make(chan struct{})
 	go func() { defer close(cpDone); cp.Run(cpCtx, fleet.DefaultCheckpointInterval) }()
 	go spool.Run(bg, fleet.DefaultSpoolRetry)
-	runSync(bg, e, newSyncer(e, svc, metrics))
-	// Bulk operations: resumes what a previous process left unfinished.
-	bulk.Start(bg)
+	// Resumes the bulk operations a previous process left unfinished. Its
+	// context outlives the signal, so that Stop can let jobs finish.
+	jctx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	if err := q.Start(jctx); err != nil {
+		return err
+	}
+	if e.cfg.SyncInterval <= 0 && e.cfg.Demo() {
+		// One pass at start, so the demo's reports have data.
+		if err := q.SyncNow(bg); err != nil {
+			e.log.Warn("demo sync", "err", err.Error())
+		}
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -274,8 +299,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := srv.Shutdown(sctx); err != nil {
 		e.log.Warn("shutdown", "err", err.Error())
 	}
+	// Running jobs get a while to end (a bulk slice stops beginning
+	// machines); then they are cancelled and resume at the next start.
+	q.Stop(jobs.DefaultSoftStop)
 	stopBg()
-	bulk.Wait()
 	stopCp()
 	<-cpDone
 	return nil

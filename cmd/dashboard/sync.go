@@ -53,16 +53,3 @@ func syncOnce(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	return nil
 }
-
-// runSync starts the periodic sync (SYNC_INTERVAL). In demo mode one pass
-// also runs at start, so the reports have data even with the interval at 0.
-func runSync(ctx context.Context, e *env, s *fleet.Syncer) {
-	if e.cfg.SyncInterval > 0 {
-		go s.Run(ctx, e.cfg.SyncInterval)
-		return
-	}
-	if e.cfg.Demo() {
-		// RunOnce logs the pass's outcome itself.
-		go func() { _, _ = s.RunOnce(ctx) }()
-	}
-}

@@ -43,6 +43,11 @@ type Config struct {
 	// AuditSpoolFile keeps outcome rows the audit log could not take yet,
 	// until they are written (AUDIT_SPOOL_FILE).
 	AuditSpoolFile string
+	// JobsRescueAfter is how long a background job (bulk slice, sync pass)
+	// may look running before it is taken for dead and run again on any
+	// replica (JOBS_RESCUE_AFTER). A bulk operation works in slices of a
+	// quarter of it, each cut off at half of it.
+	JobsRescueAfter time.Duration
 }
 
 // Demo reports whether the dashboard runs against its built-in simulator.
@@ -55,7 +60,13 @@ const (
 	DefaultSyncInterval = 15 * time.Minute
 	DefaultDataDir      = ".data"
 	DefaultAuditSpool   = ".data/audit-spool.jsonl"
-	minSessionKeyBytes  = 32
+	// DefaultJobsRescueAfter: a replica killed mid-way through a bulk
+	// operation has it resumed elsewhere within about this long.
+	DefaultJobsRescueAfter = 5 * time.Minute
+	// MinJobsRescueAfter keeps a slice's cut-off (half of it) longer than
+	// a Vagon call may take in tests; production wants minutes.
+	MinJobsRescueAfter = 2 * time.Second
+	minSessionKeyBytes = 32
 )
 
 // Load builds a Config from getenv (os.Getenv in production). The error
@@ -73,6 +84,8 @@ func Load(getenv func(string) string) (Config, error) {
 		AdminPassword:  getenv("ADMIN_PASSWORD"),
 		LogFormat:      strings.TrimSpace(getenv("LOG_FORMAT")),
 		SyncInterval:   DefaultSyncInterval,
+
+		JobsRescueAfter: DefaultJobsRescueAfter,
 
 		AuditCheckpointFile: strings.TrimSpace(getenv("AUDIT_CHECKPOINT_FILE")),
 		AuditSpoolFile:      strings.TrimSpace(getenv("AUDIT_SPOOL_FILE")),
@@ -154,6 +167,13 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			c.SyncInterval = d
 		}
+	}
+	if v := strings.TrimSpace(getenv("JOBS_RESCUE_AFTER")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinJobsRescueAfter {
+			return Config{}, fmt.Errorf("JOBS_RESCUE_AFTER: %q is not a Go duration of at least %s, such as 5m", v, MinJobsRescueAfter)
+		}
+		c.JobsRescueAfter = d
 	}
 	if v := strings.TrimSpace(getenv("TRUSTED_PROXIES")); v != "" {
 		p, err := ParseTrustedProxies(v)

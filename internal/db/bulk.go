@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Bulk operation statuses (bulk_operations.status).
@@ -29,12 +27,6 @@ const (
 	ItemInterrupted = "interrupted"
 )
 
-// bulkLockClass is the first key of the two-key advisory lock a runner
-// holds on an operation ("bulk"); the second is the operation id. Two-key
-// locks live in a space of their own, apart from the one-key locks of the
-// audit log, the sessions sync and goose.
-const bulkLockClass int32 = 0x62756c6b
-
 // BulkOp is one bulk operation.
 type BulkOp struct {
 	ID          int64           `db:"id"`
@@ -50,7 +42,14 @@ type BulkOp struct {
 	CreatedAt   time.Time       `db:"created_at"`
 	StartedAt   *time.Time      `db:"started_at"`
 	FinishedAt  *time.Time      `db:"finished_at"`
+	// CancelledBy is the email of who cancelled the operation ("" when
+	// nobody did); CancelledAt when.
+	CancelledBy *string    `db:"cancelled_by"`
+	CancelledAt *time.Time `db:"cancelled_at"`
 }
+
+// Cancelled reports whether someone cancelled the operation.
+func (o *BulkOp) Cancelled() bool { return o.CancelledBy != nil }
 
 // Finished reports whether the operation has ended.
 func (o *BulkOp) Finished() bool { return o.Status == BulkSucceeded || o.Status == BulkFailed }
@@ -69,14 +68,17 @@ type BulkItem struct {
 }
 
 const bulkOpColumns = `id, action, params, actor_email, actor_role, remote_addr, user_agent,
-request_id, concurrency, status, created_at, started_at, finished_at`
+request_id, concurrency, status, created_at, started_at, finished_at, cancelled_by, cancelled_at`
 
 const bulkItemColumns = `op_id, seq, machine_id, machine_name, state, message, client_code, attempts, updated_at`
 
 // CreateBulkOp stores a queued operation with one pending item per machine
 // id, in the order given, and returns its id. names may be nil, or hold a
-// known name per machine id.
-func (s *Store) CreateBulkOp(ctx context.Context, op *BulkOp, ids []string, names map[string]string) (int64, error) {
+// known name per machine id. inTx, when not nil, runs in the same
+// transaction once the rows are written (the job queue inserts the
+// operation's job there, so an operation is never stored without its job);
+// its error rolls everything back.
+func (s *Store) CreateBulkOp(ctx context.Context, op *BulkOp, ids []string, names map[string]string, inTx func(ctx context.Context, tx pgx.Tx, id int64) error) (int64, error) {
 	if len(ids) == 0 {
 		return 0, fmt.Errorf("db: create bulk operation: no machines")
 	}
@@ -101,8 +103,13 @@ func (s *Store) CreateBulkOp(ctx context.Context, op *BulkOp, ids []string, name
 		for i, mid := range ids {
 			rows[i] = []any{id, int32(i + 1), mid, truncate(names[mid], 300)}
 		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"bulk_items"}, []string{"op_id", "seq", "machine_id", "machine_name"}, pgx.CopyFromRows(rows))
-		return err
+		if _, err = tx.CopyFrom(ctx, pgx.Identifier{"bulk_items"}, []string{"op_id", "seq", "machine_id", "machine_name"}, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		if inTx != nil {
+			return inTx(ctx, tx, id)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("db: create bulk operation: %w", err)
@@ -118,7 +125,7 @@ func (s *Store) BulkOp(ctx context.Context, id int64) (*BulkOp, error) {
 		return nil, fmt.Errorf("db: bulk operation %d: %w", id, notFound(err))
 	}
 	op.CreatedAt = op.CreatedAt.UTC()
-	for _, t := range []**time.Time{&op.StartedAt, &op.FinishedAt} {
+	for _, t := range []**time.Time{&op.StartedAt, &op.FinishedAt, &op.CancelledAt} {
 		if *t != nil {
 			u := (*t).UTC()
 			*t = &u
@@ -209,38 +216,45 @@ func (s *Store) SetBulkItemResult(ctx context.Context, opID int64, machineID, st
 	return nil
 }
 
-// TryLockBulkOp takes the advisory lock of one operation on a connection it
-// holds until unlock is called, so one runner at a time, across replicas,
-// works on it. A runner that dies loses its connection and with it the
-// lock. ok is false, with a nil unlock, when another session holds it.
-// unlock is safe to call more than once.
-func (s *Store) TryLockBulkOp(ctx context.Context, id int64) (unlock func(), ok bool, err error) {
-	conn, err := s.pool.Acquire(ctx)
+// CancelBulkOp cancels an unfinished operation for by (an email): it records
+// who and when, and marks every pending item skipped with "Cancelled by
+// <by>." in one transaction. Items running (a call in flight) are left to
+// finish. It reports false, changing nothing, when the operation had
+// already finished or been cancelled; ErrNotFound when there is none.
+func (s *Store) CancelBulkOp(ctx context.Context, id int64, by string) (bool, error) {
+	var ok bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var status string
+		var cancelled bool
+		err := tx.QueryRow(ctx, `SELECT status, cancelled_by IS NOT NULL FROM bulk_operations WHERE id = $1 FOR UPDATE`, id).Scan(&status, &cancelled)
+		if err != nil {
+			return notFound(err)
+		}
+		if cancelled || (status != BulkQueued && status != BulkRunning) {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE bulk_operations SET cancelled_by = $2, cancelled_at = now() WHERE id = $1`, id, truncate(by, 320)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE bulk_items SET state = 'skipped', message = $2, updated_at = now()
+			WHERE op_id = $1 AND state = 'pending'`, id, truncate("Cancelled by "+by+".", 1000)); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	})
 	if err != nil {
-		return nil, false, fmt.Errorf("db: bulk lock: %w", err)
+		return false, fmt.Errorf("db: cancel bulk operation %d: %w", id, err)
 	}
-	key := int32(id & 0x7fffffff)
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, bulkLockClass, key).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, false, fmt.Errorf("db: bulk lock: %w", err)
-	}
-	if !ok {
-		conn.Release()
-		return nil, false, nil
-	}
-	var once sync.Once
-	return func() { once.Do(func() { unlockBulk(ctx, conn, key) }) }, true, nil
+	return ok, nil
 }
 
-func unlockBulk(ctx context.Context, conn *pgxpool.Conn, key int32) {
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	var released bool
-	if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1, $2)`, bulkLockClass, key).Scan(&released); err != nil || !released {
-		// Closing the connection is the sure way to drop a session lock.
-		pc := conn.Hijack()
-		_ = pc.Close(uctx)
-		return
+// BulkOpCancelled reports whether an operation was cancelled.
+func (s *Store) BulkOpCancelled(ctx context.Context, id int64) (bool, error) {
+	var cancelled bool
+	err := s.pool.QueryRow(ctx, `SELECT cancelled_by IS NOT NULL FROM bulk_operations WHERE id = $1`, id).Scan(&cancelled)
+	if err != nil {
+		return false, fmt.Errorf("db: bulk operation %d cancelled: %w", id, notFound(err))
 	}
-	conn.Release()
+	return cancelled, nil
 }

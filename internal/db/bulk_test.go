@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 )
@@ -15,7 +17,7 @@ func TestBulkOp_lifecycle(t *testing.T) {
 	ctx := context.Background()
 	s := dbtest.Store(t)
 	op := &db.BulkOp{Action: "stop", Params: json.RawMessage(`{"gracefully":true}`), ActorEmail: "op@example.com", ActorRole: "operator", Concurrency: 4}
-	id, err := s.CreateBulkOp(ctx, op, []string{"12", "10", "11"}, map[string]string{"10": "Computer #10"})
+	id, err := s.CreateBulkOp(ctx, op, []string{"12", "10", "11"}, map[string]string{"10": "Computer #10"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,46 +78,83 @@ func TestBulkOp_lifecycle(t *testing.T) {
 	if _, err := s.BulkOp(ctx, id+100); !errors.Is(err, db.ErrNotFound) {
 		t.Fatalf("missing op: %v", err)
 	}
-	if _, err := s.CreateBulkOp(ctx, op, nil, nil); err == nil {
+	if _, err := s.CreateBulkOp(ctx, op, nil, nil, nil); err == nil {
 		t.Fatal("an operation without machines was stored")
 	}
 }
 
-func TestTryLockBulkOp(t *testing.T) {
+func TestCreateBulkOp_inTxRollsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := dbtest.URL(t)
-	a, err := db.Open(ctx, url)
+	s := dbtest.Store(t)
+	op := &db.BulkOp{Action: "start", ActorEmail: "op@example.com", ActorRole: "operator"}
+	boom := errors.New("queue refused")
+	var seen int64
+	_, err := s.CreateBulkOp(ctx, op, []string{"1", "2"}, nil, func(ctx context.Context, tx pgx.Tx, id int64) error {
+		seen = id
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM bulk_items WHERE op_id = $1`, id).Scan(&n); err != nil || n != 2 {
+			t.Errorf("items inside the transaction: %d, %v", n, err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) || seen == 0 {
+		t.Fatalf("err = %v, id seen %d", err, seen)
+	}
+	if _, err := s.BulkOp(ctx, seen); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("operation kept after the hook failed: %v", err)
+	}
+}
+
+func TestCancelBulkOp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	op := &db.BulkOp{Action: "start", ActorEmail: "op@example.com", ActorRole: "operator"}
+	id, err := s.CreateBulkOp(ctx, op, []string{"1", "2", "3"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
-	b, err := db.Open(ctx, url)
-	if err != nil {
+	if _, err := s.BeginBulkItem(ctx, id, "1"); err != nil { // in flight
 		t.Fatal(err)
 	}
-	defer b.Close()
-	unlock, ok, err := a.TryLockBulkOp(ctx, 7)
+	if err := s.SetBulkItemResult(ctx, id, "2", db.ItemDone, "Started.", nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.BulkOpCancelled(ctx, id); c {
+		t.Fatal("cancelled before Cancel")
+	}
+	ok, err := s.CancelBulkOp(ctx, id, "admin@example.com")
 	if err != nil || !ok {
-		t.Fatalf("first lock: %v %v", ok, err)
+		t.Fatalf("cancel: %v, %v", ok, err)
 	}
-	if _, ok, err := b.TryLockBulkOp(ctx, 7); err != nil || ok {
-		t.Fatalf("second replica took a held lock: %v %v", ok, err)
+	if ok, err := s.CancelBulkOp(ctx, id, "other@example.com"); err != nil || ok {
+		t.Fatalf("second cancel took: %v, %v", ok, err)
 	}
-	// Another operation is not blocked.
-	u8, ok, err := b.TryLockBulkOp(ctx, 8)
-	if err != nil || !ok {
-		t.Fatalf("other op: %v %v", ok, err)
+	got, _ := s.BulkOp(ctx, id)
+	if !got.Cancelled() || *got.CancelledBy != "admin@example.com" || got.CancelledAt == nil {
+		t.Fatalf("op = %+v", got)
 	}
-	u8()
-	unlock()
-	unlock()
-	u, ok, err := b.TryLockBulkOp(ctx, 7)
-	if err != nil || !ok {
-		t.Fatalf("after unlock: %v %v", ok, err)
+	if c, _ := s.BulkOpCancelled(ctx, id); !c {
+		t.Fatal("BulkOpCancelled = false")
 	}
-	u()
-	if st := b.Pool().Stat(); st.AcquiredConns() != 0 {
-		t.Fatalf("connections still acquired: %d", st.AcquiredConns())
+	items, _ := s.BulkItems(ctx, id)
+	want := []string{db.ItemRunning, db.ItemDone, db.ItemSkipped}
+	for i, it := range items {
+		if it.State != want[i] {
+			t.Fatalf("item %s: %s, want %s", it.MachineID, it.State, want[i])
+		}
+	}
+	if items[2].Message != "Cancelled by admin@example.com." {
+		t.Fatalf("message %q", items[2].Message)
+	}
+	if _, err := s.CancelBulkOp(ctx, id+99, "x"); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("missing op: %v", err)
+	}
+	// A finished operation is not cancelled.
+	id2, _ := s.CreateBulkOp(ctx, op, []string{"4"}, nil, nil)
+	_, _ = s.FinishBulkOp(ctx, id2, db.BulkSucceeded)
+	if ok, err := s.CancelBulkOp(ctx, id2, "x"); err != nil || ok {
+		t.Fatalf("finished op cancelled: %v, %v", ok, err)
 	}
 }

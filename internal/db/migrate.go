@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -102,4 +103,33 @@ func withProvider(ctx context.Context, url string, fsys fs.FS, fn func(*goose.Pr
 		return err
 	}
 	return fn(p)
+}
+
+// extraMigrateLockKey is the advisory lock key that serializes migrations
+// applied after the app's own (River's, see internal/jobs) across replicas
+// starting together: one bigint key, "vagonmig".
+const extraMigrateLockKey int64 = 0x7661_676f_6e6d_6967
+
+// WithMigrateLock runs fn while holding a session advisory lock on one of
+// the store's connections, so that replicas starting together apply
+// migrations that take no lock of their own one at a time. The lock ends
+// with fn (or with the connection, if the process dies).
+func (s *Store) WithMigrateLock(ctx context.Context, fn func(ctx context.Context) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("db: migrate lock: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, extraMigrateLockKey); err != nil {
+		return fmt.Errorf("db: migrate lock: %w", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, extraMigrateLockKey); err != nil {
+			// Closing the connection is the sure way to drop a session lock.
+			_ = conn.Hijack().Close(uctx)
+		}
+	}()
+	return fn(ctx)
 }

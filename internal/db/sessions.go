@@ -4,18 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// syncLockKey is the advisory lock key of the sessions sync: one bigint
-// shared by every replica, distinct from goose's migration lock.
-const syncLockKey int64 = 0x7661_676f_6e73_796e // "vagonsyn"
 
 // Bounds on what a pass record keeps about failed machines.
 const (
@@ -349,42 +343,6 @@ func (s *Store) PruneSyncHistory(ctx context.Context, cutoff time.Time) (int64, 
 		return 0, fmt.Errorf("db: prune sync history: %w", err)
 	}
 	return tag.RowsAffected(), nil
-}
-
-// TryLockSync takes the sessions-sync advisory lock on a connection it holds
-// until unlock is called, so that one pass runs at a time across replicas.
-// ok is false, with a nil unlock, when another session holds the lock.
-// unlock is safe to call more than once.
-func (s *Store) TryLockSync(ctx context.Context) (unlock func(), ok bool, err error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("db: sync lock: %w", err)
-	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, syncLockKey).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, false, fmt.Errorf("db: sync lock: %w", err)
-	}
-	if !ok {
-		conn.Release()
-		return nil, false, nil
-	}
-	var once sync.Once
-	return func() { once.Do(func() { unlockSync(ctx, conn) }) }, true, nil
-}
-
-// unlockSync releases the sync lock and gives the connection back.
-func unlockSync(ctx context.Context, conn *pgxpool.Conn) {
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	var released bool
-	if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1)`, syncLockKey).Scan(&released); err != nil || !released {
-		// The lock belongs to the session: closing the connection is the
-		// sure way to drop it.
-		pc := conn.Hijack()
-		_ = pc.Close(uctx)
-		return
-	}
-	conn.Release()
 }
 
 func nullText(s string) *string {

@@ -41,6 +41,7 @@ const (
 	ActBulk               = "bulk.run"
 	ActJobRetry           = "job.retry"
 	ActJobCancel          = "job.cancel"
+	ActBulkCancel         = "bulk.cancel"
 	ActPageView           = "page.view"
 )
 
@@ -63,6 +64,7 @@ var actionLabels = map[string]string{
 	ActAuthLoginFailed:    "Failed sign-in",
 	ActAuthLogout:         "Sign out",
 	ActBulk:               "Bulk action",
+	ActBulkCancel:         "Cancel bulk action",
 	ActPageView:           "Open page",
 	ActScheduleCreate:     "Create schedule",
 	ActScheduleUpdate:     "Change schedule",
@@ -107,7 +109,8 @@ var Specs = map[string]ActionSpec{
 	ActAuthLogin:          {Record: []string{"email"}, Secret: []string{"password"}},
 	ActAuthLoginFailed:    {Record: []string{"email", "reason", "retry_after_seconds", "email_attempts", "addr_attempts"}, Secret: []string{"password"}},
 	ActAuthLogout:         {Record: []string{"reason"}},
-	ActBulk:               {Record: []string{"bulk_op_id", "bulk_action", "machine_ids", "count", "fields", "done", "skipped", "failed"}},
+	ActBulk:               {Record: []string{"bulk_op_id", "bulk_action", "machine_ids", "count", "fields", "done", "skipped", "failed", "cancelled_by"}},
+	ActBulkCancel:         {Record: []string{"bulk_op_id"}},
 	ActPageView:           {Record: []string{"method", "route", "required_role"}},
 	ActScheduleCreate:     {Record: []string{"schedule_id", "name", "schedule_action", "gracefully", "machine_ids", "saved_view_id", "days", "at", "timezone", "skip_dates", "skip_active_sessions", "enabled"}},
 	ActScheduleUpdate:     {Record: []string{"schedule_id", "before", "after"}},

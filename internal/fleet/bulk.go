@@ -11,8 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
@@ -32,17 +33,21 @@ var BulkActions = []string{BulkStart, BulkStop, BulkPermissions, BulkAutoStop}
 // Defaults and limits of bulk operations.
 const (
 	DefaultBulkConcurrency = 4
-	DefaultBulkPoll        = 5 * time.Second
-	DefaultBulkMaxOps      = 4
+	// DefaultBulkMaxOps is how many operations one process works on at once
+	// (the bulk queue's worker count in internal/jobs).
+	DefaultBulkMaxOps = 4
 	// MaxBulkMachines is the most machines one operation may target.
 	MaxBulkMachines = 500
 )
 
-// Errors of Submit and Resolve. Their text is fit to show a person.
+// Errors of Submit, Cancel and Resolve. Their text is fit to show a person.
 var (
-	ErrBulkAction   = errors.New("choose an action: start, stop, permissions or auto-stop")
-	ErrBulkNoTarget = errors.New("select at least one machine")
-	ErrBulkTooMany  = fmt.Errorf("a bulk action may target at most %d machines; narrow the filter", MaxBulkMachines)
+	ErrBulkNoQueue      = errors.New("bulk actions are not available on this server: no job queue")
+	ErrBulkCancelDenied = errors.New("only the person who started a bulk action, or an admin, can cancel it")
+	ErrBulkFinished     = errors.New("this bulk action has already finished or been cancelled")
+	ErrBulkAction       = errors.New("choose an action: start, stop, permissions or auto-stop")
+	ErrBulkNoTarget     = errors.New("select at least one machine")
+	ErrBulkTooMany      = fmt.Errorf("a bulk action may target at most %d machines; narrow the filter", MaxBulkMachines)
 )
 
 // BulkParams are an operation's action fields.
@@ -91,150 +96,60 @@ type BulkOptions struct {
 	// Concurrency is how many machines of one operation are worked on at
 	// once (DefaultBulkConcurrency).
 	Concurrency int
-	// Poll is how often the runner looks for operations submitted on other
-	// replicas or left unfinished by a dead process (DefaultBulkPoll).
-	Poll time.Duration
-	// MaxOps is how many operations one runner works on at once
-	// (DefaultBulkMaxOps).
-	MaxOps int
-	Log    *slog.Logger
+	Log         *slog.Logger
 }
 
-// Bulk runs bulk operations: stored in Postgres, worked on by one runner at
-// a time across replicas (an advisory lock per operation), each machine's
-// call audited, resumed after a restart.
+// BulkQueue puts a stored operation on the job queue. internal/jobs
+// implements it with River; fleet does not know River.
+type BulkQueue interface {
+	// EnqueueBulkTx inserts the job that runs operation id, in tx: the
+	// transaction that stores the operation, so that neither exists
+	// without the other.
+	EnqueueBulkTx(ctx context.Context, tx pgx.Tx, id int64) error
+}
+
+// Bulk stores bulk operations in Postgres and works on them, one machine
+// call audited at a time. Running them is the job queue's business
+// (internal/jobs): Submit enqueues a job in the transaction that stores the
+// operation, and the job's worker calls RunSlice until the operation is
+// finished.
 //
-// Resume: items still pending are run. An item left running by a process
-// that died is re-checked against the machine's current state: already in
-// the target state, it is marked done (the call went through); otherwise
-// the call is retried once. An item that a restart interrupts a second time
-// is marked interrupted and not tried again.
+// Resume: a slice works on the items still pending, and on items left
+// running by a process that died, which are re-checked against the
+// machine's current state: already in the target state, the item is marked
+// done (the call went through); otherwise the call is retried once. An
+// item that a restart interrupts a second time is marked interrupted and
+// not tried again, so every operation ends.
 type Bulk struct {
 	svc   *Service
 	store *db.Store
 	api   *vagon.Client
 	audit *Auditor
 	o     BulkOptions
-
-	wake    chan struct{}
-	started atomic.Bool
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	active  map[int64]bool
+	queue BulkQueue
 }
 
 // NewBulk builds the bulk engine over svc (its API client, store and cache).
+// It can read and resolve operations at once; Submit needs a queue (SetQueue).
 func NewBulk(svc *Service, o BulkOptions) *Bulk {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultBulkConcurrency
 	}
 	o.Concurrency = min(o.Concurrency, 32)
-	if o.Poll <= 0 {
-		o.Poll = DefaultBulkPoll
-	}
-	if o.MaxOps <= 0 {
-		o.MaxOps = DefaultBulkMaxOps
-	}
 	if o.Log == nil {
 		o.Log = svc.log
 	}
-	return &Bulk{
-		svc: svc, store: svc.Store(), api: svc.API(), audit: svc.Auditor(), o: o,
-		wake: make(chan struct{}, 1), active: map[int64]bool{},
-	}
+	return &Bulk{svc: svc, store: svc.Store(), api: svc.API(), audit: svc.Auditor(), o: o}
 }
 
-// Start launches the runner in the background and returns at once. The
-// runner first picks up every operation left queued or running (by this
-// replica before a restart, or by a replica that died), then works on new
-// ones as they are submitted, polling for ones submitted elsewhere. It
-// stops when ctx is done; Wait waits for it. Calling Start again does
-// nothing.
-func (b *Bulk) Start(ctx context.Context) {
-	if !b.started.CompareAndSwap(false, true) {
-		return
-	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		t := time.NewTicker(b.o.Poll)
-		defer t.Stop()
-		for {
-			b.claim(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-b.wake:
-			case <-t.C:
-			}
-		}
-	}()
-}
+// SetQueue gives the engine the job queue Submit enqueues on. cmd/dashboard
+// calls it once, before serving, with the queue that also runs the jobs.
+func (b *Bulk) SetQueue(q BulkQueue) { b.queue = q }
 
-// Wait blocks until the runner and every operation it works on have
-// stopped (after Start's ctx is done).
-func (b *Bulk) Wait() { b.wg.Wait() }
-
-func (b *Bulk) notify() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
-
-// claim takes the lock of every unfinished operation it can and works on
-// each in its own goroutine.
-func (b *Bulk) claim(ctx context.Context) {
-	if ctx.Err() != nil {
-		return
-	}
-	ids, err := b.store.UnfinishedBulkOps(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			b.o.Log.Error("bulk: list operations", "err", err.Error())
-		}
-		return
-	}
-	for _, id := range ids {
-		b.mu.Lock()
-		busy := b.active[id] || len(b.active) >= b.o.MaxOps
-		b.mu.Unlock()
-		if busy {
-			continue
-		}
-		unlock, ok, err := b.store.TryLockBulkOp(ctx, id)
-		if err != nil {
-			if ctx.Err() == nil {
-				b.o.Log.Error("bulk: lock operation", "op", id, "err", err.Error())
-			}
-			return
-		}
-		if !ok {
-			continue // another runner has it
-		}
-		b.mu.Lock()
-		b.active[id] = true
-		b.mu.Unlock()
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			defer func() {
-				b.mu.Lock()
-				delete(b.active, id)
-				b.mu.Unlock()
-				b.notify() // a slot is free
-			}()
-			defer unlock()
-			if err := b.run(ctx, id); err != nil && ctx.Err() == nil {
-				b.o.Log.Error("bulk: operation", "op", id, "err", err.Error())
-			}
-		}()
-	}
-}
-
-// Submit stores an operation on ids and wakes the runner. It writes the
-// parent audit row (bulk.run started) and refuses with ErrAuditUnavailable,
-// leaving the operation failed and untouched, when that write fails.
+// Submit stores an operation on ids with its job on the queue. It writes
+// the parent audit row (bulk.run started) and refuses with
+// ErrAuditUnavailable, leaving the operation failed and untouched, when
+// that write fails.
 func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []string, p BulkParams) (int64, error) {
 	p, err := p.Validate(action)
 	if err != nil {
@@ -243,6 +158,9 @@ func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []str
 	ids, err = CleanMachineIDs(ids)
 	if err != nil {
 		return 0, err
+	}
+	if b.queue == nil {
+		return 0, ErrBulkNoQueue
 	}
 	params, err := json.Marshal(p)
 	if err != nil {
@@ -253,7 +171,7 @@ func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []str
 		RemoteAddr: actor.RemoteAddr, UserAgent: actor.UserAgent, RequestID: actor.RequestID,
 		Concurrency: b.o.Concurrency,
 	}
-	id, err := b.store.CreateBulkOp(ctx, op, ids, nil)
+	id, err := b.store.CreateBulkOp(ctx, op, ids, nil, b.queue.EnqueueBulkTx)
 	if err != nil {
 		return 0, err
 	}
@@ -266,8 +184,46 @@ func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []str
 		_, _ = b.store.FinishBulkOp(wctx, id, db.BulkFailed)
 		return 0, fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
 	}
-	b.notify()
 	return id, nil
+}
+
+// MayCancelBulk is the rule of who may cancel an operation: the person who
+// started it, or an admin (isAdmin, the caller's role check).
+func MayCancelBulk(op *db.BulkOp, actor Actor, isAdmin bool) bool {
+	return isAdmin || strings.EqualFold(op.ActorEmail, actor.Email)
+}
+
+// Cancel cancels an unfinished operation for actor (isAdmin: actor is an
+// admin): its pending machines are skipped ("Cancelled by ..."), machines
+// whose call is in flight finish, and the operation's job closes it (at
+// once when it is running; when it next runs otherwise). It is audited as
+// bulk.cancel. ErrBulkCancelDenied when actor may not; ErrBulkFinished when
+// there is nothing left to cancel; db.ErrNotFound when there is no such
+// operation.
+func (b *Bulk) Cancel(ctx context.Context, actor Actor, id int64, isAdmin bool) error {
+	op, err := b.store.BulkOp(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !MayCancelBulk(op, actor, isAdmin) {
+		return ErrBulkCancelDenied
+	}
+	if op.Finished() || op.Cancelled() {
+		return ErrBulkFinished
+	}
+	var took bool
+	err = b.audit.Do(ctx, actor, ActBulkCancel, "", Params{"bulk_op_id": id}, func(ctx context.Context, _ Params) error {
+		var err error
+		took, err = b.store.CancelBulkOp(ctx, id, actor.Email)
+		if err == nil && !took {
+			return ErrBulkFinished
+		}
+		return err
+	})
+	if errors.Is(err, ErrBulkFinished) {
+		return ErrBulkFinished
+	}
+	return err
 }
 
 // CleanMachineIDs trims, checks and de-duplicates machine ids, keeping
@@ -446,26 +402,36 @@ func AutoStopLabel(sec int) string {
 	return strconv.Itoa(sec) + " s"
 }
 
-// run works on one operation while holding its lock. It returns early,
-// leaving the operation unfinished for the next runner, when ctx is done.
-func (b *Bulk) run(ctx context.Context, id int64) error {
+// RunSlice works on operation id until it is finished, ctx is done, or
+// the deadline passes, whichever comes first; it reports whether the
+// operation is finished. After the deadline no new machine is begun, and
+// the calls in flight finish: the job queue's worker calls it again (a
+// fresh job attempt) for the rest, so that no attempt runs long enough to
+// look stuck to the queue's rescuer. When ctx is done, calls in flight are
+// abandoned and their items left running, as a crash would leave them: the
+// next slice settles them by reading the machines' state.
+//
+// The queue must not run two slices of one operation at once; a cancelled
+// operation begins no new machine and is closed once its calls in flight
+// have ended.
+func (b *Bulk) RunSlice(ctx context.Context, id int64, deadline time.Time) (finished bool, err error) {
 	op, err := b.store.BulkOp(ctx, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if op.Finished() {
-		return nil // finished by another runner between our listing and our lock
+		return true, nil
 	}
 	var p BulkParams
 	if err := json.Unmarshal(op.Params, &p); err != nil {
-		return fmt.Errorf("fleet: bulk params of %d: %w", id, err)
+		return false, fmt.Errorf("fleet: bulk params of %d: %w", id, err)
 	}
 	if err := b.store.StartBulkOp(ctx, id); err != nil {
-		return err
+		return false, err
 	}
 	items, err := b.store.BulkItems(ctx, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var todo []db.BulkItem
 	var todoIDs []string
@@ -484,7 +450,7 @@ func (b *Bulk) run(ctx context.Context, id int64) error {
 		// API refuses start and stop in the wrong state anyway.
 		snap, serr := b.snapshot(ctx, todoIDs)
 		if ctx.Err() != nil {
-			return nil
+			return false, nil
 		}
 		if serr != nil {
 			b.o.Log.Warn("bulk: could not read machine states; calling without checks", "op", id, "err", serr.Error())
@@ -501,8 +467,20 @@ func (b *Bulk) run(ctx context.Context, id int64) error {
 				}
 			}()
 		}
+		stopped := false // the deadline passed or the operation was cancelled
 	feed:
 		for _, it := range todo {
+			if time.Now().After(deadline) {
+				stopped = true
+				break
+			}
+			if it.State == db.ItemPending {
+				// Cancel skips pending items; one in flight finishes.
+				if c, err := b.store.BulkOpCancelled(ctx, id); err != nil || c {
+					stopped = true
+					break
+				}
+			}
 			select {
 			case work <- it:
 			case <-ctx.Done():
@@ -512,19 +490,42 @@ func (b *Bulk) run(ctx context.Context, id int64) error {
 		close(work)
 		wg.Wait()
 		if ctx.Err() != nil {
-			return nil
+			return false, nil
+		}
+		if stopped {
+			if c, err := b.store.BulkOpCancelled(ctx, id); err != nil || !c {
+				return false, err // the rest in the next slice
+			}
 		}
 	}
-	return b.finish(ctx, op, actor)
+	if err := b.finish(ctx, op, actor); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // finish closes the operation and writes the parent audit row's outcome.
 func (b *Bulk) finish(ctx context.Context, op *db.BulkOp, actor Actor) error {
+	op, err := b.store.BulkOp(ctx, op.ID) // it may have been cancelled since
+	if err != nil {
+		return err
+	}
 	items, err := b.store.BulkItems(ctx, op.ID)
 	if err != nil {
 		return err
 	}
 	c := countItems(items)
+	if c.Pending > 0 && op.Cancelled() {
+		// Cancelled between the slice's listing and now: none was begun.
+		wctx := context.WithoutCancel(ctx)
+		for _, it := range items {
+			if it.State == db.ItemPending {
+				_ = b.store.SetBulkItemResult(wctx, op.ID, it.MachineID, db.ItemSkipped, "Cancelled by "+*op.CancelledBy+".", nil)
+				c.Pending--
+				c.Skipped++
+			}
+		}
+	}
 	if c.Pending+c.Running > 0 {
 		return fmt.Errorf("fleet: bulk %d: %d machines not finished", op.ID, c.Pending+c.Running)
 	}
@@ -537,6 +538,10 @@ func (b *Bulk) finish(ctx context.Context, op *db.BulkOp, actor Actor) error {
 	msg := fmt.Sprintf("%d done, %d skipped, %d failed", c.Done, c.Skipped, c.Failed+c.Interrupted)
 	ap := Params{"bulk_op_id": op.ID, "bulk_action": op.Action, "count": c.Total,
 		"done": c.Done, "skipped": c.Skipped, "failed": c.Failed + c.Interrupted}
+	if op.Cancelled() {
+		ap["cancelled_by"] = *op.CancelledBy
+		msg += ", cancelled by " + *op.CancelledBy
+	}
 	if err := b.audit.Record(ctx, actor, ActBulk, "", outcome, ap, nil, msg); err != nil {
 		return fmt.Errorf("fleet: bulk %d: record outcome: %w", op.ID, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/jobs"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 )
@@ -72,6 +74,9 @@ func newBulkEnv(t *testing.T, machines int) *bulkEnv {
 	e.api = api
 	e.dbURL = dbtest.URL(t)
 	e.store = e.open(t)
+	if err := jobs.Migrate(context.Background(), e.store); err != nil {
+		t.Fatal(err)
+	}
 	e.svc = fleet.NewService(api, e.store, fleet.ServiceOptions{})
 	return e
 }
@@ -98,15 +103,42 @@ func (e *bulkEnv) machines(t *testing.T, n int, st vagon.Status) []string {
 	return ids
 }
 
-// runner starts a Bulk on its own store (a replica) and stops it at cleanup.
-func (e *bulkEnv) runner(t *testing.T, store *db.Store, conc int) (*fleet.Bulk, context.CancelFunc) {
+// runner starts a Bulk with its River client on its own store (a replica)
+// and stops it at cleanup. kill stops the client at once, cancelling the
+// jobs it runs: calls in flight are abandoned and their items left running,
+// as a crash leaves them.
+func (e *bulkEnv) runner(t *testing.T, store *db.Store, conc int) (b *fleet.Bulk, kill func()) {
+	t.Helper()
+	b, q := e.queued(t, store, conc)
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := q.Client().StopAndCancel(ctx); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		})
+	}
+	t.Cleanup(kill)
+	return b, kill
+}
+
+// queued is a Bulk with a River client that is not started: a process that
+// submits operations and never works on them.
+func (e *bulkEnv) queued(t *testing.T, store *db.Store, conc int) (*fleet.Bulk, *jobs.Jobs) {
 	t.Helper()
 	svc := fleet.NewService(e.api, store, fleet.ServiceOptions{})
-	b := fleet.NewBulk(svc, fleet.BulkOptions{Concurrency: conc, Poll: 50 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Start(ctx)
-	t.Cleanup(func() { cancel(); b.Wait() })
-	return b, cancel
+	b := fleet.NewBulk(svc, fleet.BulkOptions{Concurrency: conc})
+	q, err := jobs.New(store, jobs.Config{Bulk: b, RescueAfter: time.Minute, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetQueue(q)
+	return b, q
 }
 
 func waitBulk(t *testing.T, b *fleet.Bulk, id int64, cond func(*fleet.BulkStatus) bool) *fleet.BulkStatus {
@@ -224,7 +256,6 @@ func TestBulk_resumesAfterKill(t *testing.T) {
 	}
 	waitBulk(t, b1, id, func(st *fleet.BulkStatus) bool { return st.Counts.Done >= 2 && st.Counts.Running > 0 })
 	kill()
-	b1.Wait()
 	mid, err := b1.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +441,7 @@ func TestBulk_autoStop(t *testing.T) {
 func TestBulk_Submit_validation(t *testing.T) {
 	t.Parallel()
 	e := newBulkEnv(t, 1)
-	b := fleet.NewBulk(e.svc, fleet.BulkOptions{})
+	b, _ := e.queued(t, e.store, 4)
 	ctx := context.Background()
 	bad := []struct {
 		name   string
@@ -432,8 +463,11 @@ func TestBulk_Submit_validation(t *testing.T) {
 			t.Errorf("%s: accepted", c.name)
 		}
 	}
-	if ids, _ := e.store.UnfinishedBulkOps(ctx); len(ids) != 0 {
-		t.Fatalf("invalid submissions stored: %v", ids)
+	if n := countRows(t, e.store, "bulk_operations"); n != 0 {
+		t.Fatalf("invalid submissions stored: %d", n)
+	}
+	if n := countRows(t, e.store, "river_job"); n != 0 {
+		t.Fatalf("invalid submissions enqueued: %d", n)
 	}
 	if e.sim.Total() != 0 {
 		t.Fatalf("validation reached the API: %v", e.sim.Counts())
@@ -489,7 +523,7 @@ func TestBulk_resume_recheckRetryInterrupt(t *testing.T) {
 	ids := e.machines(t, 4, vagon.StatusReady)
 	ctx := context.Background()
 	// Submitted by a process that died before its runner got far.
-	dead := fleet.NewBulk(e.svc, fleet.BulkOptions{})
+	dead, _ := e.queued(t, e.store, 4)
 	id, err := dead.Submit(ctx, e.actor, fleet.BulkStop, ids, fleet.BulkParams{})
 	if err != nil {
 		t.Fatal(err)
@@ -526,4 +560,14 @@ func TestBulk_resume_recheckRetryInterrupt(t *testing.T) {
 	if m, _ := e.sim.Machine(ids[2]); m.Attributes.FriendlyStatus != vagon.StatusReady {
 		t.Fatalf("interrupted machine was touched: %s", m.Attributes.FriendlyStatus)
 	}
+}
+
+// countRows counts a table's rows (a test's look at what was stored).
+func countRows(t *testing.T, s *db.Store, table string) int {
+	t.Helper()
+	var n int
+	if err := s.Pool().QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -16,16 +16,11 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 )
 
-// ErrSyncBusy is returned by RunOnce when another pass holds the sync lock,
-// in this process or another replica; nothing was done.
-var ErrSyncBusy = errors.New("fleet: another sessions sync is running")
-
 // Defaults of SyncOptions.
 const (
 	DefaultSyncConcurrency = 8
 	DefaultSyncPerPage     = 100 // the API's largest page
 	DefaultSyncRetention   = 90 * 24 * time.Hour
-	DefaultSyncStartDelay  = 5 * time.Second
 )
 
 // SyncOptions configure a Syncer. Zero fields take the defaults.
@@ -39,13 +34,10 @@ type SyncOptions struct {
 	// older ones are deleted after a successful pass. Sessions are kept for
 	// ever. DefaultSyncRetention when zero; negative keeps everything.
 	Retention time.Duration
-	// StartDelay is how long Run waits before its first pass
-	// (DefaultSyncStartDelay; negative: no wait).
-	StartDelay time.Duration
-	Log        *slog.Logger
-	Now        func() time.Time
-	// OnResult, when set, is called after every pass RunOnce makes (not
-	// when the lock was busy), with its result and error: a hook for metrics.
+	Log       *slog.Logger
+	Now       func() time.Time
+	// OnResult, when set, is called after every pass RunOnce makes, with
+	// its result and error: a hook for metrics.
 	OnResult func(SyncResult, error)
 }
 
@@ -68,7 +60,10 @@ type SyncResult struct {
 func (r SyncResult) Duration() time.Duration { return r.FinishedAt.Sub(r.StartedAt) }
 
 // Syncer copies every machine's sessions from the Vagon API into Postgres,
-// with a snapshot of each machine, one pass at a time across replicas.
+// with a snapshot of each machine. The periodic job in internal/jobs runs
+// its passes, one at a time across replicas (a unique River job); a pass
+// run by hand (`dashboard sync`) is not held back by one in progress, which
+// is harmless: sessions are upserted by id.
 type Syncer struct {
 	api   *vagon.Client
 	store *db.Store
@@ -88,9 +83,6 @@ func NewSyncer(client *vagon.Client, store *db.Store, opts SyncOptions) *Syncer 
 	}
 	if opts.Retention == 0 {
 		opts.Retention = DefaultSyncRetention
-	}
-	if opts.StartDelay == 0 {
-		opts.StartDelay = DefaultSyncStartDelay
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -134,8 +126,7 @@ func (p *passState) ok(c db.UpsertCounts) {
 	p.counts.Updated += c.Updated
 }
 
-// RunOnce makes one sync pass: it takes the sync lock (ErrSyncBusy when
-// another pass holds it), records the pass, walks every page of machines,
+// RunOnce makes one sync pass: it records the pass, walks every page of machines,
 // fetches each machine's sessions with bounded concurrency and upserts them
 // by id, stores a snapshot of every machine, and closes the pass record. A
 // machine whose sessions cannot be fetched or stored is counted and named
@@ -143,16 +134,8 @@ func (p *passState) ok(c db.UpsertCounts) {
 // returns an error along with the result, when the machine list cannot be
 // walked, the snapshots cannot be stored, every machine failed, or ctx ends.
 func (s *Syncer) RunOnce(ctx context.Context) (SyncResult, error) {
-	unlock, ok, err := s.store.TryLockSync(ctx)
-	if err != nil {
-		return SyncResult{}, fmt.Errorf("fleet: sync: %w", err)
-	}
-	if !ok {
-		return SyncResult{}, ErrSyncBusy
-	}
-	defer unlock()
-
 	res := SyncResult{StartedAt: s.o.Now()}
+	var err error
 	res.PassID, err = s.store.BeginSyncPass(ctx, res.StartedAt)
 	if err != nil {
 		return res, fmt.Errorf("fleet: sync: %w", err)
@@ -347,43 +330,4 @@ func (s *Syncer) report(res SyncResult, err error) {
 	if s.o.OnResult != nil {
 		s.o.OnResult(res, err)
 	}
-}
-
-// Run makes a pass soon after it starts (SyncOptions.StartDelay), then one
-// every interval, until ctx ends. interval <= 0 disables it. A pass that
-// another replica made less than half an interval ago stands in for this
-// replica's next one, so replicas started apart do not sync twice as often.
-func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		return
-	}
-	timer := time.NewTimer(max(0, s.o.StartDelay))
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		start := time.Now()
-		if !s.recentPass(ctx, interval/2) {
-			if _, err := s.RunOnce(ctx); errors.Is(err, ErrSyncBusy) {
-				s.o.Log.Debug("sessions sync: another pass is running")
-			}
-		}
-		// Keep to the interval's rhythm; a pass longer than the interval
-		// skips the ticks it overran.
-		elapsed := time.Since(start)
-		timer.Reset(interval - elapsed%interval)
-	}
-}
-
-// recentPass reports whether a pass succeeded within window before now.
-func (s *Syncer) recentPass(ctx context.Context, window time.Duration) bool {
-	passes, err := s.store.LastSyncPasses(ctx, 1)
-	if err != nil || len(passes) == 0 {
-		return false
-	}
-	p := passes[0]
-	return p.Status == db.PassSucceeded && p.FinishedAt != nil && s.o.Now().Sub(*p.FinishedAt) < window
 }

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -278,91 +276,6 @@ func TestSyncer_RunOnce_listFails(t *testing.T) {
 	passes, _ := e.store.LastSyncPasses(ctx, 1)
 	if passes[0].Status != db.PassFailed || passes[0].FinishedAt == nil || passes[0].Error == "" {
 		t.Fatalf("pass record = %+v", passes[0])
-	}
-}
-
-func TestSyncer_RunOnce_busy(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	e := newSyncEnv(t, 30, nil)
-
-	// The lock held elsewhere: nothing happens.
-	unlock, ok, err := e.open(t).TryLockSync(ctx)
-	if err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	if _, err := e.syncer(e.store, fleet.SyncOptions{}).RunOnce(ctx); !errors.Is(err, fleet.ErrSyncBusy) {
-		t.Fatalf("err = %v, want ErrSyncBusy", err)
-	}
-	if n := e.sim.Total(); n != 0 {
-		t.Fatalf("%d API calls while busy", n)
-	}
-	if p, _ := e.store.LastSyncPasses(ctx, 1); len(p) != 0 {
-		t.Fatalf("a pass was recorded: %+v", p)
-	}
-	unlock()
-
-	// Two replicas at once: one runs, the other is told it is busy.
-	e.sim.SetLatency(20*time.Millisecond, 20*time.Millisecond)
-	replicas := []*fleet.Syncer{e.syncer(e.store, fleet.SyncOptions{}), e.syncer(e.open(t), fleet.SyncOptions{})}
-	errs := make([]error, len(replicas))
-	var wg sync.WaitGroup
-	startGate := make(chan struct{})
-	for i, s := range replicas {
-		wg.Go(func() {
-			<-startGate
-			_, errs[i] = s.RunOnce(ctx)
-		})
-	}
-	close(startGate)
-	wg.Wait()
-	var ran, busy int
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ran++
-		case errors.Is(err, fleet.ErrSyncBusy):
-			busy++
-		default:
-			t.Fatal(err)
-		}
-	}
-	if ran != 1 || busy != 1 {
-		t.Fatalf("ran %d, busy %d; want 1 and 1", ran, busy)
-	}
-	if got := e.sim.Count("GET /machines/{id}/sessions"); got != 30 {
-		t.Fatalf("sessions fetched %d times, want 30 (one pass)", got)
-	}
-}
-
-func TestSyncer_Run(t *testing.T) {
-	t.Parallel()
-	e := newSyncEnv(t, 5, nil)
-	results := make(chan fleet.SyncResult, 10)
-	s := e.syncer(e.store, fleet.SyncOptions{StartDelay: time.Millisecond,
-		OnResult: func(r fleet.SyncResult, err error) { results <- r }})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		s.Run(ctx, time.Hour)
-		close(done)
-	}()
-	select {
-	case r := <-results:
-		if r.Status != db.PassSucceeded || r.Machines != 5 {
-			t.Fatalf("first pass = %+v", r)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no pass within 30 s")
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not stop with its context")
-	}
-	if len(results) != 0 {
-		t.Fatalf("%d more passes within the hour", len(results))
 	}
 }
 

@@ -86,7 +86,7 @@ type laterRetry struct{}
 
 func (laterRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(time.Hour) }
 
-type env struct {
+type adminEnv struct {
 	client *river.Client[pgx.Tx]
 	admin  *jobs.Admin
 	events <-chan *river.Event
@@ -95,7 +95,7 @@ type env struct {
 // newEnv migrates River's tables into a fresh database (with River's own
 // migrator, not the app's migrate path) and starts a client working the
 // test kinds.
-func newEnv(t *testing.T) *env {
+func newAdminEnv(t *testing.T) *adminEnv {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, dbtest.URL(t))
@@ -137,11 +137,11 @@ func newEnv(t *testing.T) *env {
 		defer stop()
 		_ = client.StopAndCancel(sctx)
 	})
-	return &env{client: client, admin: jobs.NewAdmin(client), events: events}
+	return &adminEnv{client: client, admin: jobs.NewAdmin(client), events: events}
 }
 
 // waitEvent waits for an event of kind about job id.
-func (e *env) waitEvent(t *testing.T, id int64, kind river.EventKind) {
+func (e *adminEnv) waitEvent(t *testing.T, id int64, kind river.EventKind) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for {
@@ -158,7 +158,7 @@ func (e *env) waitEvent(t *testing.T, id int64, kind river.EventKind) {
 
 // waitState waits until job id is in state (polling the row: River sends no
 // event when a job starts).
-func (e *env) waitState(t *testing.T, id int64, state string) fleet.JobRow {
+func (e *adminEnv) waitState(t *testing.T, id int64, state string) fleet.JobRow {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -176,7 +176,7 @@ func (e *env) waitState(t *testing.T, id int64, state string) fleet.JobRow {
 	}
 }
 
-func (e *env) insert(t *testing.T, args river.JobArgs, opts *river.InsertOpts) int64 {
+func (e *adminEnv) insert(t *testing.T, args river.JobArgs, opts *river.InsertOpts) int64 {
 	t.Helper()
 	res, err := e.client.Insert(context.Background(), args, opts)
 	if err != nil {
@@ -187,7 +187,7 @@ func (e *env) insert(t *testing.T, args river.JobArgs, opts *river.InsertOpts) i
 
 func TestAdmin_failedJobRetry(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newAdminEnv(t)
 	ctx := context.Background()
 	id := e.insert(t, alwaysFailArgs{MachineID: "m-1", Token: "s3cret-value"}, &river.InsertOpts{MaxAttempts: 1})
 	e.waitEvent(t, id, river.EventKindJobFailed)
@@ -241,7 +241,7 @@ func TestAdmin_failedJobRetry(t *testing.T) {
 
 func TestAdmin_retryableJobRetrySucceeds(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newAdminEnv(t)
 	ctx := context.Background()
 	id := e.insert(t, failOnceArgs{OpID: 7}, nil)
 	e.waitEvent(t, id, river.EventKindJobFailed)
@@ -271,7 +271,7 @@ func TestAdmin_retryableJobRetrySucceeds(t *testing.T) {
 
 func TestAdmin_cancel(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newAdminEnv(t)
 	ctx := context.Background()
 
 	t.Run("queued", func(t *testing.T) {
@@ -317,7 +317,7 @@ func TestAdmin_cancel(t *testing.T) {
 
 func TestAdmin_listPagesAndFilters(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newAdminEnv(t)
 	ctx := context.Background()
 	later := &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)}
 	var ids []int64

@@ -160,6 +160,13 @@ type BulkOpView struct {
 	Pending    int
 	Running    int
 	Items      []BulkItemRow
+	// CancelledBy is who cancelled the operation ("" when nobody did).
+	CancelledBy string
+	// CanCancel shows the Cancel button: the viewer started the operation
+	// or is an admin, and it is still running.
+	CanCancel bool
+	// CSRFToken is the session's token, for the Cancel form.
+	CSRFToken string
 }
 
 // Finished reports whether the operation has ended (polling stops).
@@ -170,6 +177,9 @@ func (v BulkOpView) Completed() int { return v.Done + v.Skipped + v.Failed }
 
 // URL is the operation's page.
 func (v BulkOpView) URL() string { return "/bulk/" + strconv.FormatInt(v.ID, 10) }
+
+// CancelURL is where the Cancel form posts.
+func (v BulkOpView) CancelURL() string { return v.URL() + "/cancel" }
 
 func bulkStatusLabel(status string) string {
 	switch status {

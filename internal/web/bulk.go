@@ -298,11 +298,47 @@ func (s *Server) showBulk(c echo.Context) error {
 		return err
 	}
 	v := bulkOpView(st)
+	v.CanCancel = fleet.MayCancelBulk(&st.Op, s.actor(c), isAdminUser(c))
+	v.CSRFToken = csrfToken(c)
 	if isHTMX(c) {
 		return render(c, http.StatusOK, views.BulkProgress(v))
 	}
 	p := s.page(c, "Bulk "+views.BulkActionLabel(v.Action)+" #"+strconv.FormatInt(id, 10), views.NavMachines)
 	return render(c, http.StatusOK, views.BulkOpPage(p, v))
+}
+
+// cancelBulk is POST /bulk/:op_id/cancel: the operation's pending machines
+// are skipped and it closes once the calls in flight end. Its owner or an
+// admin may; the answer is the progress page with a flash.
+func (s *Server) cancelBulk(c echo.Context) error {
+	b := s.bulkEngine()
+	if b == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "Bulk actions are not available on this server.")
+	}
+	id, err := strconv.ParseInt(c.Param("op_id"), 10, 64)
+	if err != nil || id < 1 {
+		return echo.ErrNotFound
+	}
+	err = b.Cancel(c.Request().Context(), s.actor(c), id, isAdminUser(c))
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return echo.ErrNotFound
+	case errors.Is(err, fleet.ErrBulkCancelDenied):
+		return echo.NewHTTPError(http.StatusForbidden, bulkSentence(err.Error()))
+	case errors.Is(err, fleet.ErrBulkFinished):
+		s.addFlash(c, views.FlashInfo, bulkSentence(err.Error()))
+	case err != nil:
+		return err
+	default:
+		s.addFlash(c, views.FlashSuccess, "Cancelled: machines not begun yet are skipped; calls already sent finish.")
+	}
+	return redirect(c, "/bulk/"+strconv.FormatInt(id, 10))
+}
+
+// isAdminUser reports whether the signed-in user is an admin.
+func isAdminUser(c echo.Context) bool {
+	u := currentUser(c)
+	return u != nil && u.Role == views.RoleAdmin
 }
 
 func bulkOpView(st *fleet.BulkStatus) views.BulkOpView {
@@ -312,6 +348,9 @@ func bulkOpView(st *fleet.BulkStatus) views.BulkOpView {
 		CreatedAt: op.CreatedAt, StartedAt: op.StartedAt, FinishedAt: op.FinishedAt,
 		Total: n.Total, Done: n.Done, Skipped: n.Skipped, Failed: n.Failed + n.Interrupted,
 		Pending: n.Pending, Running: n.Running,
+	}
+	if op.CancelledBy != nil {
+		v.CancelledBy = *op.CancelledBy
 	}
 	p := st.Params
 	switch op.Action {

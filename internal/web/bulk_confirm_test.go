@@ -21,6 +21,7 @@ func TestBulk_confirmationSingleUse(t *testing.T) {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			t.Parallel()
 			app := newTestApp(t) // no runner: stored operations stay queued, so they can be counted
+			withBulkQueue(t, app)
 			c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", views.RoleOperator))
 			resp, doc := c.PostForm(t, "/bulk", url.Values{"action": {"start"}, "machine_id": app.Sim.MachineIDs()[:2]})
 			if resp.StatusCode != http.StatusOK {

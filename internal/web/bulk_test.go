@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,21 +14,39 @@ import (
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
+	"github.com/vagon-dashboard/dashboard/internal/jobs"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
-// withBulkRunner gives the app a bulk engine with a fast poll, started for
-// the test's lifetime (the server's Deps wiring is the lead's).
+// withBulkRunner gives the app a bulk engine on a River client started for
+// the test's lifetime (cmd/dashboard wires the real one the same way).
 func withBulkRunner(t *testing.T, app *testApp) *fleet.Bulk {
 	t.Helper()
-	b := fleet.NewBulk(app.Server.fleet, fleet.BulkOptions{Poll: 50 * time.Millisecond})
-	app.Server.bulkSvc = b
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Start(ctx)
-	t.Cleanup(func() { cancel(); b.Wait() })
+	b, q := withBulkQueue(t, app)
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Stop(10 * time.Second) })
 	return b
+}
+
+// withBulkQueue gives the app a bulk engine whose River client is not
+// started: operations are stored and enqueued, and stay queued.
+func withBulkQueue(t *testing.T, app *testApp) (*fleet.Bulk, *jobs.Jobs) {
+	t.Helper()
+	if err := jobs.Migrate(context.Background(), app.Store); err != nil {
+		t.Fatal(err)
+	}
+	b := fleet.NewBulk(app.Server.fleet, fleet.BulkOptions{})
+	q, err := jobs.New(app.Store, jobs.Config{Bulk: b, RescueAfter: time.Minute, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetQueue(q)
+	app.Server.bulkSvc = b
+	return b, q
 }
 
 // confirmFields collects the fields of the confirmation form.

@@ -70,6 +70,7 @@ func (s *Server) buildRoutes() []Route {
 		// Bulk actions (issue 4).
 		{http.MethodPost, "/bulk", operator, fleet.ActBulk, s.submitBulk},
 		{http.MethodGet, "/bulk/:op_id", operator, "", s.showBulk},
+		{http.MethodPost, "/bulk/:op_id/cancel", operator, fleet.ActBulkCancel, s.cancelBulk},
 		{http.MethodGet, "/machines/new", admin, "", s.newMachinesForm},
 		{http.MethodPost, "/machines", admin, fleet.ActMachineCreate, s.createMachines},
 
