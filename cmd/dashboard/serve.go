@@ -248,7 +248,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	bulk.SetQueue(q)
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
-		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, TrustedProxies: e.cfg.TrustedProxies})
+		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, TrustedProxies: e.cfg.TrustedProxies,
+		Jobs: jobs.NewAdmin(q.Client())})
 	if err != nil {
 		return err
 	}
