@@ -232,8 +232,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log, AuditSpool: spool})
 	bulk := fleet.NewBulk(svc, fleet.BulkOptions{Log: e.log})
+	sched := fleet.NewScheduler(svc, fleet.SchedulerOptions{Log: e.log, MayAct: web.ScheduleMayAct})
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
-		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, TrustedProxies: e.cfg.TrustedProxies})
+		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, Scheduler: sched, TrustedProxies: e.cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}
@@ -257,6 +258,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	runSync(bg, e, newSyncer(e, svc, metrics))
 	// Bulk operations: resumes what a previous process left unfinished.
 	bulk.Start(bg)
+	startScheduleTrigger(bg, sched, e.log) // TEMPORARY until River wiring
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
