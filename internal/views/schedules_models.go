@@ -93,7 +93,8 @@ type ScheduleDetailView struct {
 	Version    int
 	NextRuns   []time.Time
 	Runs       []ScheduleRunView
-	// Running is true while a run is unfinished: the history polls.
+	// Running is true while a run is unfinished or one is due within two
+	// minutes: the history polls.
 	Running bool
 	CanEdit bool
 	Form    ScheduleFormView

@@ -272,6 +272,10 @@ func (s *Server) scheduleDetail(c echo.Context, sc fleet.Schedule) (views.Schedu
 			Message: r.Message, Actor: r.ActorEmail, Items: byRun[r.ID], Finished: r.Finished()})
 		v.Running = v.Running || !r.Finished()
 	}
+	// A run due within two minutes: poll, so it appears without a reload.
+	if len(v.NextRuns) > 0 && sc.Enabled && v.NextRuns[0].Sub(s.sched.Now()) < 2*time.Minute {
+		v.Running = true
+	}
 	return v, nil
 }
 
