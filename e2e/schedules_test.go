@@ -14,7 +14,8 @@ import (
 // the machine started. The schedule page passes axe.
 func TestJourney_scheduleNextMinute(t *testing.T) {
 	t.Parallel()
-	page := signIn(t, "operator")
+	// BypassCSP: axe is injected as a script at the end.
+	page := signInWith(t, "operator", playwright.BrowserNewContextOptions{BypassCSP: playwright.Bool(true)})
 	page.Context().SetDefaultTimeout(30_000)
 	id := claimFirst(t, page, "/machines?status=off")
 

@@ -272,9 +272,22 @@ func (s *Server) scheduleDetail(c echo.Context, sc fleet.Schedule) (views.Schedu
 			Message: r.Message, Actor: r.ActorEmail, Items: byRun[r.ID], Finished: r.Finished()})
 		v.Running = v.Running || !r.Finished()
 	}
-	// A run due within two minutes: poll, so it appears without a reload.
-	if len(v.NextRuns) > 0 && sc.Enabled && v.NextRuns[0].Sub(s.sched.Now()) < 2*time.Minute {
+	// A run due within two minutes, or one due in the last two minutes that
+	// the worker has not picked up yet: poll, so it appears without a reload.
+	now := s.sched.Now()
+	if sc.Enabled && len(v.NextRuns) > 0 && v.NextRuns[0].Sub(now) < 2*time.Minute {
 		v.Running = true
+	}
+	from := now.Add(-2 * time.Minute)
+	if sc.RunsFrom.After(from) {
+		from = sc.RunsFrom
+	}
+	if recent := fleet.NextRuns(sc, from, 1); sc.Enabled && len(recent) == 1 && !recent[0].After(now) {
+		seen := false
+		for _, r := range runs {
+			seen = seen || r.DueAt.Equal(recent[0])
+		}
+		v.Running = v.Running || !seen
 	}
 	return v, nil
 }
