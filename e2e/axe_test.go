@@ -136,9 +136,9 @@ func everyPage(machineID, bulkPath string) (viewerPages, adminPages []string) {
 		"/machines", m, m + "/sessions", m + "/tasks",
 		"/reports/usage", "/reports/usage?preset=last_30_days&group=user",
 		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit",
-		"/account",
+		"/account", "/schedules",
 	}
-	adminPages = append([]string{bulkPath, "/machines/new", "/users", "/jobs"}, viewerPages...)
+	adminPages = append([]string{bulkPath, "/machines/new", "/users", "/jobs", "/schedules/new"}, viewerPages...)
 	return viewerPages, adminPages
 }
 

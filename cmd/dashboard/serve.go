@@ -240,15 +240,18 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log, AuditSpool: spool})
 	bulk := fleet.NewBulk(svc, fleet.BulkOptions{Log: e.log})
 	// Background work runs on River: bulk operations, and the periodic
-	// sessions sync (SYNC_INTERVAL, once per interval across replicas).
-	q, err := jobs.New(e.store, jobs.Config{Bulk: bulk, Syncer: newSyncer(e, svc, metrics),
+	// sessions sync (SYNC_INTERVAL, once per interval across replicas) and
+	// the schedules (a tick claims due runs, a job per run executes it).
+	sched := fleet.NewScheduler(svc, fleet.SchedulerOptions{Log: e.log, MayAct: web.ScheduleMayAct})
+	q, err := jobs.New(e.store, jobs.Config{Bulk: bulk, Syncer: newSyncer(e, svc, metrics), Scheduler: sched,
 		SyncInterval: e.cfg.SyncInterval, RescueAfter: e.cfg.JobsRescueAfter, Log: e.log})
 	if err != nil {
 		return err
 	}
 	bulk.SetQueue(q)
+	sched.SetQueue(q)
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
-		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, TrustedProxies: e.cfg.TrustedProxies,
+		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, Scheduler: sched, TrustedProxies: e.cfg.TrustedProxies,
 		Jobs: jobs.NewAdmin(q.Client())})
 	if err != nil {
 		return err

@@ -1,7 +1,7 @@
 // Package jobs runs the dashboard's background work on River, a Postgres
-// job queue: bulk operations, the periodic sessions sync, and (wired by the
-// lead) schedules. It owns the River client, its queues, workers and
-// periodic jobs, and River's migrations.
+// job queue: bulk operations, the periodic sessions sync, and schedules.
+// It owns the River client, its queues, workers and periodic jobs, and
+// River's migrations.
 //
 // It sits between cmd/dashboard, which wires it, and fleet, whose engines
 // (fleet.Bulk, fleet.Syncer) do the work: jobs imports fleet, db and River;
@@ -102,6 +102,11 @@ type Config struct {
 	// SyncInterval is how often the sync runs across all replicas; zero
 	// disables the periodic job (a pass can still be enqueued, SyncNow).
 	SyncInterval time.Duration
+	// Scheduler keeps schedules; nil registers no schedule workers.
+	Scheduler *fleet.Scheduler
+	// ScheduleTick is how often due schedules are claimed
+	// (DefaultScheduleTick when zero).
+	ScheduleTick time.Duration
 	// RescueAfter is how long a job may look running before it is taken
 	// for dead and run again (JOBS_RESCUE_AFTER; DefaultRescueAfter).
 	RescueAfter time.Duration
@@ -147,13 +152,9 @@ func New(store *db.Store, cfg Config) (*Jobs, error) {
 				&river.PeriodicJobOpts{RunOnStart: true, ID: KindSync}))
 		}
 	}
-	// Schedules (issue 10): the lead registers here a periodic "schedule
-	// tick" job (every minute, unique, on QueueSchedule) whose worker asks
-	// fleet.Scheduler for the runs now due and inserts one "schedule run"
-	// job per run, unique by run id; and the "schedule run" worker, which
-	// records started before each machine call and settles a retried call
-	// by reading the machine, as the bulk worker does.
-	registerSchedules(workers, &periodic, queues)
+	// Schedules: a periodic tick claims due runs, a job per run executes
+	// it (schedules.go).
+	j.registerSchedules(cfg, timeout, workers, &periodic, queues)
 
 	client, err := river.NewClient(riverpgxv5.New(store.Pool()), &river.Config{
 		Queues:               queues,
@@ -185,9 +186,6 @@ func clientID() string {
 	}
 	return fmt.Sprintf("%s_pid%d_%s", host, os.Getpid(), time.Now().UTC().Format("20060102T150405"))
 }
-
-// registerSchedules is where the schedule workers go (see New).
-func registerSchedules(*river.Workers, *[]*river.PeriodicJob, map[string]river.QueueConfig) {}
 
 // Start starts working jobs; it returns at once. Jobs left unfinished by a
 // previous process (a crash, or a shutdown that cut them off) are picked up

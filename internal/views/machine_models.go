@@ -109,6 +109,8 @@ type MachinePageView struct {
 	// the sections' controls depend on (off/ready): they are refreshed
 	// out of band, unless the reader is working in them (app.js).
 	Settled bool
+	// Schedules are the schedules that touch the machine (issue 10).
+	Schedules []MachineScheduleRow
 }
 
 // SectionOutcome is an action's outcome in its section ("overview",

@@ -125,6 +125,7 @@ func NavItems(u *CurrentUser) []NavItem {
 	items := []NavItem{
 		{Key: NavMachines, Label: "Machines", Href: "/machines", TestID: "nav-machines"},
 		{Key: NavReports, Label: "Reports", Href: "/reports/usage", TestID: "nav-reports"},
+		{Key: NavSchedules, Label: "Schedules", Href: "/schedules", TestID: "nav-schedules"},
 	}
 	if u.Can(RoleAdmin) {
 		items = append(items, NavItem{Key: NavAudit, Label: "Audit", Href: "/audit", TestID: "nav-audit"})

@@ -320,7 +320,7 @@ func TestNavigationByRole(t *testing.T) {
 				id, _ := s.Attr("data-testid")
 				got = append(got, id)
 			})
-			want := "nav-machines nav-reports nav-audit"
+			want := "nav-machines nav-reports nav-schedules nav-audit"
 			if role == views.RoleAdmin {
 				want += " nav-users nav-jobs"
 			}

@@ -271,6 +271,7 @@ func (s *Server) showMachine(c echo.Context) error {
 		pt.tasksPage = n
 	}
 	v := s.machinePage(c, m, pt)
+	v.Schedules = s.machineSchedules(c.Request().Context(), string(m.ID))
 	if sec := c.QueryParam("done"); machineSections[sec] && len(p.Flashes) > 0 {
 		// Back from a plain POST: its outcome goes where the reader acted.
 		f := p.Flashes[len(p.Flashes)-1]

@@ -74,6 +74,15 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodGet, "/machines/new", admin, "", s.newMachinesForm},
 		{http.MethodPost, "/machines", admin, fleet.ActMachineCreate, s.createMachines},
 
+		// Scheduled power actions (issue 10): everyone reads, operators change.
+		{http.MethodGet, "/schedules", viewer, "", s.listSchedules},
+		{http.MethodGet, "/schedules/new", operator, "", s.newScheduleForm},
+		{http.MethodPost, "/schedules", operator, fleet.ActScheduleCreate, s.createSchedule},
+		{http.MethodGet, "/schedules/:sid", viewer, "", s.showSchedule},
+		{http.MethodPost, "/schedules/:sid", operator, fleet.ActScheduleUpdate, s.updateSchedule},
+		{http.MethodPost, "/schedules/:sid/delete", operator, fleet.ActScheduleDelete, s.deleteSchedule},
+		{http.MethodPost, "/schedules/:sid/run", operator, fleet.ActScheduleRun, s.runSchedule},
+
 		// Reports (issue 5).
 		{http.MethodGet, "/reports/usage", viewer, "", s.showUsageReport},
 		{http.MethodGet, "/reports/usage.csv", viewer, "", s.exportUsageReport},

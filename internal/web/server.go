@@ -41,6 +41,9 @@ type Deps struct {
 	// Bulk runs bulk operations; built from Fleet when nil (cmd/dashboard
 	// starts it; tests start their own).
 	Bulk *fleet.Bulk
+	// Scheduler keeps and runs schedules; built from Fleet (with Now) when
+	// nil. Something else (the job queue) calls its ClaimDue and Execute.
+	Scheduler *fleet.Scheduler
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for the client address (TRUSTED_PROXIES); nil trusts none.
 	TrustedProxies []netip.Prefix
@@ -68,6 +71,7 @@ type Server struct {
 	routes  []Route
 	bulkSvc *fleet.Bulk
 	jobs    JobQueue
+	sched   *fleet.Scheduler
 	// trustedProxies: see Deps.TrustedProxies.
 	trustedProxies []netip.Prefix
 	// passwordChecks counts password verifications (real and dummy).
@@ -97,8 +101,11 @@ func New(d Deps) (*Server, error) {
 	if d.Bulk == nil {
 		d.Bulk = fleet.NewBulk(d.Fleet, fleet.BulkOptions{Log: d.Log})
 	}
+	if d.Scheduler == nil {
+		d.Scheduler = fleet.NewScheduler(d.Fleet, fleet.SchedulerOptions{Now: d.Now, Log: d.Log, MayAct: scheduleMayAct})
+	}
 	s := &Server{
-		store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: d.Fleet.Auditor(),
+		sched: d.Scheduler, store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: d.Fleet.Auditor(),
 		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
 	}
 	s.trustedProxies = d.TrustedProxies

@@ -1,0 +1,200 @@
+package web
+
+// Issue 10: schedule pages. Everyone reads; operators change; a stale edit
+// gets a conflict; run now twice is one run.
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
+)
+
+func testScheduleForm(machineID string) url.Values {
+	return url.Values{"name": {"Mornings"}, "action": {"start"}, "machine_id": {machineID},
+		"days": {"mon", "tue", "wed", "thu", "fri"}, "at": {"07:30"}, "timezone": {"Europe/Berlin"},
+		"skip_dates": {"2030-12-25, 2030-12-26"}, "enabled": {"true"}}
+}
+
+func createScheduleVia(t *testing.T, c *client, form url.Values) int64 {
+	t.Helper()
+	c.CSRFFrom(t, "/schedules/new")
+	resp, doc := c.PostForm(t, "/schedules", form)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: status %d: %s", resp.StatusCode, doc.Find(".field-error").Text())
+	}
+	loc := resp.Header.Get("Location")
+	id, err := strconv.ParseInt(strings.TrimPrefix(loc, "/schedules/"), 10, 64)
+	if err != nil {
+		t.Fatalf("create redirected to %q", loc)
+	}
+	return id
+}
+
+func TestSchedules_createShowList(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	op := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", "operator"))
+	mid := app.MachineID(t)
+	id := createScheduleVia(t, op, testScheduleForm(mid))
+
+	_, doc := op.Get(t, "/schedules")
+	if n := doc.Find(`[data-testid="schedule-row"]`).Length(); n != 1 {
+		t.Fatalf("%d rows in the list", n)
+	}
+	if doc.Find(`[data-testid="schedule-next"] time`).Length() != 1 {
+		t.Errorf("the list shows no next run")
+	}
+	resp, doc := op.Get(t, "/schedules/"+strconv.FormatInt(id, 10))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("detail status %d", resp.StatusCode)
+	}
+	if n := doc.Find(`[data-testid="schedule-next-run"]`).Length(); n != 5 {
+		t.Errorf("%d next runs shown, want 5", n)
+	}
+	if doc.Find(`[data-testid="schedule-edit"] input[name="version"]`).AttrOr("value", "") != "1" {
+		t.Errorf("the edit form does not carry version 1")
+	}
+	// The machine page lists it.
+	_, doc = op.Get(t, "/machines/"+mid)
+	if !strings.Contains(doc.Find(`[data-testid="machine-schedules"]`).Text(), "Mornings") {
+		t.Errorf("machine page card: %q", doc.Find(`[data-testid="machine-schedules"]`).Text())
+	}
+	evs := app.AuditRows(t)
+	found := false
+	for _, ev := range evs {
+		found = found || (ev.Action == fleet.ActScheduleCreate && ev.Outcome == db.OutcomeSucceeded)
+	}
+	if !found {
+		t.Errorf("no schedule.create succeeded row")
+	}
+}
+
+func TestSchedules_formErrorsKeepInput(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	op := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", "operator"))
+	form := testScheduleForm(app.MachineID(t))
+	form.Set("at", "25:00")
+	form.Set("timezone", "Mars/Base")
+	op.CSRFFrom(t, "/schedules/new")
+	resp, doc := op.PostForm(t, "/schedules", form)
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, f := range []string{"at", "timezone"} {
+		if doc.Find(`[data-testid="`+f+`-error"]`).Length() != 1 {
+			t.Errorf("no error next to %s", f)
+		}
+	}
+	if doc.Find(`[data-testid="schedule-name"]`).AttrOr("value", "") != "Mornings" ||
+		doc.Find(`[data-testid="schedule-timezone"]`).AttrOr("value", "") != "Mars/Base" ||
+		doc.Find(`[data-testid="schedule-skip-dates"]`).AttrOr("value", "") != "2030-12-25, 2030-12-26" {
+		t.Errorf("typed values lost")
+	}
+	if list, _ := app.Store.ListSchedules(context.Background()); len(list) != 0 {
+		t.Errorf("a bad form stored a schedule")
+	}
+}
+
+func TestSchedules_viewerReadsButMayNotChange(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	op := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", "operator"))
+	id := createScheduleVia(t, op, testScheduleForm(app.MachineID(t)))
+	path := "/schedules/" + strconv.FormatInt(id, 10)
+	for _, role := range []string{"viewer", "helpdesk"} {
+		v := app.Login(t, role+"@example.com", app.CreateUser(t, role+"@example.com", role))
+		resp, doc := v.Get(t, path)
+		if resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="schedule-run-now"]`).Length() != 0 || doc.Find(`[data-testid="schedule-edit"]`).Length() != 0 {
+			t.Fatalf("%s: detail status %d, or offers changes", role, resp.StatusCode)
+		}
+		for _, p := range []string{"/schedules", path, path + "/delete", path + "/run"} {
+			form := testScheduleForm("101")
+			if resp, _ := v.PostForm(t, p, form); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s: POST %s status %d, want 403", role, p, resp.StatusCode)
+			}
+		}
+		if resp, _ := v.Get(t, "/schedules/new"); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: GET /schedules/new status %d", role, resp.StatusCode)
+		}
+	}
+	if list, _ := app.Store.ListSchedules(context.Background()); len(list) != 1 || list[0].Name != "Mornings" {
+		t.Fatalf("schedules changed: %+v", list)
+	}
+	if runs, _ := app.Store.ScheduleRuns(context.Background(), id, 10); len(runs) != 0 {
+		t.Fatalf("a refused run now made a run")
+	}
+}
+
+func TestSchedules_staleEditGetsConflict(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	op := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", "operator"))
+	id := createScheduleVia(t, op, testScheduleForm(app.MachineID(t)))
+	path := "/schedules/" + strconv.FormatInt(id, 10)
+	form := testScheduleForm(app.MachineID(t))
+	form.Set("version", "1")
+	form.Set("name", "First tab")
+	if resp, _ := op.PostForm(t, path, form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first save status %d", resp.StatusCode)
+	}
+	form.Set("name", "Second tab") // still version 1
+	resp, doc := op.PostForm(t, path, form)
+	if resp.StatusCode != http.StatusConflict || doc.Find(`[data-testid="schedule-conflict"]`).Length() != 1 {
+		t.Fatalf("stale save status %d", resp.StatusCode)
+	}
+	if doc.Find(`[data-testid="schedule-name"]`).AttrOr("value", "") != "Second tab" {
+		t.Errorf("the stale form lost what was typed")
+	}
+	sc, _ := app.Store.Schedule(context.Background(), id)
+	if sc.Name != "First tab" {
+		t.Fatalf("stored name %q: the stale form overwrote", sc.Name)
+	}
+	// Enable/disable carries the version too.
+	if resp, _ := op.PostForm(t, path, url.Values{"set_enabled": {"false"}, "version": {"2"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable status %d", resp.StatusCode)
+	}
+	if sc, _ := app.Store.Schedule(context.Background(), id); sc.Enabled {
+		t.Fatalf("still enabled")
+	}
+}
+
+func TestSchedules_runNowTwiceIsOneRunAndDelete(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	op := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", "operator"))
+	id := createScheduleVia(t, op, testScheduleForm(app.MachineID(t)))
+	path := "/schedules/" + strconv.FormatInt(id, 10)
+	op.CSRFFrom(t, path)
+	resp, doc := op.PostHTMX(t, path+"/run", nil)
+	if resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="schedule-run"]`).Length() != 1 || doc.Find(`#toasts`).Length() == 0 && !strings.Contains(doc.Text(), "Run started") {
+		t.Fatalf("run now status %d: %s", resp.StatusCode, doc.Text())
+	}
+	if doc.Find(`#schedule-runs[hx-get]`).Length() != 1 {
+		t.Errorf("the history does not poll while the run is unfinished")
+	}
+	_, doc = op.PostHTMX(t, path+"/run", nil)
+	if !strings.Contains(doc.Text(), "already running") {
+		t.Errorf("second click: %q", doc.Text())
+	}
+	if runs, _ := app.Store.ScheduleRuns(context.Background(), id, 10); len(runs) != 1 {
+		t.Fatalf("%d runs after a double click, want 1", len(runs))
+	}
+	if resp, _ := op.PostForm(t, path+"/delete", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete status %d", resp.StatusCode)
+	}
+	if _, err := app.Store.Schedule(context.Background(), id); err == nil {
+		t.Fatalf("not deleted")
+	}
+	if resp, _ := op.Get(t, path); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("deleted schedule page status %d", resp.StatusCode)
+	}
+	_ = time.Now
+}
