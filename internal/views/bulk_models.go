@@ -35,24 +35,13 @@ func BulkActionLabel(action string) string {
 }
 
 // BulkPermissionChoice is one permission of the bulk form: its key (the
-// form field name) and label. The form offers "leave as is", "on", "off".
+// form field name) and label, both from fleet.Permissions (the web layer
+// passes them in FleetView.Permissions). The form offers "leave as is",
+// "on", "off".
 type BulkPermissionChoice struct {
 	Key   string
 	Label string
 }
-
-// BulkPermissionChoices are the seven permissions, by the API's keys.
-var BulkPermissionChoices = []BulkPermissionChoice{
-	{"public_internet_access", "Internet access"},
-	{"can_download_from_vagon_workstation", "Download files from the computer"},
-	{"can_upload_to_workstation", "Upload files to the computer"},
-	{"analytics_collection_enabled", "Analytics collection"},
-	{"clipboard_enabled", "Clipboard sharing"},
-	{"screen_recording_enabled", "Screen recording"},
-	{"input_recording_enabled", "Input recording"},
-}
-
-func bulkPermissionChoices() []BulkPermissionChoice { return BulkPermissionChoices }
 
 func joinComma(xs []string) string { return strings.Join(xs, ", ") }
 

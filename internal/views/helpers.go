@@ -152,19 +152,12 @@ func (q MachineQuery) values() url.Values {
 	return v
 }
 
-func rolesOr(roles []string) []string {
-	if roles == nil {
-		return Roles
-	}
-	return roles
-}
-
 // userFormRole preselects the lowest role in an empty create form.
-func userFormRole(role string) string {
-	if role == "" {
-		return RoleViewer
+func userFormRole(v UsersView) string {
+	if v.Form.Role == "" && len(v.Roles) > 0 {
+		return v.Roles[0]
 	}
-	return role
+	return v.Form.Role
 }
 
 // auditOutcomeTitle heads an outcome row in the audit details.

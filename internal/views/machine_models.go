@@ -26,6 +26,12 @@ type FleetView struct {
 	// Views are the user's saved views; ViewForm the save form's state.
 	Views    []SavedViewRow
 	ViewForm SavedViewForm
+	// CanBulk shows the bulk form (the user's role may POST /bulk).
+	CanBulk bool
+	// Permissions and AutoStopOptions are the bulk form's choices, named
+	// by the web layer from fleet's vocabulary.
+	Permissions     []BulkPermissionChoice
+	AutoStopOptions []Option
 }
 
 // FleetRow is one machine of the fleet list.
@@ -33,8 +39,10 @@ type FleetRow struct {
 	MachineRow
 	// Selectable shows the row's bulk-selection checkbox (operator and up).
 	Selectable bool
-	// AutoStopSeconds is the auto-stop threshold (0 = off).
+	// AutoStopSeconds is the auto-stop threshold (0 = off); AutoStop
+	// names it (fleet.AutoStopLabel, set by the web layer).
 	AutoStopSeconds int
+	AutoStop        string
 	// TaskUID is the active task's uid, "" when none.
 	TaskUID string
 	// ImageStatus is latest_image_status, "" when null.
@@ -62,9 +70,11 @@ type MachineView struct {
 	ImageName          string
 	ImageStatus        string
 	AutoStopSeconds    int
-	UsageSource        string
-	LastSessionAt      *time.Time
-	Task               *ActiveTaskView
+	// AutoStop names the threshold (the web layer's fleet.AutoStopLabel).
+	AutoStop      string
+	UsageSource   string
+	LastSessionAt *time.Time
+	Task          *ActiveTaskView
 	// Permissions are the seven permissions in documented order.
 	Permissions []PermissionView
 }
@@ -111,6 +121,28 @@ type MachinePageView struct {
 	Settled bool
 	// Schedules are the schedules that touch the machine (issue 10).
 	Schedules []MachineScheduleRow
+
+	// The Can flags show a control exactly when its route would allow the
+	// user's POST: the web layer sets them from the route table, so the
+	// templates hold no role rule of their own.
+	CanStart       bool // POST /machines/:id/start
+	CanStop        bool // POST /machines/:id/stop
+	CanReset       bool // POST /machines/:id/reset
+	CanAccess      bool // POST /machines/:id/access
+	CanPermissions bool // POST /machines/:id/permissions
+	CanPerformance bool // POST /machines/:id/machine-type
+	CanSettings    bool // POST /machines/:id/settings
+	CanTasks       bool // POST /machines/:id/tasks (activate)
+	CanDeleteTasks bool // POST /machines/:id/tasks/:task_id/delete
+
+	// AutoStopOptions are the auto-stop thresholds of the settings form,
+	// named by the web layer (fleet.AutoStopLabel).
+	AutoStopOptions []Option
+}
+
+// readOnly is whether the user may do none of the overview's actions.
+func (v MachinePageView) readOnly() bool {
+	return !v.CanStart && !v.CanStop && !v.CanAccess && !v.CanReset
 }
 
 // SectionOutcome is an action's outcome in its section ("overview",
@@ -281,32 +313,6 @@ func machineSubPath(id, nameHint, suffix string) string {
 		u += "?n=" + url.QueryEscape(nameHint)
 	}
 	return u
-}
-
-// AutoStopLabel names an auto-stop threshold in seconds.
-func AutoStopLabel(sec int) string {
-	switch sec {
-	case 0:
-		return "Off"
-	case 900:
-		return "15 min"
-	case 3600:
-		return "1 h"
-	case 10800:
-		return "3 h"
-	case 21600:
-		return "6 h"
-	}
-	if sec%60 == 0 {
-		return FormatMinutes(int64(sec / 60))
-	}
-	return strconv.Itoa(sec) + " s"
-}
-
-// AutoStopOptions are the thresholds the API accepts.
-var AutoStopOptions = []Option{
-	{Value: "0", Label: "Off"}, {Value: "900", Label: "15 min"}, {Value: "3600", Label: "1 h"},
-	{Value: "10800", Label: "3 h"}, {Value: "21600", Label: "6 h"},
 }
 
 // AccessPresets are the access-link durations offered, in minutes.
@@ -516,8 +522,8 @@ func settingsSource(v MachinePageView) string {
 	return v.Machine.UsageSource
 }
 
-func canChangeType(p Page, v MachinePageView) bool {
-	return p.User.Can(RoleOperator) && v.Machine.Status == "off"
+func canChangeType(v MachinePageView) bool {
+	return v.CanPerformance && v.Machine.Status == "off"
 }
 
 func mgbText(s string) string {

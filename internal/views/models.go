@@ -8,33 +8,6 @@ import (
 	"time"
 )
 
-// Roles, lowest to highest. The names are the ones INTERFACES.md defines.
-const (
-	RoleViewer   = "viewer"
-	RoleHelpdesk = "helpdesk"
-	RoleOperator = "operator"
-	RoleAdmin    = "admin"
-)
-
-// Roles lists every role from lowest to highest, for role selects.
-var Roles = []string{RoleViewer, RoleHelpdesk, RoleOperator, RoleAdmin}
-
-// RoleRank returns the role's position in viewer < helpdesk < operator <
-// admin, starting at 1, or 0 for an unknown role.
-func RoleRank(role string) int {
-	switch role {
-	case RoleViewer:
-		return 1
-	case RoleHelpdesk:
-		return 2
-	case RoleOperator:
-		return 3
-	case RoleAdmin:
-		return 4
-	}
-	return 0
-}
-
 // Sections of the top navigation; Page.Nav holds one of them.
 const (
 	NavMachines = "machines"
@@ -74,6 +47,11 @@ type Page struct {
 	// CanJobs shows the Jobs link: the web layer sets it from the route
 	// table (whether GET /jobs would be allowed), not from a role here.
 	CanJobs bool
+	// CanUsers shows the Users link (whether GET /users would be allowed).
+	CanUsers bool
+	// AuditAll says the audit page shows everyone's entries (the link
+	// reads "Audit"); otherwise the user's own ("My activity").
+	AuditAll bool
 }
 
 // Assets holds the URLs of the static files the layout links to. The web
@@ -91,16 +69,6 @@ type CurrentUser struct {
 	Role  string
 }
 
-// Can reports whether the user's role is at least min. A nil user, an
-// unknown role or an unknown min is never allowed.
-func (u *CurrentUser) Can(min string) bool {
-	if u == nil {
-		return false
-	}
-	r, m := RoleRank(u.Role), RoleRank(min)
-	return r > 0 && m > 0 && r >= m
-}
-
 // Flash is a one-time message.
 type Flash struct {
 	// Kind is FlashSuccess, FlashError or FlashInfo.
@@ -116,10 +84,11 @@ type NavItem struct {
 	TestID string
 }
 
-// NavItems returns the navigation links the user may see, in order. Hiding
-// a link is a courtesy; the server checks roles on every request.
-func NavItems(u *CurrentUser) []NavItem {
-	if u == nil || RoleRank(u.Role) == 0 {
+// NavLinks are the navigation links the page's user may see, in order.
+// The web layer decides them from the route table (CanJobs, CanUsers,
+// AuditAll); hiding a link is a courtesy, the server checks every request.
+func (p Page) NavLinks() []NavItem {
+	if p.User == nil {
 		return nil
 	}
 	items := []NavItem{
@@ -127,21 +96,16 @@ func NavItems(u *CurrentUser) []NavItem {
 		{Key: NavReports, Label: "Reports", Href: "/reports/usage", TestID: "nav-reports"},
 		{Key: NavSchedules, Label: "Schedules", Href: "/schedules", TestID: "nav-schedules"},
 	}
-	if u.Can(RoleAdmin) {
+	if p.AuditAll {
 		items = append(items, NavItem{Key: NavAudit, Label: "Audit", Href: "/audit", TestID: "nav-audit"})
-		items = append(items, NavItem{Key: NavUsers, Label: "Users", Href: "/users", TestID: "nav-users"})
 	} else {
 		// Everyone may read their own audit entries; the server filters.
 		items = append(items, NavItem{Key: NavAudit, Label: "My activity", Href: "/audit", TestID: "nav-audit"})
 	}
-	return items
-}
-
-// NavLinks are the navigation links of the page: NavItems and, when
-// CanJobs, the background jobs page.
-func (p Page) NavLinks() []NavItem {
-	items := NavItems(p.User)
-	if p.CanJobs && items != nil {
+	if p.CanUsers {
+		items = append(items, NavItem{Key: NavUsers, Label: "Users", Href: "/users", TestID: "nav-users"})
+	}
+	if p.CanJobs {
 		items = append(items, NavItem{Key: NavJobs, Label: "Jobs", Href: "/jobs", TestID: "nav-jobs"})
 	}
 	return items
@@ -274,7 +238,8 @@ type UsersView struct {
 	Users []UserRow
 	// Form is the create-user form's state.
 	Form UserForm
-	// Roles lists the roles for the selects (views.Roles when nil).
+	// Roles lists the roles for the selects, lowest first (the web layer
+	// passes fleet.Roles).
 	Roles []string
 }
 
@@ -500,9 +465,16 @@ func runStatusClass(status string) string {
 }
 
 // RoleClass returns the badge class for a role.
+// The role's own class (role-viewer, ...) when the name is a plain
+// lowercase word; the role list itself lives in internal/fleet.
 func RoleClass(role string) string {
-	if RoleRank(role) > 0 {
-		return "role-" + role
+	if role == "" {
+		return "badge-neutral"
 	}
-	return "badge-neutral"
+	for _, r := range role {
+		if r < 'a' || r > 'z' {
+			return "badge-neutral"
+		}
+	}
+	return "role-" + role
 }

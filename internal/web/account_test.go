@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 )
 
 func TestValidTimeZone(t *testing.T) {
@@ -38,7 +38,7 @@ func TestValidTimeZone(t *testing.T) {
 func TestAccount_timeZone(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	for _, role := range views.Roles {
+	for _, role := range fleet.Roles {
 		email := "tz-" + role + "@example.com"
 		c := app.Login(t, email, app.CreateUser(t, email, role))
 		resp, doc := c.Get(t, "/account")

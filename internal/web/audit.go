@@ -79,7 +79,7 @@ func (s *Server) auditFilter(c echo.Context) (db.AuditFilter, views.AuditFilterV
 			f.BeforeID = n
 		}
 	}
-	if u := currentUser(c); u != nil && u.Role != views.RoleAdmin {
+	if u := currentUser(c); u != nil && !isAdminUser(c) {
 		f.ActorEmail, f.Actor = u.Email, ""
 		fv.Actor = u.Email
 	}
@@ -98,7 +98,7 @@ func auditQuery(fv views.AuditFilterView) url.Values {
 
 func (s *Server) showAudit(c echo.Context) error {
 	f, fv := s.auditFilter(c)
-	own := currentUser(c).Role != views.RoleAdmin
+	own := !isAdminUser(c)
 	v := views.AuditView{Filter: fv, Actions: auditActions(), Outcomes: auditOutcomes, OwnOnly: own}
 	q := auditQuery(fv)
 	v.CSVURL = "/audit.csv?" + q.Encode()

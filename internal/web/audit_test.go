@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 )
 
 // TestAudit_searchAndOneLinePerAction (issue 9.16): the actor filter finds
@@ -27,12 +27,12 @@ func TestAudit_searchAndOneLinePerAction(t *testing.T) {
 		VALUES ($1, 1, $2, 'dublin', 'g4', 'off', 'hourly', 600, now(), now())`, id, "Lab_Seat 7"); err != nil {
 		t.Fatal(err)
 	}
-	hd := f.clients[views.RoleHelpdesk]
+	hd := f.clients[fleet.RoleHelpdesk]
 	form := url.Values{"expires_in": {"60"}, "note": {"INC-42 for Ana"}}
 	if resp, _ := hd.PostForm(t, "/machines/"+id+"/access", form); resp.StatusCode >= 400 {
 		t.Fatalf("access link: status %d", resp.StatusCode)
 	}
-	admin := f.clients[views.RoleAdmin]
+	admin := f.clients[fleet.RoleAdmin]
 
 	lines := func(t *testing.T, doc *goquery.Document) *goquery.Selection {
 		return doc.Find(`[data-testid="audit-row"][data-action="machine.access_link"]`)

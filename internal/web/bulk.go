@@ -114,7 +114,7 @@ func parseBulkForm(form url.Values) (bulkForm, error) {
 		}
 		f.params.AutoStopThreshold = &n
 		f.hidden = append(f.hidden, views.HiddenField{Name: "auto_stop_threshold", Value: strconv.Itoa(n)})
-		f.summary = append(f.summary, "Auto-stop after idle: "+views.AutoStopLabel(n)+".")
+		f.summary = append(f.summary, "Auto-stop after idle: "+fleet.AutoStopLabel(n)+".")
 	case fleet.BulkStart:
 		f.summary = append(f.summary, "Start each machine that is off. Starting uses the machines' remaining usage.")
 	}
@@ -335,10 +335,12 @@ func (s *Server) cancelBulk(c echo.Context) error {
 	return redirect(c, "/bulk/"+strconv.FormatInt(id, 10))
 }
 
-// isAdminUser reports whether the signed-in user is an admin.
+// isAdminUser reports whether the signed-in user is an admin: admins read
+// everyone's audit entries, bulk operations and sync details; the others
+// their own (or less).
 func isAdminUser(c echo.Context) bool {
 	u := currentUser(c)
-	return u != nil && u.Role == views.RoleAdmin
+	return u != nil && fleet.RoleAtLeast(u.Role, fleet.RoleAdmin)
 }
 
 func bulkOpView(st *fleet.BulkStatus) views.BulkOpView {
@@ -368,7 +370,7 @@ func bulkOpView(st *fleet.BulkStatus) views.BulkOpView {
 		}
 	case fleet.BulkAutoStop:
 		if p.AutoStopThreshold != nil {
-			v.Summary = append(v.Summary, "auto-stop "+views.AutoStopLabel(*p.AutoStopThreshold))
+			v.Summary = append(v.Summary, "auto-stop "+fleet.AutoStopLabel(*p.AutoStopThreshold))
 		}
 	}
 	for _, it := range st.Items {

@@ -15,7 +15,6 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // submitBulkStart posts both steps of a bulk start of ids and returns the
@@ -51,8 +50,8 @@ func TestBulk_cancel(t *testing.T) {
 		}
 		_ = app.Sim.SetRemainingUsage(id, 600)
 	}
-	owner := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", views.RoleOperator))
-	other := app.Login(t, "op2@example.com", app.CreateUser(t, "op2@example.com", views.RoleOperator))
+	owner := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", fleet.RoleOperator))
+	other := app.Login(t, "op2@example.com", app.CreateUser(t, "op2@example.com", fleet.RoleOperator))
 	id := submitBulkStart(t, owner, ids)
 	page := "/bulk/" + strconv.FormatInt(id, 10)
 

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 )
 
 // A bulk confirmation is single-use too: several submits of it at once (a
@@ -22,7 +22,7 @@ func TestBulk_confirmationSingleUse(t *testing.T) {
 			t.Parallel()
 			app := newTestApp(t) // no runner: stored operations stay queued, so they can be counted
 			withBulkQueue(t, app)
-			c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", views.RoleOperator))
+			c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", fleet.RoleOperator))
 			resp, doc := c.PostForm(t, "/bulk", url.Values{"action": {"start"}, "machine_id": app.Sim.MachineIDs()[:2]})
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("review: %d", resp.StatusCode)

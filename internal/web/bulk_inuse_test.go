@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // TestBulk_stopReviewNamesInUse (9.7): the review of a bulk stop marks the
@@ -49,7 +49,7 @@ func TestBulk_stopReviewNamesInUse(t *testing.T) {
 	}
 	m, _ := app.Sim.Machine(busy)
 	email := m.Attributes.User.Attributes.Email
-	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", views.RoleOperator))
+	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", fleet.RoleOperator))
 
 	reads := app.Sim.Count("GET /machines/{id}/sessions")
 	resp, doc := c.PostForm(t, "/bulk", url.Values{"action": {"stop"}, "machine_id": {busy, idle}, "gracefully": {"true"}})

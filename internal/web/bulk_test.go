@@ -99,7 +99,7 @@ func TestBulk_stopFlow(t *testing.T) {
 	if err := app.Sim.SetMachineName(ids[0], `<b>Bold</b> machine`); err != nil {
 		t.Fatal(err)
 	}
-	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", views.RoleOperator))
+	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", fleet.RoleOperator))
 
 	// Step 1: the confirmation lists the exact machines; nothing is sent.
 	resp, doc := c.PostForm(t, "/bulk", url.Values{"action": {"stop"}, "machine_id": ids, "gracefully": {"true"}})
@@ -219,7 +219,7 @@ func TestBulk_allMatchingFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", views.RoleOperator))
+	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", fleet.RoleOperator))
 	// all_matching wins over a stray selection; the filter spans pages.
 	resp, doc := c.PostForm(t, "/bulk", url.Values{"action": {"stop"}, "all_matching": {"true"}, "status": {"ready"}, "machine_id": {"1"}})
 	if resp.StatusCode != http.StatusOK {
@@ -249,7 +249,7 @@ func TestBulk_roles(t *testing.T) {
 	app := newTestApp(t)
 	withBulkRunner(t, app)
 	ids := app.Sim.MachineIDs()[:2]
-	for _, role := range []string{views.RoleViewer, views.RoleHelpdesk} {
+	for _, role := range []string{fleet.RoleViewer, fleet.RoleHelpdesk} {
 		email := role + "@example.com"
 		c := app.Login(t, email, app.CreateUser(t, email, role))
 		before := app.Sim.Total()
@@ -282,7 +282,7 @@ func TestBulk_invalidInput(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	withBulkRunner(t, app)
-	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", views.RoleOperator))
+	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", fleet.RoleOperator))
 	id := app.MachineID(t)
 	cases := map[string]url.Values{
 		"unknown action":     {"action": {"reset"}, "machine_id": {id}},
@@ -362,11 +362,12 @@ func TestParseBulkForm_permissions(t *testing.T) {
 
 func TestBulkBar_render(t *testing.T) {
 	t.Parallel()
-	render := func(role string) *goquery.Document {
+	render := func(canBulk bool) *goquery.Document {
 		var b strings.Builder
-		p := views.Page{CSRFToken: "tok", User: &views.CurrentUser{Email: "x@example.com", Role: role}}
+		p := views.Page{CSRFToken: "tok", User: &views.CurrentUser{Email: "x@example.com", Role: fleet.RoleOperator}}
 		q := views.MachineQuery{Q: "alice", Status: "ready", Page: 3}
-		if err := views.BulkBar(p, q).Render(context.Background(), &b); err != nil {
+		v := views.FleetView{MachinesView: views.MachinesView{Query: q}, CanBulk: canBulk, Permissions: bulkPermissionChoices(), AutoStopOptions: autoStopOptions()}
+		if err := views.BulkBarFor(p, v).Render(context.Background(), &b); err != nil {
 			t.Fatal(err)
 		}
 		doc, err := goquery.NewDocumentFromReader(strings.NewReader(b.String()))
@@ -375,7 +376,7 @@ func TestBulkBar_render(t *testing.T) {
 		}
 		return doc
 	}
-	doc := render(views.RoleOperator)
+	doc := render(true)
 	form := doc.Find(`form#bulk-form[method="post"][action="/bulk"]`)
 	if form.Length() != 1 {
 		t.Fatal("no bulk form")
@@ -398,7 +399,12 @@ func TestBulkBar_render(t *testing.T) {
 	if form.Find(`input[type="checkbox"][name="all_matching"][value="true"]`).Length() != 1 {
 		t.Error("no all_matching checkbox")
 	}
-	if render(views.RoleHelpdesk).Find("form").Length() != 0 {
-		t.Error("helpdesk sees the bulk form")
+	for _, pm := range fleet.Permissions {
+		if got := form.Find(`label[for="bulk-perm-` + pm.Key + `"]`).Text(); got != pm.Label {
+			t.Errorf("bulk label of %s = %q, want fleet's %q", pm.Key, got, pm.Label)
+		}
+	}
+	if render(false).Find("form").Length() != 0 {
+		t.Error("the bulk form shows without CanBulk")
 	}
 }

@@ -31,7 +31,7 @@ const simCreate = "POST /machines"
 
 func adminClient(t *testing.T, app *testApp) *client {
 	t.Helper()
-	return app.Login(t, "admin@example.com", app.CreateUser(t, "admin@example.com", views.RoleAdmin))
+	return app.Login(t, "admin@example.com", app.CreateUser(t, "admin@example.com", fleet.RoleAdmin))
 }
 
 func validCreateForm() url.Values {
@@ -260,7 +260,7 @@ func TestCreate_apiErrorsByField(t *testing.T) {
 func TestCreate_adminOnly(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", views.RoleOperator))
+	c := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", fleet.RoleOperator))
 	if resp, _ := c.Get(t, "/machines/new"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("GET /machines/new as operator: %d", resp.StatusCode)
 	}
@@ -478,12 +478,12 @@ func TestCreate_linkOnFleetPage(t *testing.T) {
 			minRole = r.MinRole
 		}
 	}
-	for _, role := range []string{views.RoleViewer, views.RoleHelpdesk, views.RoleOperator, views.RoleAdmin} {
+	for _, role := range []string{fleet.RoleViewer, fleet.RoleHelpdesk, fleet.RoleOperator, fleet.RoleAdmin} {
 		email := role + "@example.com"
 		c := app.Login(t, email, app.CreateUser(t, email, role))
 		_, doc := c.Get(t, "/machines")
 		link := doc.Find(`.page-header ` + testID("create-machines-link"))
-		want := views.RoleRank(role) >= views.RoleRank(minRole)
+		want := fleet.RoleRank(role) >= fleet.RoleRank(minRole)
 		if (link.Length() == 1) != want {
 			t.Errorf("%s: link shown %v, want %v", role, link.Length() == 1, want)
 		}

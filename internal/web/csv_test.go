@@ -9,7 +9,6 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/csvsafe"
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // formulaNames are machine and user names a spreadsheet would run as a
@@ -36,12 +35,12 @@ func TestCSVExports_defuseFormulas(t *testing.T) {
 	if _, err := app.Store.Pool().Exec(ctx, `UPDATE machines_latest SET user_email = $1 || machine_id || '@example.com', user_name = $2 || machine_id`, " =", "＝"); err != nil {
 		t.Fatal(err)
 	}
-	if err := fleet.NewAuditor(app.Store).Record(ctx, fleet.Actor{Email: "admin@example.com", Role: views.RoleAdmin}, fleet.ActMachineStart, " =cmd", db.OutcomeFailed, fleet.Params{"note": "\n=cmd"}, nil, "\u3000＝cmd"); err != nil {
+	if err := fleet.NewAuditor(app.Store).Record(ctx, fleet.Actor{Email: "admin@example.com", Role: fleet.RoleAdmin}, fleet.ActMachineStart, " =cmd", db.OutcomeFailed, fleet.Params{"note": "\n=cmd"}, nil, "\u3000＝cmd"); err != nil {
 		t.Fatal(err)
 	}
 	// Every machine idle for at least a day.
 	app.Clock.Advance(3 * 24 * time.Hour)
-	c := reportClient(t, app, views.RoleAdmin)
+	c := reportClient(t, app, fleet.RoleAdmin)
 
 	for _, path := range []string{
 		"/machines.csv",

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 )
 
 // TestSafeNext: the post-login target is a same-origin path or /machines.
@@ -62,7 +62,7 @@ func TestSafeNext(t *testing.T) {
 func TestLogin_openRedirect(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "ann@example.com", views.RoleViewer)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 	attacks := []string{"/\t/evil.example", "/%09/evil.example", `/\evil.example`, "/%2f/evil.example", "/.//evil.example"}
 	signedIn := app.Login(t, "ann@example.com", pw)
 	for _, next := range attacks {
@@ -145,7 +145,7 @@ func TestBodyLimit(t *testing.T) {
 	}
 
 	t.Run("a route with a larger limit", func(t *testing.T) {
-		pw := app.CreateUser(t, "op@example.com", views.RoleOperator)
+		pw := app.CreateUser(t, "op@example.com", fleet.RoleOperator)
 		op := app.Login(t, "op@example.com", pw)
 		form := url.Values{"action": {"start"}}
 		// ~450 KB (Go parses at most 10,000 form values).
@@ -201,9 +201,9 @@ func TestBodyLimits_areRoutes(t *testing.T) {
 func TestEdgeInput_everyRoute(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	adminPW := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
-	viewerPW := app.CreateUser(t, "look@example.com", views.RoleViewer)
-	app.CreateUser(t, "target@example.com", views.RoleViewer)
+	adminPW := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
+	viewerPW := app.CreateUser(t, "look@example.com", fleet.RoleViewer)
+	app.CreateUser(t, "target@example.com", fleet.RoleViewer)
 	uid := strconv.FormatInt(app.UserID(t, "target@example.com"), 10)
 	clients := map[string]*client{
 		"admin":  app.Login(t, "boss@example.com", adminPW),
@@ -333,8 +333,8 @@ func TestEdgeInput_everyRoute(t *testing.T) {
 func TestCSRF_notFromQuery(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
-	app.CreateUser(t, "target@example.com", views.RoleViewer)
+	pw := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
+	app.CreateUser(t, "target@example.com", fleet.RoleViewer)
 	params := map[string]string{"uid": strconv.FormatInt(app.UserID(t, "target@example.com"), 10)}
 	c := app.Login(t, "boss@example.com", pw)
 	form := plausibleForm(app.MachineID(t))
@@ -367,14 +367,14 @@ func TestCSRF_notFromQuery(t *testing.T) {
 		}
 	}
 	// The token in the body (urlencoded or multipart) still works.
-	resp, _ := c.PostForm(t, "/users/"+params["uid"]+"/role", url.Values{"role": {views.RoleHelpdesk}})
+	resp, _ := c.PostForm(t, "/users/"+params["uid"]+"/role", url.Values{"role": {fleet.RoleHelpdesk}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("POST with the token in the body: status %d, want 303", resp.StatusCode)
 	}
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	_ = mw.WriteField("_csrf", c.CSRF)
-	_ = mw.WriteField("role", views.RoleOperator)
+	_ = mw.WriteField("role", fleet.RoleOperator)
 	_ = mw.Close()
 	req, _ := http.NewRequest(http.MethodPost, app.URL+"/users/"+params["uid"]+"/role", &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())

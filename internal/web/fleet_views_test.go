@@ -10,9 +10,9 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 func TestParseTimeLeft(t *testing.T) {
@@ -71,7 +71,7 @@ func rowIDsOf(doc *goquery.Document) []string {
 func TestMachinesList_timeLeftInHoursAndMinutes(t *testing.T) {
 	t.Parallel()
 	f := newMachineFixture(t)
-	c := f.clients[views.RoleViewer]
+	c := f.clients[fleet.RoleViewer]
 	// The form sends what was typed: a plain GET moves to minutes.
 	resp, _ := c.Get(t, "/machines?q=&status=&assigned=&has_session_data=&time_left=2+h+30+min")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/machines?time_left=150" {
@@ -108,7 +108,7 @@ func TestMachinesList_timeLeftInHoursAndMinutes(t *testing.T) {
 func TestMachinesList_canonicalURL(t *testing.T) {
 	t.Parallel()
 	f := newMachineFixture(t)
-	c := f.clients[views.RoleOperator]
+	c := f.clients[fleet.RoleOperator]
 	resp, _ := c.Get(t, "/machines?q=a&status=&assigned=&time_left=&has_session_data=&page=1")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/machines?q=a" {
 		t.Fatalf("status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
@@ -153,7 +153,7 @@ func TestMachinesList_canonicalURL(t *testing.T) {
 func TestMachinesList_sortedAcrossPages(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t, withSim(func(o *vagonsim.Options) { o.Machines = 35 }))
-	c := app.Login(t, "sorter@example.com", app.CreateUser(t, "sorter@example.com", views.RoleViewer))
+	c := app.Login(t, "sorter@example.com", app.CreateUser(t, "sorter@example.com", fleet.RoleViewer))
 
 	all := slices.Clone(app.Sim.MachineIDs())
 	remaining := map[string]int64{}
@@ -252,7 +252,7 @@ func TestSortMachines_missingLast(t *testing.T) {
 func TestSavedViews_saveListDelete(t *testing.T) {
 	t.Parallel()
 	f := newMachineFixture(t)
-	c := f.clients[views.RoleViewer]
+	c := f.clients[fleet.RoleViewer]
 	c.CSRFFrom(t, "/machines")
 	form := url.Values{"name": {"Low on time"}, "q": {""}, "time_left": {"1 h"}, "sort": {"time_left"}, "dir": {"asc"}}
 
@@ -305,7 +305,7 @@ func TestSavedViews_saveListDelete(t *testing.T) {
 	// Another user sees none of them and cannot delete them.
 	_, doc = c.Get(t, "/machines")
 	id := doc.Find(testID("saved-view")).First().AttrOr("data-view-id", "")
-	other := f.clients[views.RoleAdmin]
+	other := f.clients[fleet.RoleAdmin]
 	other.CSRFFrom(t, "/machines")
 	_, odoc := other.Get(t, "/machines")
 	if n := odoc.Find(testID("saved-view")).Length(); n != 0 {

@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
-	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/static"
 )
 
@@ -121,7 +121,7 @@ func TestReadyz(t *testing.T) {
 func TestFailClosed_postgresDown(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
 	c := app.Login(t, "boss@example.com", pw)
 	form := plausibleForm(app.MachineID(t))
 	restore := takeDBDown(t, app)
@@ -154,7 +154,7 @@ func TestFailClosed_postgresDown(t *testing.T) {
 func TestFailClosed_auditUnwritable(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
 	c := app.Login(t, "boss@example.com", pw)
 	form := plausibleForm(app.MachineID(t))
 
@@ -250,7 +250,7 @@ func TestSecurityHeaders(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
 	secrets := []string{pw, "the wrong password 123", "a long enough password"}
 
 	anon := app.NewClient()

@@ -17,7 +17,6 @@ import (
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // stateChanging are the methods the CSRF check must refuse without a token.
@@ -46,7 +45,7 @@ func echoRoutes(s *Server, methods ...string) []Route {
 // knows, so a POST that got past the CSRF check would do something.
 func plausibleForm(machineID string) url.Values {
 	return url.Values{
-		"email": {"new-user@example.com"}, "role": {views.RoleAdmin},
+		"email": {"new-user@example.com"}, "role": {fleet.RoleAdmin},
 		"password": {"a long enough password"}, "password_confirm": {"a long enough password"},
 		"action": {"start"}, "machine_id": {machineID}, "gracefully": {"true"},
 		"expires_in": {"60"}, "uid": {"1"}, "machine_type_id": {"1"},
@@ -95,9 +94,9 @@ func (e effects) diff(o effects) string {
 func TestCSRF_everyRoute(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
-	app.CreateUser(t, "target@example.com", views.RoleViewer)
-	otherPW := app.CreateUser(t, "other@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
+	app.CreateUser(t, "target@example.com", fleet.RoleViewer)
+	otherPW := app.CreateUser(t, "other@example.com", fleet.RoleAdmin)
 	params := map[string]string{"uid": strconv.FormatInt(app.UserID(t, "target@example.com"), 10)}
 	c := app.Login(t, "boss@example.com", pw)
 	foreignToken := app.Login(t, "other@example.com", otherPW).CSRF
@@ -147,7 +146,7 @@ func TestCSRF_everyRoute(t *testing.T) {
 	}
 
 	t.Run("valid token works", func(t *testing.T) {
-		resp, _ := c.PostHTMX(t, "/users/"+params["uid"]+"/role", url.Values{"role": {views.RoleHelpdesk}})
+		resp, _ := c.PostHTMX(t, "/users/"+params["uid"]+"/role", url.Values{"role": {fleet.RoleHelpdesk}})
 		// The fragment is a bare <tr>, which an HTML parser drops outside a
 		// table: look at the text.
 		if resp.StatusCode != http.StatusOK || !strings.Contains(bodyText(t, resp), `data-testid="user-row"`) {
@@ -173,7 +172,7 @@ func withField(v url.Values, k, val string) url.Values {
 func TestRoleMatrix(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	app.CreateUser(t, "target@example.com", views.RoleViewer)
+	app.CreateUser(t, "target@example.com", fleet.RoleViewer)
 	params := map[string]string{"uid": strconv.FormatInt(app.UserID(t, "target@example.com"), 10)}
 	machineID := app.MachineID(t)
 
@@ -182,7 +181,7 @@ func TestRoleMatrix(t *testing.T) {
 		c         *client
 	}
 	accounts := map[string]*account{}
-	for _, role := range views.Roles {
+	for _, role := range fleet.Roles {
 		a := &account{email: role + "@example.com"}
 		a.pw = app.CreateUser(t, a.email, role)
 		a.c = app.Login(t, a.email, a.pw)
@@ -214,13 +213,13 @@ func TestRoleMatrix(t *testing.T) {
 	}
 	for _, r := range routes {
 		path := app.Path(t, r.Path, params)
-		for _, role := range views.Roles {
+		for _, role := range fleet.Roles {
 			a := accounts[role]
 			t.Run(r.Method+" "+r.Path+"/"+role, func(t *testing.T) {
 				if !a.c.SignedIn(t) { // an allowed POST /logout signs out
 					a.c = app.Login(t, a.email, a.pw)
 				}
-				allowed := r.MinRole == Public || views.RoleRank(role) >= views.RoleRank(r.MinRole)
+				allowed := r.MinRole == Public || fleet.RoleRank(role) >= fleet.RoleRank(r.MinRole)
 				before := snapshot(t, app)
 				resp := send(t, a.c, r.Method, path, nil)
 				if allowed {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 func testID(id string) string { return `[data-testid="` + id + `"]` }
@@ -42,7 +41,7 @@ func wantRedirectToLogin(t *testing.T, resp *http.Response) {
 func TestLogin(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "ann@example.com", views.RoleOperator)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleOperator)
 
 	failTests := []struct {
 		name, email, password string
@@ -87,11 +86,11 @@ func TestLogin(t *testing.T) {
 		if got := doc.Find(testID("current-user")).Text(); got != "ann@example.com" {
 			t.Errorf("current-user %q", got)
 		}
-		if got := doc.Find(testID("current-role")).Text(); got != views.RoleOperator {
+		if got := doc.Find(testID("current-role")).Text(); got != fleet.RoleOperator {
 			t.Errorf("current-role %q", got)
 		}
 		ev := lastAudit(t, app)
-		if ev.Action != fleet.ActAuthLogin || ev.Outcome != db.OutcomeSucceeded || ev.ActorRole != views.RoleOperator {
+		if ev.Action != fleet.ActAuthLogin || ev.Outcome != db.OutcomeSucceeded || ev.ActorRole != fleet.RoleOperator {
 			t.Errorf("audit %+v, want auth.login succeeded by operator", ev)
 		}
 	})
@@ -134,7 +133,7 @@ func TestLogin(t *testing.T) {
 func TestLogin_throttle(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "ann@example.com", views.RoleViewer)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 	c := app.NewClient()
 	for i := 1; i <= db.EmailAttemptsPerWindow; i++ {
 		resp, _ := c.PostForm(t, "/login", url.Values{"email": {"ann@example.com"}, "password": {"wrong password " + strconv.Itoa(i)}})
@@ -179,7 +178,7 @@ func TestLogin_throttle(t *testing.T) {
 func TestSession_rotation(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "ann@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleAdmin)
 	c := app.NewClient()
 	tokenBefore := c.CSRFFrom(t, "/login")
 	cookieBefore := c.SessionCookie(t)
@@ -221,9 +220,9 @@ func TestSession_rotation(t *testing.T) {
 func TestSession_userChanges(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	adminPW := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
-	annPW := app.CreateUser(t, "ann@example.com", views.RoleAdmin)
-	bobPW := app.CreateUser(t, "bob@example.com", views.RoleViewer)
+	adminPW := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
+	annPW := app.CreateUser(t, "ann@example.com", fleet.RoleAdmin)
+	bobPW := app.CreateUser(t, "bob@example.com", fleet.RoleViewer)
 	boss := app.Login(t, "boss@example.com", adminPW)
 
 	t.Run("disabled", func(t *testing.T) {
@@ -245,7 +244,7 @@ func TestSession_userChanges(t *testing.T) {
 		if resp, _ := ann.Get(t, "/users"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("admin GET /users: %d", resp.StatusCode)
 		}
-		resp, _ := boss.PostForm(t, "/users/"+strconv.FormatInt(app.UserID(t, "ann@example.com"), 10)+"/role", url.Values{"role": {views.RoleViewer}})
+		resp, _ := boss.PostForm(t, "/users/"+strconv.FormatInt(app.UserID(t, "ann@example.com"), 10)+"/role", url.Values{"role": {fleet.RoleViewer}})
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("set role: status %d", resp.StatusCode)
 		}
@@ -253,14 +252,14 @@ func TestSession_userChanges(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("viewer GET /users: %d, want 403", resp.StatusCode)
 		}
-		if got := doc.Find(testID("current-role")).Text(); got != views.RoleViewer {
+		if got := doc.Find(testID("current-role")).Text(); got != fleet.RoleViewer {
 			t.Errorf("current-role %q, want viewer", got)
 		}
 		if doc.Find(testID("nav-users")).Length() != 0 {
 			t.Error("a viewer's navigation shows Users")
 		}
 		ev := lastAudit(t, app)
-		if ev.Outcome != db.OutcomeDenied || ev.ActorEmail != "ann@example.com" || ev.ActorRole != views.RoleViewer {
+		if ev.Outcome != db.OutcomeDenied || ev.ActorEmail != "ann@example.com" || ev.ActorRole != fleet.RoleViewer {
 			t.Errorf("audit %s %s %s, want denied by ann as viewer", ev.Outcome, ev.ActorEmail, ev.ActorRole)
 		}
 	})
@@ -271,7 +270,7 @@ func TestSession_userChanges(t *testing.T) {
 func TestSession_timeouts(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "ann@example.com", views.RoleViewer)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 
 	t.Run("idle", func(t *testing.T) {
 		c := app.Login(t, "ann@example.com", pw)
@@ -310,7 +309,7 @@ func TestSession_timeouts(t *testing.T) {
 func TestNavigationByRole(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	for _, role := range views.Roles {
+	for _, role := range fleet.Roles {
 		t.Run(role, func(t *testing.T) {
 			pw := app.CreateUser(t, role+"@example.com", role)
 			c := app.Login(t, role+"@example.com", pw)
@@ -321,7 +320,7 @@ func TestNavigationByRole(t *testing.T) {
 				got = append(got, id)
 			})
 			want := "nav-machines nav-reports nav-schedules nav-audit"
-			if role == views.RoleAdmin {
+			if role == fleet.RoleAdmin {
 				want += " nav-users nav-jobs"
 			}
 			if strings.Join(got, " ") != want {

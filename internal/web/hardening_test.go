@@ -22,7 +22,6 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // TestLogin_parallelThrottle (issue 8, security 3): 40 wrong passwords for
@@ -31,7 +30,7 @@ import (
 func TestLogin_parallelThrottle(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "ann@example.com", views.RoleViewer)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 	const n = 40
 	clients := make([]*client, n)
 	for i := range clients {
@@ -123,7 +122,7 @@ func TestLogin_trustedProxies(t *testing.T) {
 	t.Parallel()
 	// The test server's peer address is loopback: it plays the TLS proxy.
 	app := newTestApp(t, withTrustedProxies(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")))
-	pw := app.CreateUser(t, "ann@example.com", views.RoleViewer)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 
 	for i := 1; i <= 10; i++ {
 		ip := fmt.Sprintf("203.0.113.%d", i)
@@ -173,7 +172,7 @@ func TestLogin_trustedProxies(t *testing.T) {
 
 	t.Run("without TRUSTED_PROXIES the header is ignored", func(t *testing.T) {
 		plain := newTestApp(t)
-		plain.CreateUser(t, "bob@example.com", views.RoleViewer)
+		plain.CreateUser(t, "bob@example.com", fleet.RoleViewer)
 		resp, _ := forwardedClient(plain, "203.0.113.99").PostForm(t, "/login", url.Values{"email": {"bob@example.com"}, "password": {"guess"}})
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401", resp.StatusCode)
@@ -198,8 +197,8 @@ func replay(app *testApp, cookie string) *client {
 func TestSession_revocation(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	bossPW := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
-	annPW := app.CreateUser(t, "ann@example.com", views.RoleViewer)
+	bossPW := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
+	annPW := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 	boss := app.Login(t, "boss@example.com", bossPW)
 	annID := strconv.FormatInt(app.UserID(t, "ann@example.com"), 10)
 
@@ -286,7 +285,7 @@ func TestSession_revocation(t *testing.T) {
 func TestLogin_throttledAuditBounded(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	app.CreateUser(t, "ann@example.com", views.RoleViewer)
+	app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 	c := app.NewClient()
 	post := func() int {
 		resp, _ := c.PostForm(t, "/login", url.Values{"email": {"ann@example.com"}, "password": {"guess"}})
@@ -337,7 +336,7 @@ func breakAudit(t *testing.T, app *testApp) {
 func TestLogin_auditUnwritable(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "ann@example.com", views.RoleViewer)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 	signedIn := app.Login(t, "ann@example.com", pw)
 	cookie := signedIn.SessionCookie(t)
 	breakAudit(t, app)
@@ -380,9 +379,9 @@ func TestLogin_auditUnwritable(t *testing.T) {
 func TestUsers_disableConfirmAndLastSignIn(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	bossPW := app.CreateUser(t, "boss@example.com", views.RoleAdmin)
-	annPW := app.CreateUser(t, "ann@example.com", views.RoleViewer)
-	app.CreateUser(t, "never@example.com", views.RoleViewer)
+	bossPW := app.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
+	annPW := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
+	app.CreateUser(t, "never@example.com", fleet.RoleViewer)
 	boss := app.Login(t, "boss@example.com", bossPW)
 	ann := app.Login(t, "ann@example.com", annPW)
 	annID := strconv.FormatInt(app.UserID(t, "ann@example.com"), 10)

@@ -10,7 +10,7 @@ package web
 // Typical use:
 //
 //	app := newTestApp(t)
-//	pw := app.CreateUser(t, "op@example.com", views.RoleOperator)
+//	pw := app.CreateUser(t, "op@example.com", fleet.RoleOperator)
 //	c := app.Login(t, "op@example.com", pw)
 //	resp, doc := c.Get(t, "/machines")
 //	resp, _ = c.PostForm(t, "/machines/"+app.MachineID(t)+"/start", nil)

@@ -22,7 +22,6 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/jobs"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // The jobs page over a real River client on the app's database (River's
@@ -162,7 +161,7 @@ func jobAudits(t *testing.T, app *testApp, action string) []db.AuditEvent {
 func TestJobs_notAvailable(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "admin@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "admin@example.com", fleet.RoleAdmin)
 	c := app.Login(t, "admin@example.com", pw)
 	resp, doc := c.Get(t, "/jobs")
 	if resp.StatusCode != http.StatusOK || doc.Find(testID("jobs-unavailable")).Length() != 1 {
@@ -185,7 +184,7 @@ func TestJobs_operatorRefused(t *testing.T) {
 	t.Parallel()
 	env := &jobsEnv{}
 	app := newTestApp(t, withRiver(env))
-	pw := app.CreateUser(t, "op@example.com", views.RoleOperator)
+	pw := app.CreateUser(t, "op@example.com", fleet.RoleOperator)
 	c := app.Login(t, "op@example.com", pw)
 	id := env.insert(t, laterArgs{}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
 	_, doc := c.Get(t, "/machines")
@@ -221,7 +220,7 @@ func TestJobs_listRetryCancelCSV(t *testing.T) {
 	t.Parallel()
 	env := &jobsEnv{}
 	app := newTestApp(t, withRiver(env))
-	pw := app.CreateUser(t, "admin@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "admin@example.com", fleet.RoleAdmin)
 	c := app.Login(t, "admin@example.com", pw)
 
 	failed := env.insert(t, failingArgs{OpID: 42}, &river.InsertOpts{MaxAttempts: 1})

@@ -89,7 +89,7 @@ func machineView(m *vagon.Machine) views.MachineView {
 		ID: string(m.ID), Name: a.Name, Status: string(a.FriendlyStatus), Region: a.Region,
 		MachineType: a.MachineType, RemainingMinutes: a.RemainingUsage, DepositedMinutes: a.DepositedUsage,
 		DiskGB: a.DiskSize, FileStorageGB: a.FileStorageSize, NetworkCreditBytes: a.NetworkCredit,
-		ImageID: a.AssignedImageID, AutoStopSeconds: a.AutoStopThreshold, UsageSource: a.UsageSource,
+		ImageID: a.AssignedImageID, AutoStopSeconds: a.AutoStopThreshold, AutoStop: fleet.AutoStopLabel(a.AutoStopThreshold), UsageSource: a.UsageSource,
 		LastSessionAt: a.LastSessionStartAt,
 	}
 	if a.User != nil {
@@ -136,7 +136,8 @@ func partsFor(section string) parts {
 // machinePage builds the page's view: the machine and, concurrently, the
 // sections asked for. A section that fails to load says so in its place.
 func (s *Server) machinePage(c echo.Context, m *vagon.Machine, pt parts) views.MachinePageView {
-	v := views.MachinePageView{Machine: machineView(m), NameHint: m.Attributes.Name}
+	v := views.MachinePageView{Machine: machineView(m), NameHint: m.Attributes.Name, AutoStopOptions: autoStopOptions()}
+	s.machineCan(c, &v)
 	ctx, cancel := withTimeout(c, apiTimeout)
 	defer cancel()
 	id := string(m.ID)
@@ -371,3 +372,18 @@ func contextFor(c echo.Context) (context.Context, context.CancelFunc) {
 
 // ctxAPITimeout holds Deps.APITimeout in the echo context when it is set.
 const ctxAPITimeout = "web.api_timeout"
+
+// machineCan sets the machine page's Can flags from the route table: each
+// control shows exactly when its route would allow the user's POST.
+func (s *Server) machineCan(c echo.Context, v *views.MachinePageView) {
+	post := func(path string) bool { return s.allowed(c, http.MethodPost, path) }
+	v.CanStart = post("/machines/:id/start")
+	v.CanStop = post("/machines/:id/stop")
+	v.CanReset = post("/machines/:id/reset")
+	v.CanAccess = post("/machines/:id/access")
+	v.CanPermissions = post("/machines/:id/permissions")
+	v.CanPerformance = post("/machines/:id/machine-type")
+	v.CanSettings = post("/machines/:id/settings")
+	v.CanTasks = post("/machines/:id/tasks")
+	v.CanDeleteTasks = post("/machines/:id/tasks/:task_id/delete")
+}

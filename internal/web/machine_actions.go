@@ -575,11 +575,11 @@ func settingsConflict(c echo.Context, a vagon.MachineAttributes, rawStop, rawSou
 	if seen, ok := seenValue(c, "auto_stop_threshold"); ok && (seen != strconv.Itoa(a.AutoStopThreshold) || rawStop != "") {
 		stale = stale || seen != strconv.Itoa(a.AutoStopThreshold)
 		n, _ := strconv.Atoi(seen)
-		wanted := views.AutoStopLabel(a.AutoStopThreshold)
+		wanted := fleet.AutoStopLabel(a.AutoStopThreshold)
 		if w, err := strconv.Atoi(rawStop); err == nil {
-			wanted = views.AutoStopLabel(w)
+			wanted = fleet.AutoStopLabel(w)
 		}
-		rows = append(rows, views.ConflictRow{Label: "Auto-stop after idle", Seen: views.AutoStopLabel(n), Current: views.AutoStopLabel(a.AutoStopThreshold), Wanted: wanted})
+		rows = append(rows, views.ConflictRow{Label: "Auto-stop after idle", Seen: fleet.AutoStopLabel(n), Current: fleet.AutoStopLabel(a.AutoStopThreshold), Wanted: wanted})
 	}
 	if seen, ok := seenValue(c, "usage_source"); ok && (seen != a.UsageSource || rawSource != "") {
 		stale = stale || seen != a.UsageSource

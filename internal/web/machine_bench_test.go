@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 	"github.com/vagon-dashboard/dashboard/internal/views"
@@ -40,7 +41,7 @@ func benchFleet() views.FleetView {
 // rows, upstream excluded: the full page component into a buffer.
 func BenchmarkMachinesRender(b *testing.B) {
 	v := benchFleet()
-	p := views.Page{Title: "Machines", Nav: views.NavMachines, CSRFToken: "tok", User: &views.CurrentUser{Email: "a@example.com", Role: views.RoleAdmin}}
+	p := views.Page{Title: "Machines", Nav: views.NavMachines, CSRFToken: "tok", User: &views.CurrentUser{Email: "a@example.com", Role: fleet.RoleAdmin}}
 	var buf bytes.Buffer
 	b.ReportAllocs()
 	for b.Loop() {
@@ -57,7 +58,7 @@ func BenchmarkMachinesRender(b *testing.B) {
 // from the warm cache; upstream calls during the run are reported.
 func BenchmarkMachinesHandler(b *testing.B) {
 	app := newTestApp(b, withSim(func(o *vagonsim.Options) { o.Machines = 120 }))
-	pw := app.CreateUser(b, "bench@example.com", views.RoleViewer)
+	pw := app.CreateUser(b, "bench@example.com", fleet.RoleViewer)
 	c := app.Login(b, "bench@example.com", pw)
 	resp, doc := c.Get(b, "/machines?per_page=100")
 	if resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="machine-row"]`).Length() != 100 {

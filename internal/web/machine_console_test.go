@@ -55,7 +55,7 @@ func TestMachine_staleFormsSendNothing(t *testing.T) {
 	f := newMachineFixture(t)
 	id := f.app.MachineID(t)
 	f.setStatus(t, id, vagon.StatusOff)
-	tabA, tabB := f.clients[views.RoleOperator], f.clients[views.RoleAdmin]
+	tabA, tabB := f.clients[fleet.RoleOperator], f.clients[fleet.RoleAdmin]
 	perm := vagon.PermClipboard
 	var permB bool
 	var stopB int
@@ -225,7 +225,7 @@ func TestMachine_stopAsksWhenInUse(t *testing.T) {
 	if open == nil {
 		t.Fatal("the ready machine has no running session in the simulator")
 	}
-	c := f.clients[views.RoleOperator]
+	c := f.clients[fleet.RoleOperator]
 	c.CSRFFrom(t, "/machines/"+id)
 	for _, htmx := range []bool{true, false} {
 		auditBefore := len(f.app.AuditRows(t))
@@ -277,7 +277,7 @@ func TestAccessLink_customMinutes(t *testing.T) {
 	t.Parallel()
 	f := newMachineFixture(t)
 	id := f.app.MachineID(t)
-	c := f.clients[views.RoleHelpdesk]
+	c := f.clients[fleet.RoleHelpdesk]
 	c.CSRFFrom(t, "/machines/"+id)
 	const ep = "POST /machines/{id}/access"
 	before := f.app.Sim.Count(ep)

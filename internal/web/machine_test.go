@@ -34,7 +34,7 @@ type machineFixture struct {
 func newMachineFixture(t *testing.T) *machineFixture {
 	t.Helper()
 	f := &machineFixture{app: newTestApp(t), clients: map[string]*client{}, emails: map[string]string{}}
-	for _, role := range views.Roles {
+	for _, role := range fleet.Roles {
 		email := "m-" + role + "@example.com"
 		pw := f.app.CreateUser(t, email, role)
 		f.clients[role] = f.app.Login(t, email, pw)
@@ -87,7 +87,7 @@ type machineAction struct {
 
 func machineActions() []machineAction {
 	return []machineAction{
-		{"start", "/start", views.RoleHelpdesk, fleet.ActMachineStart, "POST /machines/{id}/start",
+		{"start", "/start", fleet.RoleHelpdesk, fleet.ActMachineStart, "POST /machines/{id}/start",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.setStatus(t, id, vagon.StatusOff)
 				if err := f.app.Sim.SetRemainingUsage(id, 600); err != nil {
@@ -95,21 +95,21 @@ func machineActions() []machineAction {
 				}
 				return "", url.Values{}
 			}},
-		{"stop", "/stop", views.RoleOperator, fleet.ActMachineStop, "POST /machines/{id}/stop",
+		{"stop", "/stop", fleet.RoleOperator, fleet.ActMachineStop, "POST /machines/{id}/stop",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.setStatus(t, id, vagon.StatusReady)
 				return "", url.Values{"gracefully": {"true"}, "confirm": {"true"}}
 			}},
-		{"reset", "/reset", views.RoleAdmin, fleet.ActMachineReset, "POST /machines/{id}/reset",
+		{"reset", "/reset", fleet.RoleAdmin, fleet.ActMachineReset, "POST /machines/{id}/reset",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.setStatus(t, id, vagon.StatusOff)
 				return "", url.Values{"confirm": {f.machine(t, id).Attributes.Name}}
 			}},
-		{"access", "/access", views.RoleHelpdesk, fleet.ActMachineAccessLink, "POST /machines/{id}/access",
+		{"access", "/access", fleet.RoleHelpdesk, fleet.ActMachineAccessLink, "POST /machines/{id}/access",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				return "", url.Values{"expires_in": {"60"}, "note": {"INC-1"}}
 			}},
-		{"permissions", "/permissions", views.RoleOperator, fleet.ActMachinePermissions, "POST /machines/{id}/permissions",
+		{"permissions", "/permissions", fleet.RoleOperator, fleet.ActMachinePermissions, "POST /machines/{id}/permissions",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.app.Server.fleet.Invalidate(vagon.ID(id))
 				form := url.Values{}
@@ -123,7 +123,7 @@ func machineActions() []machineAction {
 				}
 				return "", form
 			}},
-		{"machine-type", "/machine-type", views.RoleOperator, fleet.ActMachinePerformance, "POST /machines/{id}/machine-type",
+		{"machine-type", "/machine-type", fleet.RoleOperator, fleet.ActMachinePerformance, "POST /machines/{id}/machine-type",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.setStatus(t, id, vagon.StatusOff)
 				types, err := f.app.API.ListMachineTypes(t.Context(), id)
@@ -132,7 +132,7 @@ func machineActions() []machineAction {
 				}
 				return "", url.Values{"machine_type_id": {string(types[len(types)-1].ID)}}
 			}},
-		{"settings", "/settings", views.RoleOperator, fleet.ActMachineUpdate, "PATCH /machines/{id}",
+		{"settings", "/settings", fleet.RoleOperator, fleet.ActMachineUpdate, "PATCH /machines/{id}",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.app.Server.fleet.Invalidate(vagon.ID(id))
 				next := "900"
@@ -141,13 +141,13 @@ func machineActions() []machineAction {
 				}
 				return "", url.Values{"auto_stop_threshold": {next}}
 			}},
-		{"task activate", "/tasks", views.RoleOperator, fleet.ActTaskActivate, "POST /machines/{id}/tasks",
+		{"task activate", "/tasks", fleet.RoleOperator, fleet.ActTaskActivate, "POST /machines/{id}/tasks",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.setStatus(t, id, vagon.StatusOff)
 				_ = f.app.Sim.SetBackupEnabled(id, true)
 				return "", url.Values{"uid": {"proj-" + randHex(3)}}
 			}},
-		{"task delete", "", views.RoleOperator, fleet.ActTaskDelete, "DELETE /machines/{id}/tasks/{task_id}",
+		{"task delete", "", fleet.RoleOperator, fleet.ActTaskDelete, "DELETE /machines/{id}/tasks/{task_id}",
 			func(t *testing.T, f *machineFixture, id string) (string, url.Values) {
 				f.setStatus(t, id, vagon.StatusOff)
 				_ = f.app.Sim.SetBackupEnabled(id, true)
@@ -169,7 +169,7 @@ func TestMachineActions_everyRole(t *testing.T) {
 	f := newMachineFixture(t)
 	id := f.app.MachineID(t)
 	for _, a := range machineActions() {
-		for _, role := range views.Roles {
+		for _, role := range fleet.Roles {
 			t.Run(a.name+"/"+role, func(t *testing.T) {
 				sub, form := a.prepare(t, f, id)
 				if sub == "" {
@@ -181,7 +181,7 @@ func TestMachineActions_everyRole(t *testing.T) {
 				resp, _ := c.PostForm(t, path, form)
 				rows := f.app.AuditRows(t)[auditBefore:]
 				calls := f.app.Sim.Count(a.endpoint) - before
-				if views.RoleRank(role) < views.RoleRank(a.minRole) {
+				if fleet.RoleRank(role) < fleet.RoleRank(a.minRole) {
 					if resp.StatusCode != http.StatusForbidden {
 						t.Fatalf("status %d, want 403", resp.StatusCode)
 					}
@@ -225,7 +225,7 @@ func TestMachineActions_htmxFragments(t *testing.T) {
 		"permissions": "section-permissions", "machine-type": "section-performance", "settings": "section-settings",
 		"task activate": "section-tasks", "task delete": "section-tasks",
 	}
-	c := f.clients[views.RoleAdmin]
+	c := f.clients[fleet.RoleAdmin]
 	c.CSRFFrom(t, "/machines/"+id)
 	for _, a := range machineActions() {
 		t.Run(a.name, func(t *testing.T) {
@@ -325,7 +325,7 @@ func TestMachineActions_apiErrors(t *testing.T) {
 					f.app.Sim.Enqueue(a.endpoint, 1, vagonsim.APIError(tc.code, "forced by the test"))
 				}
 				before := f.app.Sim.Count(a.endpoint)
-				c := f.clients[views.RoleAdmin]
+				c := f.clients[fleet.RoleAdmin]
 				want := fmt.Sprintf("(Vagon code %d", tc.code)
 				path := "/machines/" + id + sub
 				if htmx {
@@ -419,7 +419,7 @@ func TestMachineActions_invalidInput(t *testing.T) {
 		{"task of another machine", "/machines/" + id + "/tasks/99999/delete", nil, 404, ""},
 		{"Outputs task", "/machines/" + id + "/tasks/" + outputs + "/delete", nil, 409, ""},
 	}
-	c := f.clients[views.RoleAdmin]
+	c := f.clients[fleet.RoleAdmin]
 	for _, tc := range cases {
 		for _, htmx := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/htmx=%v", tc.name, htmx), func(t *testing.T) {
@@ -465,7 +465,7 @@ func TestMachineActions_nothingToChange(t *testing.T) {
 			perms.Set(k, "true")
 		}
 	}
-	c := f.clients[views.RoleOperator]
+	c := f.clients[fleet.RoleOperator]
 	for path, form := range map[string]url.Values{
 		"/settings":    {"auto_stop_threshold": {fmt.Sprint(m.Attributes.AutoStopThreshold)}, "usage_source": {m.Attributes.UsageSource}},
 		"/permissions": perms,
@@ -492,7 +492,7 @@ func TestAccessLink_shownOnce(t *testing.T) {
 	t.Parallel()
 	f := newMachineFixture(t)
 	id := f.app.MachineID(t)
-	c := f.clients[views.RoleHelpdesk]
+	c := f.clients[fleet.RoleHelpdesk]
 	for _, htmx := range []bool{false, true} {
 		form := url.Values{"expires_in": {"custom"}, "custom_minutes": {"90"}, "note": {"INC-77 for Ana"}}
 		var resp *http.Response
@@ -572,7 +572,7 @@ func TestPermissions_auditBeforeAfter(t *testing.T) {
 			form.Set(k, "true")
 		}
 	}
-	resp, _ := f.clients[views.RoleOperator].PostForm(t, "/machines/"+id+"/permissions", form)
+	resp, _ := f.clients[fleet.RoleOperator].PostForm(t, "/machines/"+id+"/permissions", form)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -601,17 +601,17 @@ func TestMachinePage(t *testing.T) {
 	f.setStatus(t, id, vagon.StatusReady)
 	m := f.machine(t, id)
 	want := map[string][]string{
-		views.RoleViewer:   {"actions-readonly"},
-		views.RoleHelpdesk: {"action-start", "action-access", "start-reason"},
-		views.RoleOperator: {"action-start", "action-stop", "action-access", "task-form", "permissions-submit", "settings-form"},
-		views.RoleAdmin:    {"action-start", "action-stop", "action-access", "action-reset", "reset-form", "reset-form-reason", "task-reason"},
+		fleet.RoleViewer:   {"actions-readonly"},
+		fleet.RoleHelpdesk: {"action-start", "action-access", "start-reason"},
+		fleet.RoleOperator: {"action-start", "action-stop", "action-access", "task-form", "permissions-submit", "settings-form"},
+		fleet.RoleAdmin:    {"action-start", "action-stop", "action-access", "action-reset", "reset-form", "reset-form-reason", "task-reason"},
 	}
 	absent := map[string][]string{
-		views.RoleViewer:   {"action-start", "action-stop", "action-access", "action-reset", "access-form", "task-form", "permissions-submit", "settings-form", "reset-form", "performance-submit", "task-delete"},
-		views.RoleHelpdesk: {"action-stop", "action-reset", "task-form", "permissions-submit", "settings-form", "reset-form"},
-		views.RoleOperator: {"action-reset", "reset-form"},
+		fleet.RoleViewer:   {"action-start", "action-stop", "action-access", "action-reset", "access-form", "task-form", "permissions-submit", "settings-form", "reset-form", "performance-submit", "task-delete"},
+		fleet.RoleHelpdesk: {"action-stop", "action-reset", "task-form", "permissions-submit", "settings-form", "reset-form"},
+		fleet.RoleOperator: {"action-reset", "reset-form"},
 	}
-	for _, role := range views.Roles {
+	for _, role := range fleet.Roles {
 		resp, doc := f.clients[role].Get(t, "/machines/"+id)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: status %d", role, resp.StatusCode)
@@ -626,7 +626,7 @@ func TestMachinePage(t *testing.T) {
 				t.Errorf("%s: %s shown", role, tid)
 			}
 		}
-		if role == views.RoleAdmin {
+		if role == fleet.RoleAdmin {
 			if got := doc.Find(testID("reset-form-reason")).Text(); got != "Stop the machine to reset it." {
 				t.Errorf("reset reason %q", got)
 			}
@@ -663,19 +663,19 @@ func TestMachinePage(t *testing.T) {
 	}
 	// A transitional machine's overview polls.
 	f.setStatus(t, id, vagon.StatusGracefulStopping)
-	_, doc := f.clients[views.RoleViewer].Get(t, "/machines/"+id)
+	_, doc := f.clients[fleet.RoleViewer].Get(t, "/machines/"+id)
 	ov := doc.Find(testID("machine-state"))
 	if ov.AttrOr("hx-trigger", "") != "every 2s" || !strings.Contains(ov.AttrOr("hx-get", ""), "poll=1") {
 		t.Errorf("overview polling: trigger %q get %q", ov.AttrOr("hx-trigger", ""), ov.AttrOr("hx-get", ""))
 	}
 	// Sessions page.
-	resp, doc := f.clients[views.RoleViewer].Get(t, "/machines/"+id+"/sessions")
+	resp, doc := f.clients[fleet.RoleViewer].Get(t, "/machines/"+id+"/sessions")
 	if resp.StatusCode != http.StatusOK || doc.Find(testID("session-row")).Length() != len(f.app.Sim.Sessions(id)) {
 		t.Errorf("sessions page: status %d, %d rows, want %d", resp.StatusCode, doc.Find(testID("session-row")).Length(), len(f.app.Sim.Sessions(id)))
 	}
 	// Unknown machines.
 	for _, p := range []string{"/machines/abc", "/machines/424242", "/machines/424242/sessions"} {
-		if resp, _ := f.clients[views.RoleViewer].Get(t, p); resp.StatusCode != http.StatusNotFound {
+		if resp, _ := f.clients[fleet.RoleViewer].Get(t, p); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: status %d, want 404", p, resp.StatusCode)
 		}
 	}
@@ -690,7 +690,7 @@ func TestMachineName_escaped(t *testing.T) {
 	if err := f.app.Sim.SetMachineName(id, name); err != nil {
 		t.Fatal(err)
 	}
-	resp, doc := f.clients[views.RoleAdmin].Get(t, "/machines/"+id+"?n="+url.QueryEscape(name))
+	resp, doc := f.clients[fleet.RoleAdmin].Get(t, "/machines/"+id+"?n="+url.QueryEscape(name))
 	if strings.Contains(bodyText(t, resp), name) {
 		t.Error("the name is rendered as markup")
 	}
@@ -707,7 +707,7 @@ func TestMachinesList(t *testing.T) {
 	ids := f.app.Sim.MachineIDs()
 	f.setStatus(t, ids[0], vagon.StatusTurningOn)
 	f.setStatus(t, ids[1], vagon.StatusOff)
-	c := f.clients[views.RoleViewer]
+	c := f.clients[fleet.RoleViewer]
 	resp, doc := c.Get(t, "/machines")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
@@ -771,7 +771,7 @@ func TestMachinesList(t *testing.T) {
 func TestMachinesList_coalesced(t *testing.T) {
 	t.Parallel()
 	f := newMachineFixture(t)
-	c := f.clients[views.RoleViewer]
+	c := f.clients[fleet.RoleViewer]
 	// A slow answer keeps the first call in flight while the others arrive,
 	// even on a loaded machine; later ones are served from the cache.
 	f.app.Sim.SetLatency(3*time.Second, 3*time.Second)

@@ -98,6 +98,8 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 	o, mq, errs := parseMachineQuery(q)
 	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}, Errors: errs, ViewForm: form}
 	v.CanCreate = s.allowed(c, http.MethodPost, "/machines")
+	v.CanBulk = s.allowed(c, http.MethodPost, "/bulk")
+	v.Permissions, v.AutoStopOptions = bulkPermissionChoices(), autoStopOptions()
 	if len(errs) > 0 {
 		var parts []string
 		for k, m := range errs {
@@ -107,7 +109,6 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		v.Error = "This filter is not valid: " + strings.Join(parts, "; ") + "."
 		status = http.StatusBadRequest
 	} else {
-		canBulk := s.allowed(c, http.MethodPost, "/bulk")
 		ctx, cancel := withTimeout(c, apiTimeout)
 		defer cancel()
 		pg, err := s.fleetPage(ctx, o, mq)
@@ -125,7 +126,7 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 			v.Count = pg.count
 			for _, m := range pg.machines {
 				r := fleetRow(m, 0)
-				r.Selectable = canBulk
+				r.Selectable = v.CanBulk
 				v.Machines = append(v.Machines, r)
 			}
 			if o.Page > 1 {
@@ -163,7 +164,7 @@ func machineRow(m vagon.Machine) views.MachineRow {
 // of a row in transition.
 func fleetRow(m vagon.Machine, poll int) views.FleetRow {
 	a := m.Attributes
-	r := views.FleetRow{MachineRow: machineRow(m), AutoStopSeconds: a.AutoStopThreshold, Poll: poll}
+	r := views.FleetRow{MachineRow: machineRow(m), AutoStopSeconds: a.AutoStopThreshold, AutoStop: fleet.AutoStopLabel(a.AutoStopThreshold), Poll: poll}
 	if a.Task != nil {
 		r.TaskUID = a.Task.UID
 	}
@@ -222,4 +223,24 @@ func (s *Server) exportMachines(c echo.Context) error {
 	}
 	w.Flush()
 	return nil
+}
+
+// bulkPermissionChoices are the bulk form's permissions: fleet's keys and
+// labels.
+func bulkPermissionChoices() []views.BulkPermissionChoice {
+	out := make([]views.BulkPermissionChoice, 0, len(fleet.Permissions))
+	for _, pm := range fleet.Permissions {
+		out = append(out, views.BulkPermissionChoice{Key: pm.Key, Label: pm.Label})
+	}
+	return out
+}
+
+// autoStopOptions are the auto-stop thresholds the API accepts, named by
+// fleet.AutoStopLabel (the settings form and the bulk form).
+func autoStopOptions() []views.Option {
+	out := make([]views.Option, 0, len(vagon.AutoStopThresholds))
+	for _, n := range vagon.AutoStopThresholds {
+		out = append(out, views.Option{Value: strconv.Itoa(n), Label: fleet.AutoStopLabel(n)})
+	}
+	return out
 }

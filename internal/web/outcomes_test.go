@@ -12,7 +12,6 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // TestAccessLink_malformedAnswerKeepsLinkOut: a 2xx answer of POST
@@ -27,7 +26,7 @@ func TestAccessLink_malformedAnswerKeepsLinkOut(t *testing.T) {
 	link := "https://connect.vagon.io/s/" + secret
 	f.app.Sim.Enqueue("POST /machines/{id}/access", 1, vagonsim.Fault{Status: 200,
 		Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("here is your link " + link + " enjoy")})
-	c := f.clients[views.RoleAdmin]
+	c := f.clients[fleet.RoleAdmin]
 	c.CSRFFrom(t, "/machines/"+id)
 	resp, doc := c.PostHTMX(t, "/machines/"+id+"/access", url.Values{"expires_in": {"60"}})
 	if resp.StatusCode < 400 {
@@ -70,7 +69,7 @@ func TestAccessLink_malformedAnswerKeepsLinkOut(t *testing.T) {
 func TestStart_timeoutIsUnknown(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t, withAPITimeout(800*time.Millisecond))
-	pw := app.CreateUser(t, "unk@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "unk@example.com", fleet.RoleAdmin)
 	c := app.Login(t, "unk@example.com", pw)
 	id := app.MachineID(t)
 	if err := app.Sim.SetStatus(id, vagon.StatusOff); err != nil {
@@ -120,7 +119,7 @@ func TestStart_timeoutIsUnknown(t *testing.T) {
 func TestStart_outcomeRowFailsTellsTheTruth(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	pw := app.CreateUser(t, "late@example.com", views.RoleAdmin)
+	pw := app.CreateUser(t, "late@example.com", fleet.RoleAdmin)
 	c := app.Login(t, "late@example.com", pw)
 	id := app.MachineID(t)
 	if err := app.Sim.SetStatus(id, vagon.StatusOff); err != nil {

@@ -263,7 +263,7 @@ func (s *Server) syncStatus(c echo.Context, n int) (views.SyncStatusView, error)
 	if err != nil {
 		return views.SyncStatusView{}, fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
-	v := views.SyncStatusView{ShowDetails: currentUser(c).Role == views.RoleAdmin}
+	v := views.SyncStatusView{ShowDetails: isAdminUser(c)}
 	for _, p := range passes {
 		pv := views.SyncPassView{
 			ID: p.ID, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, Status: p.Status,

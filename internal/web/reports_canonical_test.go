@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 )
 
 // TestReports_canonicalURL (issue 9.8, the URL collects empty parameters):
@@ -14,7 +14,7 @@ import (
 func TestReports_canonicalURL(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	tests := []struct{ path, canonical string }{
 		{"/reports/usage?preset=last_7_days&from=&to=&group=user&sort=&dir=", "/reports/usage?group=user&preset=last_7_days"},
 		{"/reports/usage?preset=last_7_days&from=2020-01-01&to=2020-01-31", "/reports/usage?group=machine&preset=last_7_days"},

@@ -9,7 +9,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"github.com/vagon-dashboard/dashboard/internal/views"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 )
 
 // addMachine puts a machine into the sync's latest table after a pass, as
@@ -35,7 +35,7 @@ func addMachine(t *testing.T, app *testApp, id, name, userEmail, userName string
 func TestReports_usageByUserUnassignedApart(t *testing.T) {
 	app := newTestApp(t)
 	reportSync(t, app)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	for _, q := range []string{"", "&sort=minutes&dir=asc", "&sort=label&dir=desc"} {
 		doc := getPage(t, c, "/reports/usage?preset=last_90_days&group=user"+q, http.StatusOK)
 		if doc.Find(`[data-testid="usage-row"][data-key=""]`).Length() != 0 {
@@ -84,7 +84,7 @@ var durationText = regexp.MustCompile(`^(\d+ h( \d+ min)?|\d+ min)$`)
 func TestReports_oneDurationFormat(t *testing.T) {
 	app := newTestApp(t)
 	reportSync(t, app)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	decimalHours := regexp.MustCompile(`\d\.\d+ h\b`)
 	for _, p := range []string{"/reports/usage?preset=last_90_days&group=machine", "/reports/usage?preset=last_90_days&group=user", "/reports/top-users?preset=last_90_days"} {
 		doc := getPage(t, c, p, http.StatusOK)
@@ -115,7 +115,7 @@ func TestReports_idleSparesNeverUsedAndRange(t *testing.T) {
 	reportSync(t, app)
 	addMachine(t, app, "spare-1", "Spare one", "", "")
 	addMachine(t, app, "new-1", "New hire", "new@example.com", "New Hire")
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	for _, p := range []string{"/reports/idle", "/reports/idle?days=3", "/reports/idle?preset=last_7_days", "/reports/idle?preset=custom&from=2020-01-01&to=2020-01-31"} {
 		doc := getPage(t, c, p, http.StatusOK)
 		spare := doc.Find(`[data-testid="idle-row"][data-machine-id="spare-1"]`)

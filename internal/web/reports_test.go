@@ -17,7 +17,6 @@ import (
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
-	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // reportSync runs one real sessions-sync pass from the app's simulator into
@@ -112,7 +111,7 @@ func href(t *testing.T, doc *goquery.Document, testID string) string {
 func TestReports_usageCSVEqualsTable(t *testing.T) {
 	app := newTestApp(t)
 	reportSync(t, app)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 
 	var totals []int64
 	for _, group := range db.UsageGroups {
@@ -160,7 +159,7 @@ func TestReports_usageCSVEqualsTable(t *testing.T) {
 func TestReports_usagePageParts(t *testing.T) {
 	app := newTestApp(t)
 	res := reportSync(t, app)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	doc := getPage(t, c, "/reports/usage?preset=last_30_days&group=user", http.StatusOK)
 
 	note := doc.Find(`[data-testid="usage-note"]`).Text()
@@ -212,7 +211,7 @@ func TestReports_usagePageParts(t *testing.T) {
 	if body := doc.Find(`[data-testid="sync-passes"]`).Text(); strings.Contains(body, "SYNC_INTERVAL") || strings.Contains(body, "dashboard sync") {
 		t.Errorf("a viewer sees operations jargon: %q", body)
 	}
-	doc = getPage(t, reportClient(t, app, views.RoleAdmin), "/reports/usage?preset=last_30_days&group=user", http.StatusOK)
+	doc = getPage(t, reportClient(t, app, fleet.RoleAdmin), "/reports/usage?preset=last_30_days&group=user", http.StatusOK)
 	if !strings.Contains(doc.Find(`[data-testid="sync-ops"]`).Text(), "SYNC_INTERVAL") {
 		t.Error("an admin does not see the sync settings")
 	}
@@ -233,13 +232,13 @@ func TestReports_usagePageParts(t *testing.T) {
 
 func TestReports_noSyncYet(t *testing.T) {
 	app := newTestApp(t)
-	c := reportClient(t, app, views.RoleAdmin)
+	c := reportClient(t, app, fleet.RoleAdmin)
 	doc := getPage(t, c, "/reports/usage", http.StatusOK)
 	hint := doc.Find(`[data-testid="sync-empty"]`).Text()
 	if !strings.Contains(hint, "SYNC_INTERVAL") || !strings.Contains(hint, "dashboard sync") {
 		t.Errorf("no-sync hint %q", hint)
 	}
-	vdoc := getPage(t, reportClient(t, app, views.RoleViewer), "/reports/usage", http.StatusOK)
+	vdoc := getPage(t, reportClient(t, app, fleet.RoleViewer), "/reports/usage", http.StatusOK)
 	if hint := vdoc.Find(`[data-testid="sync-freshness"]`).Text(); !strings.Contains(hint, "not been loaded yet") || strings.Contains(hint, "SYNC_INTERVAL") {
 		t.Errorf("viewer's no-sync hint %q", hint)
 	}
@@ -263,7 +262,7 @@ func TestReports_noSyncYet(t *testing.T) {
 
 func TestReports_usageBadInput(t *testing.T) {
 	app := newTestApp(t)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	tests := []struct {
 		name, query, errTestID string
 	}{
@@ -307,7 +306,7 @@ func TestReports_usageBadInput(t *testing.T) {
 func TestReports_usageSort(t *testing.T) {
 	app := newTestApp(t)
 	reportSync(t, app)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	sorted := func(rows []usageRecord, desc bool) bool {
 		return slices.IsSortedFunc(rows, func(a, b usageRecord) int {
 			if desc {
@@ -376,7 +375,7 @@ func TestReports_usageSort(t *testing.T) {
 
 func TestReports_htmxFragment(t *testing.T) {
 	app := newTestApp(t)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	req, _ := http.NewRequest(http.MethodGet, app.URL+"/reports/usage?group=user&preset=last_7_days&from=2020-01-01", nil)
 	req.Header.Set("HX-Request", "true")
 	resp, doc := c.Do(t, req)
@@ -399,7 +398,7 @@ func TestReports_htmxFragment(t *testing.T) {
 func TestReports_managerViews(t *testing.T) {
 	app := newTestApp(t)
 	reportSync(t, app)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	machines, err := app.Store.LatestMachines(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +470,7 @@ func TestReports_managerViews(t *testing.T) {
 
 func TestReports_managerViewsBadInput(t *testing.T) {
 	app := newTestApp(t)
-	c := reportClient(t, app, views.RoleViewer)
+	c := reportClient(t, app, fleet.RoleViewer)
 	tests := []struct{ page, csv, errTestID string }{
 		{"/reports/idle?days=abc", "/reports/idle.csv?days=abc", "form-error-days"},
 		{"/reports/idle?days=-1", "/reports/idle.csv?days=-1", "form-error-days"},
@@ -502,7 +501,7 @@ func TestReports_access(t *testing.T) {
 		"/reports/usage", "/reports/usage.csv", "/reports/idle", "/reports/idle.csv",
 		"/reports/low-remaining", "/reports/low-remaining.csv", "/reports/top-users", "/reports/top-users.csv",
 	}
-	for _, role := range views.Roles {
+	for _, role := range fleet.Roles {
 		c := reportClient(t, app, role)
 		for _, p := range paths {
 			if resp, _ := c.Get(t, p); resp.StatusCode != http.StatusOK {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -165,4 +166,20 @@ func (s *Server) allowed(c echo.Context, method, path string) bool {
 		}
 	}
 	return false
+}
+
+// routeTable is the route table without a server, for rules applied
+// outside a request (a schedule's owner at run time); its handlers are
+// never called.
+var routeTable = sync.OnceValue(func() []Route { return (&Server{}).buildRoutes() })
+
+// routeMinRole is the least role of the route method path (as the table
+// spells it); false when there is no such route.
+func routeMinRole(method, path string) (string, bool) {
+	for _, r := range routeTable() {
+		if r.Method == method && r.Path == path {
+			return r.MinRole, true
+		}
+	}
+	return "", false
 }

@@ -28,13 +28,15 @@ const maxPickerMachines = 500
 const scheduleHistory = 20
 
 // scheduleMayAct is the role rule of a schedule's owner at run time: the
-// same least role as the machine routes (start: helpdesk; stop: operator).
+// least role of the machine route the action is (POST
+// /machines/:id/start or /stop), read from the route table.
 func scheduleMayAct(role, action string) bool {
-	need := views.RoleHelpdesk
+	path := "/machines/:id/start"
 	if action == fleet.ScheduleStop {
-		need = views.RoleOperator
+		path = "/machines/:id/stop"
 	}
-	return views.RoleRank(role) >= views.RoleRank(need)
+	need, ok := routeMinRole(http.MethodPost, path)
+	return ok && fleet.RoleAtLeast(role, need)
 }
 
 // ScheduleMayAct is scheduleMayAct for cmd/dashboard's wiring.

@@ -158,6 +158,8 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 		p.User = &views.CurrentUser{Email: u.Email, Role: u.Role}
 		p.TimeZone = u.TimeZone
 		p.CanJobs = s.allowed(c, http.MethodGet, "/jobs")
+		p.CanUsers = s.allowed(c, http.MethodGet, "/users")
+		p.AuditAll = isAdminUser(c)
 	}
 	p.Flashes = s.takeFlashes(c)
 	return p

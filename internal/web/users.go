@@ -34,7 +34,7 @@ func (s *Server) usersView(c echo.Context, form views.UserForm) (views.UsersView
 		return views.UsersView{}, err
 	}
 	me := currentUser(c)
-	v := views.UsersView{Form: form, Roles: views.Roles}
+	v := views.UsersView{Form: form, Roles: fleet.Roles}
 	for _, u := range users {
 		v.Users = append(v.Users, userRow(u, me, sessions[u.ID]))
 	}
@@ -69,7 +69,7 @@ func userRow(u db.User, me *authUser, sessions []views.SignInSession) views.User
 }
 
 func (s *Server) listUsers(c echo.Context) error {
-	v, err := s.usersView(c, views.UserForm{Role: views.RoleViewer})
+	v, err := s.usersView(c, views.UserForm{Role: fleet.RoleViewer})
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func ValidateNewUser(email, role, pw, confirm string) map[string]string {
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 320 {
 		errs["email"] = "Enter a valid email address, such as name@example.com."
 	}
-	if !slices.Contains(views.Roles, role) {
+	if !slices.Contains(fleet.Roles, role) {
 		errs["role"] = "Choose one of viewer, helpdesk, operator or admin."
 	}
 	switch {
@@ -169,7 +169,7 @@ func (s *Server) setUserRole(c echo.Context) error {
 		return err
 	}
 	role := c.FormValue("role")
-	if !slices.Contains(views.Roles, role) {
+	if !slices.Contains(fleet.Roles, role) {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose one of viewer, helpdesk, operator or admin.")
 	}
 	p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": role, "before": map[string]any{"role": u.Role}}
@@ -205,9 +205,9 @@ func (s *Server) confirmDisable(c echo.Context) error {
 			return err
 		}
 		row.ConfirmDisable = true
-		return render(c, http.StatusOK, views.UserRowFragment(p, row))
+		return render(c, http.StatusOK, views.UserRowFragment(p, row, fleet.Roles))
 	}
-	v, err := s.usersView(c, views.UserForm{Role: views.RoleViewer})
+	v, err := s.usersView(c, views.UserForm{Role: fleet.RoleViewer})
 	if err != nil {
 		return err
 	}
@@ -297,7 +297,7 @@ func (s *Server) afterUserChange(c echo.Context, u db.User, msg string) error {
 		f := views.Flash{Kind: views.FlashSuccess, Text: msg}
 		p.Flashes = append(p.Flashes, f)
 		row.Outcome = &f
-		return render(c, http.StatusOK, views.UserRowFragment(p, row))
+		return render(c, http.StatusOK, views.UserRowFragment(p, row, fleet.Roles))
 	}
 	s.addFlash(c, views.FlashSuccess, msg)
 	return redirect(c, "/users")
