@@ -21,7 +21,8 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 )
 
-var roles = []string{"viewer", "helpdesk", "operator", "admin"}
+// roles are the -role choices, lowest first: fleet's list.
+var roles = fleet.Roles
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

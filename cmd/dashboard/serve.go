@@ -24,7 +24,7 @@ import (
 )
 
 // demoRoles are the demo users created on first start in demo mode.
-var demoRoles = []string{"admin", "operator", "helpdesk", "viewer"}
+var demoRoles = []string{fleet.RoleAdmin, fleet.RoleOperator, fleet.RoleHelpdesk, fleet.RoleViewer}
 
 // env bundles what every command opens: configuration, logger, database.
 type env struct {
@@ -173,7 +173,7 @@ func bootstrapUsers(ctx context.Context, e *env) error {
 			if err != nil {
 				return err
 			}
-			if _, err := e.store.CreateUser(ctx, e.cfg.AdminEmail, "admin", hash); err != nil && !errors.Is(err, db.ErrEmailTaken) {
+			if _, err := e.store.CreateUser(ctx, e.cfg.AdminEmail, fleet.RoleAdmin, hash); err != nil && !errors.Is(err, db.ErrEmailTaken) {
 				return err
 			}
 			e.log.Info("created admin from ADMIN_EMAIL", "email", e.cfg.AdminEmail)

@@ -30,6 +30,22 @@ const (
 // BulkActions lists the bulk actions in display order.
 var BulkActions = []string{BulkStart, BulkStop, BulkPermissions, BulkAutoStop}
 
+// BulkActionLabel names a bulk action ("Stop", "Set permissions"); an
+// unknown action is returned as it is.
+func BulkActionLabel(action string) string {
+	switch action {
+	case BulkStart:
+		return "Start"
+	case BulkStop:
+		return "Stop"
+	case BulkPermissions:
+		return "Set permissions"
+	case BulkAutoStop:
+		return "Set auto-stop"
+	}
+	return action
+}
+
 // Defaults and limits of bulk operations.
 const (
 	DefaultBulkConcurrency = 4

@@ -8,32 +8,6 @@ import (
 	"time"
 )
 
-// Bulk actions, as the `action` field of POST /bulk spells them.
-const (
-	BulkStart       = "start"
-	BulkStop        = "stop"
-	BulkPermissions = "permissions"
-	BulkAutoStop    = "auto_stop"
-)
-
-// BulkActionOptions are the choices of the bulk action select.
-var BulkActionOptions = []Option{
-	{Value: BulkStart, Label: "Start"},
-	{Value: BulkStop, Label: "Stop"},
-	{Value: BulkPermissions, Label: "Set permissions"},
-	{Value: BulkAutoStop, Label: "Set auto-stop"},
-}
-
-// BulkActionLabel names a bulk action ("Stop").
-func BulkActionLabel(action string) string {
-	for _, o := range BulkActionOptions {
-		if o.Value == action {
-			return o.Label
-		}
-	}
-	return action
-}
-
 // BulkPermissionChoice is one permission of the bulk form: its key (the
 // form field name) and label, both from fleet.Permissions (the web layer
 // passes them in FleetView.Permissions). The form offers "leave as is",
@@ -67,6 +41,8 @@ type BulkTargetRow struct {
 // machines, what will be done, and the form that submits it.
 type BulkConfirmView struct {
 	Action string
+	// ActionLabel names the action (fleet.BulkActionLabel).
+	ActionLabel string
 	// Summary lists the action's fields in words ("Gracefully: yes").
 	Summary []string
 	Targets []BulkTargetRow
@@ -134,21 +110,23 @@ type BulkItemRow struct {
 
 // BulkOpView is a bulk operation and its progress.
 type BulkOpView struct {
-	ID         int64
-	Action     string
-	Status     string
-	Summary    []string
-	ActorEmail string
-	CreatedAt  time.Time
-	StartedAt  *time.Time
-	FinishedAt *time.Time
-	Total      int
-	Done       int
-	Skipped    int
-	Failed     int
-	Pending    int
-	Running    int
-	Items      []BulkItemRow
+	ID     int64
+	Action string
+	// ActionLabel names the action (fleet.BulkActionLabel).
+	ActionLabel string
+	Status      string
+	Summary     []string
+	ActorEmail  string
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	FinishedAt  *time.Time
+	Total       int
+	Done        int
+	Skipped     int
+	Failed      int
+	Pending     int
+	Running     int
+	Items       []BulkItemRow
 	// CancelledBy is who cancelled the operation ("" when nobody did).
 	CancelledBy string
 	// CanCancel shows the Cancel button: the viewer started the operation

@@ -70,7 +70,7 @@ func TestPages_timesAreLocal(t *testing.T) {
 	pages["low remaining admin sync"] = views.LowRemainingReportPage(admin, views.LowRemainingReportView{BelowHours: "5", Valid: true, Sync: sync})
 	pages["create known plans"] = views.CreatePage(admin, views.CreateView{Errors: map[string]string{},
 		KnownPlans: []views.KnownPlanOption{{ID: "7", Machines: 2, LastAt: t0}}})
-	pages["bulk op"] = views.BulkOpPage(admin, views.BulkOpView{ID: 3, Action: "stop", Status: "done", ActorEmail: "op@example.com", CreatedAt: t0, Total: 0})
+	pages["bulk op"] = views.BulkOpPage(admin, views.BulkOpView{ID: 3, Action: "stop", ActionLabel: "Stop", Status: "done", ActorEmail: "op@example.com", CreatedAt: t0, Total: 0})
 	for name, c := range pages {
 		doc, _ := render(t, c)
 		if bad := utcOutsideTime(doc.Selection); len(bad) > 0 {

@@ -30,6 +30,7 @@ type FleetView struct {
 	CanBulk bool
 	// Permissions and AutoStopOptions are the bulk form's choices, named
 	// by the web layer from fleet's vocabulary.
+	BulkActions     []Option
 	Permissions     []BulkPermissionChoice
 	AutoStopOptions []Option
 }

@@ -16,7 +16,7 @@ var spaces = regexp.MustCompile(`\s+`)
 // at a line break keeps its space ("submittedjust now" was the bug).
 func TestTemplWhitespace(t *testing.T) {
 	code := 4204
-	op := views.BulkOpView{ID: 3, Action: "stop", Status: "running", Summary: []string{"Stop gracefully"},
+	op := views.BulkOpView{ID: 3, Action: "stop", ActionLabel: "Stop", Status: "running", Summary: []string{"Stop gracefully"},
 		ActorEmail: "op@example.com", CreatedAt: t0, Total: 1,
 		Items: []views.BulkItemRow{{MachineID: "12", MachineName: "m12", State: "failed", Message: "not running", ClientCode: &code}}}
 	p := samplePage("operator")

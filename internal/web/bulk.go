@@ -144,7 +144,7 @@ func (s *Server) submitBulk(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
 	f, err := parseBulkForm(form)
-	v := views.BulkConfirmView{Action: f.action, Summary: f.summary, Hidden: f.hidden, AllMatching: f.allMatching, BackURL: f.query.URL()}
+	v := views.BulkConfirmView{Action: f.action, ActionLabel: fleet.BulkActionLabel(f.action), Summary: f.summary, Hidden: f.hidden, AllMatching: f.allMatching, BackURL: f.query.URL()}
 	if err != nil {
 		v.Error = bulkSentence(err.Error())
 		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
@@ -243,7 +243,7 @@ func (s *Server) confirmedBulk(ctx context.Context, c echo.Context, v views.Bulk
 		v.Error = bulkSentence(err.Error())
 		return s.renderBulkConfirm(c, http.StatusUnprocessableEntity, v)
 	}
-	s.addFlash(c, views.FlashSuccess, views.BulkActionLabel(f.action)+" of "+views.Plural(len(ids), "machine", "machines")+" started. It runs on the server; you can leave this page.")
+	s.addFlash(c, views.FlashSuccess, fleet.BulkActionLabel(f.action)+" of "+views.Plural(len(ids), "machine", "machines")+" started. It runs on the server; you can leave this page.")
 	return redirect(c, "/bulk/"+refs[0])
 }
 
@@ -303,7 +303,7 @@ func (s *Server) showBulk(c echo.Context) error {
 	if isHTMX(c) {
 		return render(c, http.StatusOK, views.BulkProgress(v))
 	}
-	p := s.page(c, "Bulk "+views.BulkActionLabel(v.Action)+" #"+strconv.FormatInt(id, 10), views.NavMachines)
+	p := s.page(c, "Bulk "+fleet.BulkActionLabel(v.Action)+" #"+strconv.FormatInt(id, 10), views.NavMachines)
 	return render(c, http.StatusOK, views.BulkOpPage(p, v))
 }
 
@@ -346,7 +346,7 @@ func isAdminUser(c echo.Context) bool {
 func bulkOpView(st *fleet.BulkStatus) views.BulkOpView {
 	op, n := st.Op, st.Counts
 	v := views.BulkOpView{
-		ID: op.ID, Action: op.Action, Status: op.Status, ActorEmail: op.ActorEmail,
+		ID: op.ID, Action: op.Action, ActionLabel: fleet.BulkActionLabel(op.Action), Status: op.Status, ActorEmail: op.ActorEmail,
 		CreatedAt: op.CreatedAt, StartedAt: op.StartedAt, FinishedAt: op.FinishedAt,
 		Total: n.Total, Done: n.Done, Skipped: n.Skipped, Failed: n.Failed + n.Interrupted,
 		Pending: n.Pending, Running: n.Running,

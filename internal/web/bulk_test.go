@@ -366,7 +366,7 @@ func TestBulkBar_render(t *testing.T) {
 		var b strings.Builder
 		p := views.Page{CSRFToken: "tok", User: &views.CurrentUser{Email: "x@example.com", Role: fleet.RoleOperator}}
 		q := views.MachineQuery{Q: "alice", Status: "ready", Page: 3}
-		v := views.FleetView{MachinesView: views.MachinesView{Query: q}, CanBulk: canBulk, Permissions: bulkPermissionChoices(), AutoStopOptions: autoStopOptions()}
+		v := views.FleetView{MachinesView: views.MachinesView{Query: q}, CanBulk: canBulk, BulkActions: bulkActionOptions(), Permissions: bulkPermissionChoices(), AutoStopOptions: autoStopOptions()}
 		if err := views.BulkBarFor(p, v).Render(context.Background(), &b); err != nil {
 			t.Fatal(err)
 		}

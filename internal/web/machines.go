@@ -99,7 +99,7 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}, Errors: errs, ViewForm: form}
 	v.CanCreate = s.allowed(c, http.MethodPost, "/machines")
 	v.CanBulk = s.allowed(c, http.MethodPost, "/bulk")
-	v.Permissions, v.AutoStopOptions = bulkPermissionChoices(), autoStopOptions()
+	v.BulkActions, v.Permissions, v.AutoStopOptions = bulkActionOptions(), bulkPermissionChoices(), autoStopOptions()
 	if len(errs) > 0 {
 		var parts []string
 		for k, m := range errs {
@@ -223,6 +223,15 @@ func (s *Server) exportMachines(c echo.Context) error {
 	}
 	w.Flush()
 	return nil
+}
+
+// bulkActionOptions are the bulk form's actions, named by fleet.
+func bulkActionOptions() []views.Option {
+	out := make([]views.Option, 0, len(fleet.BulkActions))
+	for _, a := range fleet.BulkActions {
+		out = append(out, views.Option{Value: a, Label: fleet.BulkActionLabel(a)})
+	}
+	return out
 }
 
 // bulkPermissionChoices are the bulk form's permissions: fleet's keys and
