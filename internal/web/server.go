@@ -226,7 +226,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if errors.Is(err, fleet.ErrAuditUnavailable) {
 		ev.Title = "Audit log unavailable"
-		ev.Message = "The dashboard could not write the audit log, so nothing was sent to Vagon. Try again in a minute."
+		ev.Message = fleet.AuditUnavailableText + " Try again in a minute."
 	} else if errors.Is(err, errDBUnavailable) {
 		ev.Title = "Database unavailable"
 		ev.Message = "The dashboard's database is not answering. Try again in a minute."
