@@ -233,7 +233,7 @@ func TestJourney_fleetSelectionAcrossPages(t *testing.T) {
 func TestJourney_fleetQuietRefresh(t *testing.T) {
 	t.Parallel()
 	page := signIn(t, "operator")
-	id := claimFirst(t, page, "/machines?status=off&per_page=100")
+	id := claimFirst(t, page, "/machines?status=off&time_left=60&per_page=100")
 	gotoPath(t, page, "/machines?per_page=100")
 	row := rowByID(page, id)
 	if err := expect.Locator(row.GetByTestId("status-badge")).ToHaveAttribute("data-status", "off"); err != nil {
@@ -447,7 +447,7 @@ func TestJourney_fleetTimeLeftAndKeyboard(t *testing.T) {
 func TestJourney_fleetSelectionClearedByBulk(t *testing.T) {
 	t.Parallel()
 	page := signIn(t, "operator")
-	id := claimFirst(t, page, "/machines?status=off&per_page=100")
+	id := claimFirst(t, page, "/machines?status=off&time_left=60&per_page=100")
 	if err := rowByID(page, id).GetByTestId("machine-select").Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func TestJourney_fleetSelectionClearedByBulk(t *testing.T) {
 	if err := waitURL(page, regexp.MustCompile(`/bulk/[^/?]+$`)); err != nil {
 		t.Fatalf("not on the operation's page: %v", err)
 	}
-	gotoPath(t, page, "/machines?status=off&per_page=100")
+	gotoPath(t, page, "/machines?status=off&time_left=60&per_page=100")
 	if err := expect.Locator(byTestID(page, "bulk-count")).ToHaveText("No machines selected"); err != nil {
 		t.Error(err)
 	}

@@ -77,7 +77,7 @@ func TestJourney_machineFeedbackInView(t *testing.T) {
 	for _, v := range consoleViews {
 		t.Run(v.name, func(t *testing.T) {
 			page := signInView(t, "operator", v)
-			id := claimFirst(t, page, "/machines?status=off")
+			id := claimFirst(t, page, "/machines?status=off&time_left=60")
 			openMachine(t, page, id)
 
 			form := byTestID(page, "permissions-form")
@@ -136,7 +136,7 @@ func TestJourney_machineErrorToastStays(t *testing.T) {
 	t.Parallel()
 	v := consoleViews[0]
 	page := signInView(t, "helpdesk", v)
-	id := claimFirst(t, page, "/machines?status=off")
+	id := claimFirst(t, page, "/machines?status=off&time_left=60")
 	openMachine(t, page, id)
 	// Past the browser's own check, so the server's answers.
 	if _, err := page.Evaluate(`() => { document.querySelector('[data-testid="access-form"]').noValidate = true; }`); err != nil {
@@ -176,7 +176,7 @@ func TestJourney_machineLiveUpdateKeepsTyping(t *testing.T) {
 	for _, v := range []consoleView{consoleViews[0], consoleViews[3]} {
 		t.Run(v.name, func(t *testing.T) {
 			page := signInView(t, "operator", v)
-			id := claimFirst(t, page, "/machines?status=off&assigned=true")
+			id := claimFirst(t, page, "/machines?status=off&assigned=true&time_left=60")
 			openMachine(t, page, id)
 			if _, err := page.Evaluate(`() => { window.__notReloaded = true; }`); err != nil {
 				t.Fatal(err)
@@ -265,7 +265,7 @@ func TestJourney_machineCustomExpiry(t *testing.T) {
 	for _, v := range []consoleView{consoleViews[0], consoleViews[1]} {
 		t.Run(v.name, func(t *testing.T) {
 			page := signInView(t, "helpdesk", v)
-			id := claimFirst(t, page, "/machines?status=off")
+			id := claimFirst(t, page, "/machines?status=off&time_left=60")
 			openMachine(t, page, id)
 			if err := byTestID(page, "expires-60").Check(); err != nil {
 				t.Fatal(err)
@@ -374,7 +374,7 @@ func TestJourney_machineStalePermissions(t *testing.T) {
 	for _, v := range []consoleView{consoleViews[0], consoleViews[3]} {
 		t.Run(v.name, func(t *testing.T) {
 			tabA := signInView(t, "operator", v)
-			id := claimFirst(t, tabA, "/machines?status=off")
+			id := claimFirst(t, tabA, "/machines?status=off&time_left=60")
 			openMachine(t, tabA, id)
 			tabB := signInView(t, "admin", v)
 			openMachine(t, tabB, id)

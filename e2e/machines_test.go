@@ -32,7 +32,7 @@ func TestJourney_machineHelpdeskStartAndAccessLink(t *testing.T) {
 	})
 
 	// An assigned machine that is off, and its user's email.
-	id := claimFirst(t, page, "/machines?status=off&assigned=true")
+	id := claimFirst(t, page, "/machines?status=off&assigned=true&time_left=60")
 	email, err := rowByID(page, id).GetByTestId("machine-user-email").TextContent()
 	if err != nil {
 		t.Fatalf("user email of %s: %v", id, err)
@@ -127,7 +127,7 @@ func mustContent(t *testing.T, page playwright.Page) string {
 func TestJourney_machineOperatorPermissionAudited(t *testing.T) {
 	t.Parallel()
 	page := signIn(t, "operator")
-	id := claimFirst(t, page, "/machines?status=off")
+	id := claimFirst(t, page, "/machines?status=off&time_left=60")
 	openMachine(t, page, id)
 
 	boxes := byTestID(page, "permissions-form").Locator(`input[type="checkbox"]`)
@@ -177,7 +177,7 @@ func TestJourney_machineOperatorPermissionAudited(t *testing.T) {
 func TestJourney_machineAdminResetTypedName(t *testing.T) {
 	t.Parallel()
 	page := signIn(t, "admin")
-	id := claimFirst(t, page, "/machines?status=off")
+	id := claimFirst(t, page, "/machines?status=off&time_left=60")
 	openMachine(t, page, id)
 
 	name, err := byTestID(page, "machine-title").TextContent()

@@ -17,7 +17,7 @@ func TestJourney_scheduleNextMinute(t *testing.T) {
 	// BypassCSP: axe is injected as a script at the end.
 	page := signInWith(t, "operator", playwright.BrowserNewContextOptions{BypassCSP: playwright.Bool(true)})
 	page.Context().SetDefaultTimeout(30_000)
-	id := claimFirst(t, page, "/machines?status=off")
+	id := claimFirst(t, page, "/machines?status=off&time_left=60")
 
 	gotoPath(t, page, "/schedules/new")
 	zone, err := byTestID(page, "schedule-timezone").InputValue()
