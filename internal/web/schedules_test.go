@@ -5,11 +5,13 @@ package web
 
 import (
 	"context"
+	"encoding/csv"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
@@ -286,4 +288,77 @@ func TestSchedules_deleteHTMX(t *testing.T) {
 	if _, doc := op.Get(t, "/schedules"); !strings.Contains(doc.Text(), "already deleted") {
 		t.Errorf("no already-deleted flash: %q", doc.Text())
 	}
+}
+
+// TestSchedules_csv: the list and one schedule's history as CSV, for every
+// role that reads them; a name that a spreadsheet would run as a formula
+// comes out as text.
+func TestSchedules_csv(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	op := app.Login(t, "op@example.com", app.CreateUser(t, "op@example.com", "operator"))
+	mid := app.MachineID(t)
+	form := testScheduleForm(mid)
+	form.Set("name", `=HYPERLINK("http://evil.example","x")`)
+	id := createScheduleVia(t, op, form)
+	path := "/schedules/" + strconv.FormatInt(id, 10)
+	op.CSRFFrom(t, path)
+	if resp, _ := op.PostHTMX(t, path+"/run", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("run now status %d", resp.StatusCode)
+	}
+	if _, doc := op.Get(t, "/schedules"); doc.Find(`a[data-testid="schedules-csv"][href="/schedules.csv"]`).Length() != 1 {
+		t.Errorf("the list does not link its CSV")
+	}
+	if _, doc := op.Get(t, path); doc.Find(`a[data-testid="schedule-runs-csv"][href="` + path + `/runs.csv"]`).Length() != 1 {
+		t.Errorf("the detail page does not link its history CSV")
+	}
+	viewer := app.Login(t, "v@example.com", app.CreateUser(t, "v@example.com", "viewer"))
+
+	resp, _ := viewer.Get(t, "/schedules.csv")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment;") {
+		t.Fatalf("GET /schedules.csv: status %d, %q, %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"))
+	}
+	recs := readCSV(t, resp)
+	wantHead := "id,name,action,gracefully,targets,days,at,timezone,skip_dates,skip_active_sessions,enabled,next_run,owner_email"
+	if len(recs) != 2 || strings.Join(recs[0], ",") != wantHead {
+		t.Fatalf("schedules.csv: %q", recs)
+	}
+	row := recs[1]
+	if row[0] != strconv.FormatInt(id, 10) || row[1] != `'=HYPERLINK("http://evil.example","x")` || row[2] != "start" ||
+		row[4] != mid || row[5] != "mon tue wed thu fri" || row[6] != "07:30" || row[7] != "Europe/Berlin" ||
+		row[8] != "2030-12-25 2030-12-26" || row[9] != "false" || row[10] != "true" || row[12] != "op@example.com" {
+		t.Errorf("schedules.csv row: %q", row)
+	}
+	if next, err := time.Parse(time.RFC3339, row[11]); err != nil || !strings.HasSuffix(row[11], "Z") || !next.After(time.Now()) {
+		t.Errorf("next_run %q: not a future UTC RFC 3339 time (%v)", row[11], err)
+	}
+
+	resp, _ = viewer.Get(t, path+"/runs.csv")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("GET runs.csv: status %d", resp.StatusCode)
+	}
+	recs = readCSV(t, resp)
+	if len(recs) < 2 || strings.Join(recs[0], ",") != "run_id,trigger,due_at,state,machine_id,machine_name,outcome,message,error_code" {
+		t.Fatalf("runs.csv: %q", recs)
+	}
+	runs, _ := app.Store.ScheduleRuns(context.Background(), id, 10)
+	if len(runs) != 1 || recs[1][0] != strconv.FormatInt(runs[0].ID, 10) || recs[1][1] != "manual" {
+		t.Errorf("runs.csv first row %q, runs %+v", recs[1], runs)
+	}
+	if _, err := time.Parse(time.RFC3339, recs[1][2]); err != nil {
+		t.Errorf("due_at %q: %v", recs[1][2], err)
+	}
+	if resp, _ := viewer.Get(t, "/schedules/999999/runs.csv"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("runs.csv of a missing schedule: status %d", resp.StatusCode)
+	}
+}
+
+func readCSV(t *testing.T, resp *http.Response) [][]string {
+	t.Helper()
+	recs, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		t.Fatalf("read csv: %v", err)
+	}
+	return recs
 }
