@@ -309,7 +309,7 @@ func TestSchedules_csv(t *testing.T) {
 	if _, doc := op.Get(t, "/schedules"); doc.Find(`a[data-testid="schedules-csv"][href="/schedules.csv"]`).Length() != 1 {
 		t.Errorf("the list does not link its CSV")
 	}
-	if _, doc := op.Get(t, path); doc.Find(`a[data-testid="schedule-runs-csv"][href="` + path + `/runs.csv"]`).Length() != 1 {
+	if _, doc := op.Get(t, path); doc.Find(`a[data-testid="schedule-runs-csv"][href="`+path+`/runs.csv"]`).Length() != 1 {
 		t.Errorf("the detail page does not link its history CSV")
 	}
 	viewer := app.Login(t, "v@example.com", app.CreateUser(t, "v@example.com", "viewer"))
