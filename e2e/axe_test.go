@@ -84,8 +84,10 @@ func runAxe(t *testing.T, page playwright.Page, axePath string) []axeViolation {
 
 // axeSetup finds a machine with sessions to open and starts a bulk
 // operation (auto-stop on one claimed machine, a setting no other journey
-// reads) so the bulk progress page exists.
-func axeSetup(t *testing.T) (machineID, bulkPath string) {
+// reads) so the bulk progress page exists. It also creates a schedule on
+// that machine and runs it once, so the schedule page (with its edit form
+// and a run in its history) exists: schedulePath.
+func axeSetup(t *testing.T) (machineID, bulkPath, schedulePath string) {
 	t.Helper()
 	page := signIn(t, "admin")
 	page.Context().SetDefaultTimeout(30_000) // the fleet list is slow on a loaded machine
@@ -124,19 +126,50 @@ func axeSetup(t *testing.T) (machineID, bulkPath string) {
 	if err != nil || !regexp.MustCompile(`^/bulk/[^/]+$`).MatchString(u.Path) {
 		t.Fatalf("POST /bulk: landed on %s (status %d), not a bulk page", resp.URL(), resp.Status())
 	}
-	return machineID, u.Path
+	return machineID, u.Path, axeSchedule(t, page, token, machineID)
+}
+
+// axeSchedule creates a schedule that starts machineID (enabled, every day
+// at 03:00 UTC, skipping machines in use) and runs it now once; it returns
+// the schedule's page.
+func axeSchedule(t *testing.T, page playwright.Page, token, machineID string) string {
+	t.Helper()
+	form := url.Values{"name": {"Axe nightly " + randHex(3)}, "action": {"start"}, "machine_id": {machineID},
+		"days": {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}, "at": {"03:00"}, "timezone": {"UTC"},
+		"skip_dates": {"2030-12-25"}, "skip_active_sessions": {"true"}, "enabled": {"true"}, "_csrf": {token}}
+	resp, err := page.Request().Post("/schedules", playwright.APIRequestContextPostOptions{
+		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		Data:    form.Encode(),
+	})
+	if err != nil {
+		t.Fatalf("POST /schedules: %v", err)
+	}
+	u, err := url.Parse(resp.URL())
+	if err != nil || !regexp.MustCompile(`^/schedules/\d+$`).MatchString(u.Path) {
+		t.Fatalf("POST /schedules: landed on %s (status %d), not a schedule page", resp.URL(), resp.Status())
+	}
+	run, err := page.Request().Post(u.Path+"/run", playwright.APIRequestContextPostOptions{
+		Headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		Data:    url.Values{"_csrf": {token}}.Encode(),
+	})
+	if err != nil || run.Status() != 200 {
+		t.Fatalf("POST %s/run: %v (landed on %s)", u.Path, err, run.URL())
+	}
+	return u.Path
 }
 
 // everyPage lists the signed-in pages each role opens, for the checks that
 // go over every page (axe, and the fit at 390 px in TestJourney_fleetTablesFit):
-// a new page is added here once. machineID and bulkPath come from axeSetup.
-func everyPage(machineID, bulkPath string) (viewerPages, adminPages []string) {
+// a new page is added here once. machineID, bulkPath and schedulePath come
+// from axeSetup (the schedule's page holds its edit form: it has no page of
+// its own).
+func everyPage(machineID, bulkPath, schedulePath string) (viewerPages, adminPages []string) {
 	m := "/machines/" + url.PathEscape(machineID)
 	viewerPages = []string{
 		"/machines", m, m + "/sessions", m + "/tasks",
 		"/reports/usage", "/reports/usage?preset=last_30_days&group=user",
 		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit",
-		"/account", "/schedules",
+		"/account", "/schedules", schedulePath,
 	}
 	adminPages = append([]string{bulkPath, "/machines/new", "/users", "/jobs", "/schedules/new"}, viewerPages...)
 	return viewerPages, adminPages
@@ -145,8 +178,8 @@ func everyPage(machineID, bulkPath string) (viewerPages, adminPages []string) {
 func TestAxe_everyPage(t *testing.T) {
 	t.Parallel()
 	axePath := axeFile(t)
-	machineID, bulkPath := axeSetup(t)
-	viewerPages, adminPages := everyPage(machineID, bulkPath)
+	machineID, bulkPath, schedulePath := axeSetup(t)
+	viewerPages, adminPages := everyPage(machineID, bulkPath, schedulePath)
 
 	sizes := []struct {
 		name string

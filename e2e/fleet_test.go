@@ -47,8 +47,8 @@ func evalStr(t *testing.T, page playwright.Page, js string) string {
 // scrolls to the last row and the header sticks under the top bar.
 func TestJourney_fleetTablesFit(t *testing.T) {
 	t.Parallel()
-	machineID, bulkPath := axeSetup(t)
-	_, pages := everyPage(machineID, bulkPath)
+	machineID, bulkPath, schedulePath := axeSetup(t)
+	_, pages := everyPage(machineID, bulkPath, schedulePath)
 	// The usage report's widest table (per machine, 90 days) as well.
 	pages = append(pages, "/reports/usage?group=machine&preset=last_90_days")
 	page := signIn(t, "admin")

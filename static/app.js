@@ -590,6 +590,38 @@
     nameBrowserZone(root);
     markScrollRegions(root);
     (root || document).querySelectorAll("input[data-confirm-name]").forEach(syncConfirmName);
+    (root || document).querySelectorAll("[data-picker]").forEach(armPicker);
+  }
+  // A checkbox picker (schedules' machines): the filter box narrows the
+  // list as typed, the count says how many are picked (hidden ones too).
+  function armPicker(picker) {
+    if (picker.hasAttribute("data-picker-armed")) { return; }
+    picker.setAttribute("data-picker-armed", "");
+    var filter = picker.querySelector("[data-picker-filter]");
+    var count = picker.querySelector("[data-picker-count]");
+    var none = picker.querySelector("[data-picker-none]");
+    var items = Array.prototype.slice.call(picker.querySelectorAll("[data-picker-item]"));
+    function recount() {
+      var n = 0;
+      items.forEach(function (it) { var cb = it.querySelector("input"); if (cb && cb.checked) { n++; } });
+      if (count) { count.textContent = n + " of " + items.length + " selected"; }
+    }
+    function narrow() {
+      var q = filter.value.trim().toLowerCase();
+      var shown = 0;
+      items.forEach(function (it) {
+        var hit = q === "" || it.textContent.toLowerCase().indexOf(q) >= 0;
+        it.hidden = !hit;
+        if (hit) { shown++; }
+      });
+      if (none) { none.hidden = shown > 0; }
+    }
+    if (filter) {
+      filter.hidden = false;
+      filter.addEventListener("input", narrow);
+      filter.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); } });
+    }
+    picker.addEventListener("change", recount);
   }
   document.addEventListener("DOMContentLoaded", function () {
     enhance(document);

@@ -274,6 +274,15 @@ func (s *Store) ScheduleRuns(ctx context.Context, scheduleID int64, limit int) (
 	return out, nil
 }
 
+// CountScheduleRuns is how many runs a schedule's history holds.
+func (s *Store) CountScheduleRuns(ctx context.Context, scheduleID int64) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM schedule_runs WHERE schedule_id = $1`, scheduleID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("db: count schedule runs: %w", err)
+	}
+	return n, nil
+}
+
 // LeaseScheduleRun takes an unfinished run for one executor until until:
 // it becomes running, its attempts grow by one. ok is false when the run
 // is finished or another executor's lease has not yet expired at now.

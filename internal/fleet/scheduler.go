@@ -211,14 +211,20 @@ func (s *Scheduler) save(ctx context.Context, actor Actor, cur, sc Schedule) (Sc
 	return out, nil, err
 }
 
-// Delete removes a schedule and its history. It writes schedule.delete.
+// Delete removes a schedule and its history (the audit log keeps the
+// record of every run). It writes schedule.delete with the number of runs
+// the history held.
 func (s *Scheduler) Delete(ctx context.Context, actor Actor, id int64) (Schedule, error) {
 	cur, err := s.store.Schedule(ctx, id)
 	if err != nil {
 		return Schedule{}, err
 	}
+	p := Params{"schedule_id": id, "name": cur.Name}
+	if n, err := s.store.CountScheduleRuns(ctx, id); err == nil {
+		p["history_runs"] = n
+	}
 	var out Schedule
-	err = s.audit.Do(ctx, actor, ActScheduleDelete, "", Params{"schedule_id": id, "name": cur.Name}, func(ctx context.Context, _ Params) error {
+	err = s.audit.Do(ctx, actor, ActScheduleDelete, "", p, func(ctx context.Context, _ Params) error {
 		var err error
 		out, err = s.store.DeleteSchedule(ctx, id)
 		return err

@@ -98,6 +98,20 @@ type ScheduleDetailView struct {
 	Running bool
 	CanEdit bool
 	Form    ScheduleFormView
+
+	// ConfirmDelete shows the delete question (with DeleteToken, its
+	// single-use confirmation) in place of the actions; RunCount is how many
+	// runs of history go with the schedule.
+	ConfirmDelete bool
+	DeleteToken   string
+	RunCount      int
+}
+
+// ScheduleDeletedView is what replaces a deleted schedule's page: Name is
+// the schedule's (empty when it was deleted before), Text says what
+// happened, Kind is its flash kind.
+type ScheduleDeletedView struct {
+	Name, Text, Kind string
 }
 
 // MachineScheduleRow is a schedule on the machine page's Schedules card.

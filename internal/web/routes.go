@@ -77,9 +77,11 @@ func (s *Server) buildRoutes() []Route {
 
 		// Scheduled power actions (issue 10): everyone reads, operators change.
 		{http.MethodGet, "/schedules", viewer, "", s.listSchedules},
+		{http.MethodGet, "/schedules.csv", viewer, "", s.exportSchedules},
 		{http.MethodGet, "/schedules/new", operator, "", s.newScheduleForm},
 		{http.MethodPost, "/schedules", operator, fleet.ActScheduleCreate, s.createSchedule},
 		{http.MethodGet, "/schedules/:sid", viewer, "", s.showSchedule},
+		{http.MethodGet, "/schedules/:sid/runs.csv", viewer, "", s.exportScheduleRuns},
 		{http.MethodPost, "/schedules/:sid", operator, fleet.ActScheduleUpdate, s.updateSchedule},
 		{http.MethodPost, "/schedules/:sid/delete", operator, fleet.ActScheduleDelete, s.deleteSchedule},
 		{http.MethodPost, "/schedules/:sid/run", operator, fleet.ActScheduleRun, s.runSchedule},

@@ -308,6 +308,9 @@ func (s *Server) showSchedule(c echo.Context) error {
 	if isHTMX(c) && c.QueryParam("part") == "runs" {
 		return render(c, http.StatusOK, views.ScheduleRuns(v))
 	}
+	if isHTMX(c) && c.QueryParam("part") == "actions" {
+		return s.scheduleActionsPart(c, v)
+	}
 	if v.CanEdit {
 		s.scheduleFormOptions(c, &v.Form, &sc)
 	}
@@ -369,23 +372,73 @@ func (s *Server) updateSchedule(c echo.Context) error {
 	return render(c, status, views.ScheduleDetailPage(s.page(c, cur.Name, views.NavSchedules), v))
 }
 
-// deleteSchedule is POST /schedules/{id}/delete (the page asks first). A
-// repeated submit finds it gone and says so.
+// deleteSchedule is POST /schedules/{id}/delete. Without a token it asks,
+// in place of the page's actions: the question names the schedule, its
+// action, its targets and how many runs of history go with it, and carries
+// a single-use token. The token's submit deletes once: a second submit of
+// it (a double click, a reload, another tab) finds the claim and says the
+// schedule was already deleted (409), doing nothing else. The history goes
+// with the schedule; the audit log keeps every run's record.
 func (s *Server) deleteSchedule(c echo.Context) error {
 	id, err := scheduleID(c)
 	if err != nil {
 		return err
 	}
-	sc, err := s.sched.Delete(c.Request().Context(), s.actor(c), id)
+	ctx := c.Request().Context()
+	token := c.FormValue("token")
+	if !validConfirmToken(token) {
+		sc, err := s.loadSchedule(c)
+		if err != nil {
+			return err
+		}
+		v, err := s.scheduleDetail(c, sc)
+		if err != nil {
+			return err
+		}
+		if v.RunCount, err = s.store.CountScheduleRuns(ctx, sc.ID); err != nil {
+			return err
+		}
+		v.ConfirmDelete, v.DeleteToken = true, newConfirmToken()
+		p := s.page(c, sc.Name, views.NavSchedules)
+		if isHTMX(c) {
+			return render(c, http.StatusOK, views.ScheduleActions(p, v))
+		}
+		s.scheduleFormOptions(c, &v.Form, &sc)
+		return render(c, http.StatusOK, views.ScheduleDetailPage(p, v))
+	}
+	gone := func(status int, kind, text, name string) error {
+		if !isHTMX(c) {
+			s.addFlash(c, kind, text)
+			return c.Redirect(http.StatusSeeOther, "/schedules")
+		}
+		return render(c, status, views.ScheduleDeleted(views.ScheduleDeletedView{Name: name, Text: text, Kind: kind},
+			[]views.Flash{{Kind: kind, Text: text}}))
+	}
+	if _, err := s.claimConfirm(c, fleet.ActScheduleDelete, token); errors.Is(err, db.ErrConfirmUsed) {
+		return gone(http.StatusConflict, views.FlashInfo, "This schedule was already deleted with this confirmation; nothing more was done.", "")
+	} else if err != nil {
+		return fmt.Errorf("%w: %v", errDBUnavailable, err)
+	}
+	sc, err := s.sched.Delete(ctx, s.actor(c), id)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		s.addFlash(c, views.FlashInfo, "That schedule was already deleted.")
-	case err != nil:
+		s.finishConfirm(ctx, fleet.ActScheduleDelete, token, nil)
+		return gone(http.StatusConflict, views.FlashInfo, "That schedule was already deleted (by someone else); nothing more was done.", "")
+	case errors.Is(err, fleet.ErrAuditUnavailable):
+		s.releaseConfirm(ctx, fleet.ActScheduleDelete, token) // nothing was done
 		return err
-	default:
-		s.addFlash(c, views.FlashSuccess, "Schedule “"+sc.Name+"” deleted.")
+	case err != nil:
+		s.finishConfirm(ctx, fleet.ActScheduleDelete, token, nil)
+		return err
 	}
-	return redirect(c, "/schedules")
+	s.finishConfirm(ctx, fleet.ActScheduleDelete, token, []string{strconv.FormatInt(sc.ID, 10)})
+	return gone(http.StatusOK, views.FlashSuccess, "Schedule “"+sc.Name+"” deleted, with its history. Machines were not touched.", sc.Name)
+}
+
+// scheduleActions is GET /schedules/{id}?part=actions (htmx): the page's
+// action buttons, as "Keep it" restores them after the delete question.
+func (s *Server) scheduleActionsPart(c echo.Context, v views.ScheduleDetailView) error {
+	return render(c, http.StatusOK, views.ScheduleActions(s.page(c, v.Row.Name, views.NavSchedules), v))
 }
 
 // runSchedule is POST /schedules/{id}/run: claims a manual run (a double

@@ -109,7 +109,9 @@
 // Universe, Nebula), 90 days of sessions on working days in the region's
 // working hours (5 minutes to 8 hours), tasks (Outputs, some more, some
 // deleted uids), one machine in each transitional status that settles over
-// time, about an eighth running, a few low on usage, a few reset, some with
+// time, about an eighth running (a third of the ready ones idle: their last
+// session ended while the machine stayed on, so nobody is connected), a few
+// low on usage, a few reset, some with
 // backup disabled. Options.SessionsPerMachine fixes the number of past
 // sessions per machine.
 //

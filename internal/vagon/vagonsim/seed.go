@@ -295,6 +295,14 @@ func (s *Sim) seedStatus(r *mrand.Rand, m *machine, now time.Time, st vagon.Stat
 	switch st {
 	case vagon.StatusReady:
 		openAt(now.Add(-time.Duration(10+r.IntN(230)) * time.Minute))
+		// Every third ready machine runs idle: its user disconnected a
+		// while ago (the session ended halfway to now), the machine stays
+		// on. So a stop that skips machines in use skips some, not all.
+		// Decided by the id, not r, so the rest of the seed is unchanged.
+		if m.id%3 == 0 {
+			o := m.openSession()
+			m.closeSession(o.start.Add(now.Sub(o.start) / 2).Truncate(time.Millisecond))
+		}
 	case vagon.StatusTurningOn:
 		at := now.Add(-time.Duration(1+r.IntN(5)) * time.Second)
 		openAt(at)

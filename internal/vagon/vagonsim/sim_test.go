@@ -1055,3 +1055,29 @@ func TestSim_httpStatusTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSeed_someReadyMachinesIdle: of the seeded ready machines some have a
+// session open (someone connected) and some none (running idle), so a stop
+// that skips machines in use has both outcomes in the demo.
+func TestSeed_someReadyMachinesIdle(t *testing.T) {
+	e := newEnv(t, vagonsim.Options{Machines: 200, Seed: 7})
+	inUse, idle := 0, 0
+	for _, id := range e.sim.MachineIDs() {
+		m, _ := e.sim.Machine(id)
+		if m.Attributes.FriendlyStatus != vagon.StatusReady {
+			continue
+		}
+		ss := e.sim.Sessions(id)
+		if len(ss) > 0 && ss[0].Attributes.EndAt == nil {
+			inUse++
+			continue
+		}
+		idle++
+		if len(ss) == 0 || !ss[0].Attributes.EndAt.Before(e.clk.Now()) {
+			t.Errorf("idle machine %s: last session %+v does not end before now", id, ss)
+		}
+	}
+	if inUse == 0 || idle == 0 {
+		t.Fatalf("ready machines: %d in use, %d idle; want some of each", inUse, idle)
+	}
+}
