@@ -558,6 +558,7 @@ func (s *Scheduler) execute(ctx context.Context, run db.ScheduleRun, deadline ti
 		wg       sync.WaitGroup
 		slots    = make(chan struct{}, s.o.Concurrency)
 		closed   atomic.Bool // someone else ended the run (cancelled)
+		broke    atomic.Bool // a machine's goroutine panicked
 		mu       sync.Mutex
 		panicked any
 		begun    int
@@ -577,6 +578,10 @@ func (s *Scheduler) execute(ctx context.Context, run db.ScheduleRun, deadline ti
 			break
 		}
 		slots <- struct{}{} // wait for a free slot
+		if broke.Load() {
+			<-slots
+			break // a machine's goroutine panicked: re-raised below
+		}
 		if begun > 0 && !deadline.IsZero() && time.Now().After(deadline) {
 			<-slots
 			left = true
@@ -589,6 +594,7 @@ func (s *Scheduler) execute(ctx context.Context, run db.ScheduleRun, deadline ti
 			defer func() { <-slots }()
 			defer func() {
 				if r := recover(); r != nil {
+					broke.Store(true)
 					mu.Lock()
 					if panicked == nil {
 						panicked = r
