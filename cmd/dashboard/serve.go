@@ -252,7 +252,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	sched.SetQueue(q)
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
 		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, Scheduler: sched, TrustedProxies: e.cfg.TrustedProxies,
-		Jobs: jobs.NewAdmin(q.Client())})
+		Jobs: jobs.NewAdmin(q.Client()).WithBulk(bulk).WithScheduler(sched)})
 	if err != nil {
 		return err
 	}

@@ -302,9 +302,86 @@ func (s *Store) LeaseScheduleRun(ctx context.Context, id int64, now, until time.
 	return out, true, nil
 }
 
+// ReleaseScheduleRun gives up an executor's lease on an unfinished run
+// (until is the lease it took), so a retry may take the run at once.
+// Someone else's later lease is left alone.
+func (s *Store) ReleaseScheduleRun(ctx context.Context, id int64, until time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE schedule_runs SET lease_until = NULL
+		WHERE id = $1 AND finished_at IS NULL AND lease_until = $2`, id, until)
+	if err != nil {
+		return fmt.Errorf("db: release schedule run: %w", err)
+	}
+	return nil
+}
+
+// CloseRun says how CloseScheduleRun ends a run.
+type CloseRun struct {
+	At time.Time
+	// SkipUnstarted, when not "", is recorded as a skipped item for every
+	// target the run has no item for (they will not be called).
+	SkipUnstarted string
+	// StartedAs, when not "", turns items left started into unknown with
+	// this message (no executor is left to finish them).
+	StartedAs string
+	// Decide returns the run's final state and message from the run and
+	// its items, inside the transaction; an error undoes everything. The
+	// audit row is written here, so a closed run is always audited.
+	Decide func(ctx context.Context, run ScheduleRun, items []ScheduleRunItem) (state, message string, err error)
+}
+
+// CloseScheduleRun ends run id, once: it locks the unfinished run, records
+// the items c asks for, asks c.Decide for the outcome and finishes the run,
+// in one transaction. closed is false (and nothing done) when the run had
+// already ended; ErrNotFound when there is no such run.
+func (s *Store) CloseScheduleRun(ctx context.Context, id int64, c CloseRun) (closed bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT `+runColumns+` FROM schedule_runs WHERE id = $1 FOR UPDATE`, id)
+		run, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[ScheduleRun])
+		if err != nil {
+			return notFound(err)
+		}
+		if run.Finished() {
+			return nil
+		}
+		if c.SkipUnstarted != "" && len(run.MachineIDs) > 0 {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO schedule_run_items (run_id, machine_id, machine_name, state, message, updated_at)
+				SELECT $1, m, '', 'skipped', $2, $3 FROM unnest($4::text[]) AS m
+				ON CONFLICT DO NOTHING`, id, c.SkipUnstarted, c.At, run.MachineIDs); err != nil {
+				return err
+			}
+		}
+		if c.StartedAs != "" {
+			if _, err := tx.Exec(ctx, `UPDATE schedule_run_items SET state = 'unknown', message = $2, updated_at = $3
+				WHERE run_id = $1 AND state = 'started'`, id, c.StartedAs, c.At); err != nil {
+				return err
+			}
+		}
+		rows, _ = tx.Query(ctx, `SELECT `+runItemColumns+` FROM schedule_run_items WHERE run_id = $1 ORDER BY machine_id`, id)
+		items, err := pgx.CollectRows(rows, pgx.RowToStructByName[ScheduleRunItem])
+		if err != nil {
+			return err
+		}
+		state, msg, err := c.Decide(ctx, run, items)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE schedule_runs SET state = $2, message = $3, finished_at = $4, lease_until = NULL
+			WHERE id = $1`, id, state, msg, c.At); err != nil {
+			return err
+		}
+		closed = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("db: close schedule run %d: %w", id, err)
+	}
+	return closed, nil
+}
+
 // SetScheduleRunTargets records the machines a run resolved to.
 func (s *Store) SetScheduleRunTargets(ctx context.Context, id int64, machineIDs []string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE schedule_runs SET machine_ids = $2 WHERE id = $1`, id, nonNil(machineIDs))
+	_, err := s.pool.Exec(ctx, `UPDATE schedule_runs SET machine_ids = $2 WHERE id = $1 AND finished_at IS NULL`, id, nonNil(machineIDs))
 	if err != nil {
 		return fmt.Errorf("db: schedule run targets: %w", err)
 	}
@@ -335,10 +412,17 @@ func (s *Store) ScheduleRunItems(ctx context.Context, runIDs ...int64) ([]Schedu
 // InsertScheduleRunItem writes an item unless the run already has one for
 // the machine; inserted says whether it was written. Written as started,
 // it claims the machine's call for this run: before the call, never after.
+//
+// Nothing is written once the run has ended (cancelled meanwhile): the
+// insert takes a share lock on the unfinished run, so CloseScheduleRun
+// either sees the item (a call in flight) or the executor sees the run
+// closed (no call).
 func (s *Store) InsertScheduleRunItem(ctx context.Context, it ScheduleRunItem) (inserted bool, err error) {
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO schedule_run_items (run_id, machine_id, machine_name, state, message, error_code, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+		SELECT id, $2, $3, $4, $5, $6, $7 FROM schedule_runs WHERE id = $1 AND finished_at IS NULL
+		FOR SHARE
+		ON CONFLICT DO NOTHING`,
 		it.RunID, it.MachineID, it.MachineName, it.State, it.Message, it.ErrorCode, it.UpdatedAt)
 	if err != nil {
 		return false, fmt.Errorf("db: schedule run item: %w", err)

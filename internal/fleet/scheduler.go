@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
@@ -20,8 +22,13 @@ const (
 	// older than this (every replica was down) is recorded as missed.
 	DefaultScheduleGrace = 10 * time.Minute
 	// DefaultRunLease is how long one executor holds a run before another
-	// may take it over (after a crash).
+	// may take it over (after a crash), when its caller gives no lease of
+	// its own (the job queue passes its job timeout, ExecOptions.Lease). A
+	// call that returns unfinished releases it at once.
 	DefaultRunLease = 10 * time.Minute
+	// DefaultRunConcurrency is how many of a run's machines are worked on
+	// at once.
+	DefaultRunConcurrency = 4
 	// maxClaimPerSchedule bounds the occurrences one ClaimDue looks at per
 	// schedule (a long outage is worked off over several calls).
 	maxClaimPerSchedule = 100
@@ -34,6 +41,11 @@ var (
 	ErrRunInProgress = errors.New("this schedule is already running; see its progress below")
 	// ErrRunBusy: another executor holds the run's lease.
 	ErrRunBusy = errors.New("fleet: the run is being worked on elsewhere")
+	// ErrRunCancelled: the run was closed by someone else (CancelRun)
+	// while it was being executed; its machines not begun were not called.
+	ErrRunCancelled = errors.New("fleet: the schedule run was cancelled")
+	// ErrRunFinished: the run had already ended.
+	ErrRunFinished = errors.New("this run has already finished")
 	// ErrScheduleStale: the schedule changed since the form was opened.
 	ErrScheduleStale = errors.New("someone changed this schedule after you opened it; your changes are kept below, check them against the current settings and save again")
 )
@@ -74,6 +86,9 @@ type SchedulerOptions struct {
 	Now   func() time.Time
 	Grace time.Duration // DefaultScheduleGrace
 	Lease time.Duration // DefaultRunLease
+	// Concurrency is how many machines of a run are worked on at once
+	// (DefaultRunConcurrency).
+	Concurrency int
 	// Power performs the machine actions (ServicePower(svc) when nil).
 	Power PowerAction
 	// MayAct says whether a role may perform a schedule action (start or
@@ -113,6 +128,9 @@ func NewScheduler(svc *Service, o SchedulerOptions) *Scheduler {
 	}
 	if o.Lease <= 0 {
 		o.Lease = DefaultRunLease
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultRunConcurrency
 	}
 	if o.Power == nil {
 		o.Power = ServicePower(svc)
@@ -208,7 +226,51 @@ func (s *Scheduler) save(ctx context.Context, actor Actor, cur, sc Schedule) (Sc
 	if errors.Is(err, db.ErrStale) {
 		err = ErrScheduleStale
 	}
+	if err == nil {
+		s.recordUnclaimed(context.WithoutCancel(ctx), cur, now)
+	}
 	return out, nil, err
+}
+
+// recordUnclaimed records, after a schedule was saved at now, the
+// occurrences of its previous version that were due but not yet claimed
+// (saved at 07:30:05, before the tick took 07:30): the saved version runs
+// from now on, so they are not run, and each is recorded as missed with
+// why, rather than silently dropped.
+func (s *Scheduler) recordUnclaimed(ctx context.Context, cur Schedule, now time.Time) {
+	if !cur.Enabled {
+		return
+	}
+	since := cur.RunsFrom
+	last, err := s.store.LastScheduledDue(ctx, cur.ID)
+	if err != nil {
+		s.o.Log.Warn("schedule: record occurrences skipped by an edit", "schedule", cur.ID, "err", err.Error())
+		return
+	}
+	if last != nil && last.After(since) {
+		since = *last
+	}
+	loc, err := time.LoadLocation(cur.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	for _, due := range NextRuns(cur, since, maxClaimPerSchedule) {
+		if due.After(now) {
+			break
+		}
+		r := db.ScheduleRun{ScheduleID: cur.ID, DueAt: due, Trigger: db.TriggerScheduled, State: db.RunMissed,
+			ActorEmail: cur.OwnerEmail, ClaimedAt: now, FinishedAt: &now}
+		if now.Sub(due) > s.o.Grace {
+			r.Message = fmt.Sprintf("Missed: nothing was running to start it within %s of its time, so it was not run.", durationWords(s.o.Grace))
+		} else {
+			r.Message = "Not run: the schedule was edited at " + now.In(loc).Format("15:04:05") +
+				", after this run was due and before it was started; the edited schedule runs from then on."
+		}
+		if _, _, err := s.store.InsertScheduleRun(ctx, r); err != nil {
+			s.o.Log.Warn("schedule: record occurrences skipped by an edit", "schedule", cur.ID, "err", err.Error())
+			return
+		}
+	}
 }
 
 // Delete removes a schedule and its history (the audit log keeps the
@@ -363,43 +425,94 @@ func CountRunItems(items []db.ScheduleRunItem) RunCounts {
 	return c
 }
 
-// Execute runs one claimed run: it resolves the targets (the picked ids,
-// or the saved filter evaluated now; kept on the run so a retry works on
-// the same machines), and for each machine writes an item started before
+// ExecOptions bound one call of ExecuteSlice.
+type ExecOptions struct {
+	// Deadline, when set, is when the call stops beginning machines (at
+	// least one is begun per call): the calls in flight finish and
+	// ExecuteSlice returns not finished, for the caller to go on in a fresh
+	// call (the job queue snoozes the job). Zero: work until done.
+	Deadline time.Time
+	// Lease is how long the call holds the run against other executors
+	// (SchedulerOptions.Lease when zero). The job queue passes its job
+	// timeout: a live attempt never outlasts it, so a rescued attempt of a
+	// dead process finds the lease lapsed.
+	Lease time.Duration
+}
+
+// Execute runs one claimed run to its end; see ExecuteSlice.
+func (s *Scheduler) Execute(ctx context.Context, runID int64) error {
+	_, err := s.ExecuteSlice(ctx, runID, ExecOptions{})
+	return err
+}
+
+// ExecuteSlice runs one claimed run, or a slice of it: it resolves the
+// targets (the picked ids, or the saved filter evaluated now; kept on the
+// run so a retry works on the same machines), and for each machine, up to
+// SchedulerOptions.Concurrency at a time, writes an item started before
 // the call, makes the call through PowerAction as the schedule's owner,
 // and records done, skipped (and why), failed (and why) or unknown. It
 // writes schedule.run started and then succeeded or failed with counts.
+// finished is false when o.Deadline came (or ctx ended) with machines
+// left: call again to go on.
 //
-// Execute is safe to call again for the same run (a retry after a crash):
+// It is safe to call again for the same run (a retry after a crash):
 // finished items are left as they are, and an item left started is settled
 // by reading the machine's state, never by calling again. A finished run
-// is a no-op; a run another executor holds gives ErrRunBusy.
-func (s *Scheduler) Execute(ctx context.Context, runID int64) error {
+// is a no-op; a run another executor holds gives ErrRunBusy; a run closed
+// by someone else meanwhile (CancelRun) gives ErrRunCancelled once the
+// calls in flight are done. Returning without finishing it releases the
+// run's lease, so a retry may begin at once.
+func (s *Scheduler) ExecuteSlice(ctx context.Context, runID int64, o ExecOptions) (finished bool, err error) {
+	lease := o.Lease
+	if lease <= 0 {
+		lease = s.o.Lease
+	}
 	now := s.Now()
-	run, ok, err := s.store.LeaseScheduleRun(ctx, runID, now, now.Add(s.o.Lease))
+	run, ok, err := s.store.LeaseScheduleRun(ctx, runID, now, now.Add(lease))
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !ok {
 		r, err := s.store.ScheduleRun(ctx, runID)
 		if err != nil {
 			if errors.Is(err, db.ErrNotFound) {
-				return nil // its schedule was deleted
+				return true, nil // its schedule was deleted
 			}
-			return err
+			return false, err
 		}
 		if r.Finished() {
-			return nil
+			return true, nil
 		}
-		return ErrRunBusy
+		return false, ErrRunBusy
 	}
+	returned := false
+	defer func() {
+		// Not on a panic: that is taken for a crash, and the lease lapses.
+		if !returned || finished || run.LeaseUntil == nil {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.store.ReleaseScheduleRun(rctx, run.ID, *run.LeaseUntil); rerr != nil {
+			s.o.Log.Warn("schedule: release run", "run", run.ID, "err", rerr.Error())
+		}
+	}()
+	finished, err = s.execute(ctx, run, o.Deadline)
+	returned = true
+	return finished, err
+}
+
+func (s *Scheduler) execute(ctx context.Context, run db.ScheduleRun, deadline time.Time) (bool, error) {
 	sc, err := s.store.Schedule(ctx, run.ScheduleID)
 	if err != nil {
-		return err
+		if errors.Is(err, db.ErrNotFound) {
+			return true, nil // deleted meanwhile, with its runs
+		}
+		return false, err
 	}
 	owner, ownerReason, err := s.ownerActor(ctx, sc, run.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	runActor := owner
 	if run.Trigger == db.TriggerManual {
@@ -410,13 +523,16 @@ func (s *Scheduler) Execute(ctx context.Context, runID int64) error {
 	if run.Attempts == 1 {
 		if err := s.audit.Record(ctx, runActor, ActScheduleRun, "", db.OutcomeStarted, base, nil, ""); err != nil {
 			_ = s.store.FinishScheduleRun(wctx, run.ID, db.RunFailed, "Not run: the audit log could not be written.", s.Now())
-			return fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
+			return true, fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
 		}
 	}
 	targets := run.MachineIDs
 	if targets == nil {
 		targets, err = s.resolve(ctx, sc)
 		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
 			msg := "Its machines could not be listed: " + ExplainAPIError(err)
 			if errors.Is(err, ErrTooManyToList) || errors.Is(err, ErrBulkTooMany) {
 				msg = "Its filter matches too many machines (more than " + strconv.Itoa(MaxBulkMachines) + "), so nothing was done."
@@ -424,13 +540,13 @@ func (s *Scheduler) Execute(ctx context.Context, runID int64) error {
 			return s.finish(wctx, runActor, run, base, msg, true)
 		}
 		if err := s.store.SetScheduleRunTargets(ctx, run.ID, targets); err != nil {
-			return err
+			return false, err
 		}
 	}
 	base["machine_ids"] = targets
 	items, err := s.store.ScheduleRunItems(ctx, run.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	have := map[string]db.ScheduleRunItem{}
 	for _, it := range items {
@@ -439,15 +555,22 @@ func (s *Scheduler) Execute(ctx context.Context, runID int64) error {
 	snap, serr := readMachines(ctx, s.svc.API(), targets)
 	if serr != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		s.o.Log.Warn("schedule: could not read machine states; calling without checks", "run", run.ID, "err", serr.Error())
 		snap = nil
 	}
+	var (
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, s.o.Concurrency)
+		closed   atomic.Bool // someone else ended the run (cancelled)
+		broke    atomic.Bool // a machine's goroutine panicked
+		mu       sync.Mutex
+		panicked any
+		begun    int
+		left     bool
+	)
 	for _, id := range targets {
-		if ctx.Err() != nil {
-			return ctx.Err() // the item is left as it is; a retry goes on
-		}
 		it, seen := have[id]
 		if seen && it.State != db.RunItemStarted {
 			continue
@@ -456,28 +579,94 @@ func (s *Scheduler) Execute(ctx context.Context, runID int64) error {
 			s.settle(wctx, sc, it, snap)
 			continue
 		}
-		s.runMachine(ctx, sc, run, owner, ownerReason, id, snap)
+		if ctx.Err() != nil || closed.Load() {
+			left = true
+			break
+		}
+		slots <- struct{}{} // wait for a free slot
+		if broke.Load() {
+			<-slots
+			break // a machine's goroutine panicked: re-raised below
+		}
+		if begun > 0 && !deadline.IsZero() && time.Now().After(deadline) {
+			<-slots
+			left = true
+			break
+		}
+		begun++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			defer func() {
+				if r := recover(); r != nil {
+					broke.Store(true)
+					mu.Lock()
+					if panicked == nil {
+						panicked = r
+					}
+					mu.Unlock()
+				}
+			}()
+			if !s.runMachine(ctx, sc, run, owner, ownerReason, id, snap) {
+				if r, err := s.store.ScheduleRun(wctx, run.ID); err == nil && r.Finished() {
+					closed.Store(true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if panicked != nil {
+		panic(panicked) // the caller's recovery (River's) sees it, as before
+	}
+	switch {
+	case closed.Load():
+		return true, ErrRunCancelled
+	case left && ctx.Err() != nil:
+		return false, ctx.Err() // the items are left as they are; a retry goes on
+	case left:
+		return false, nil
 	}
 	return s.finish(wctx, runActor, run, base, "", false)
 }
 
-// finish closes the run with its counts and writes schedule.run's outcome.
-func (s *Scheduler) finish(ctx context.Context, actor Actor, run db.ScheduleRun, base Params, failMsg string, failed bool) error {
-	items, err := s.store.ScheduleRunItems(ctx, run.ID)
+// finish closes the run with its counts and writes schedule.run's outcome
+// (in the same transaction: a finished run is always audited). A run
+// someone else closed meanwhile gives ErrRunCancelled.
+func (s *Scheduler) finish(ctx context.Context, actor Actor, run db.ScheduleRun, base Params, failMsg string, failed bool) (bool, error) {
+	closed, err := s.store.CloseScheduleRun(ctx, run.ID, db.CloseRun{At: s.Now(),
+		Decide: func(ctx context.Context, _ db.ScheduleRun, items []db.ScheduleRunItem) (string, string, error) {
+			c := CountRunItems(items)
+			if c.Started > 0 {
+				return "", "", fmt.Errorf("fleet: schedule run %d: %d machines not settled", run.ID, c.Started)
+			}
+			msg := failMsg
+			if msg == "" {
+				msg = runSummary(c)
+			}
+			return s.recordOutcome(ctx, actor, base, c, msg, failed)
+		}})
 	if err != nil {
-		return err
+		return false, err
 	}
-	c := CountRunItems(items)
-	if c.Started > 0 {
-		return fmt.Errorf("fleet: schedule run %d: %d machines not settled", run.ID, c.Started)
+	if !closed {
+		return true, ErrRunCancelled
 	}
-	msg := failMsg
-	if msg == "" {
-		msg = fmt.Sprintf("%d done, %d skipped, %d failed", c.Done, c.Skipped, c.Failed+c.Unknown)
-		if c.Unknown > 0 {
-			msg += fmt.Sprintf(" (%d unknown)", c.Unknown)
-		}
+	return true, nil
+}
+
+// runSummary is a finished run's message from its counts.
+func runSummary(c RunCounts) string {
+	msg := fmt.Sprintf("%d done, %d skipped, %d failed", c.Done, c.Skipped, c.Failed+c.Unknown)
+	if c.Unknown > 0 {
+		msg += fmt.Sprintf(" (%d unknown)", c.Unknown)
 	}
+	return msg
+}
+
+// recordOutcome writes schedule.run's outcome row and returns the run's
+// final state with msg.
+func (s *Scheduler) recordOutcome(ctx context.Context, actor Actor, base Params, c RunCounts, msg string, failed bool) (string, string, error) {
 	state, outcome := db.RunSucceeded, db.OutcomeSucceeded
 	if failed || c.Failed+c.Unknown > 0 {
 		state, outcome = db.RunFailed, db.OutcomeFailed
@@ -486,11 +675,64 @@ func (s *Scheduler) finish(ctx context.Context, actor Actor, run db.ScheduleRun,
 	for k, v := range base {
 		p[k] = v
 	}
-	// The outcome row first, so a finished run is always audited.
 	if err := s.audit.Record(ctx, actor, ActScheduleRun, "", outcome, p, nil, msg); err != nil {
-		return fmt.Errorf("fleet: schedule run %d: record outcome: %w", run.ID, err)
+		return "", "", fmt.Errorf("fleet: schedule run: record outcome: %w", err)
 	}
-	return s.store.FinishScheduleRun(ctx, run.ID, state, msg, s.Now())
+	return state, msg, nil
+}
+
+// CancelRun ends an unfinished run as failed, "Cancelled by" actor: its
+// machines not begun yet are recorded skipped and will not be called;
+// calls already in flight finish (their items keep their own outcome),
+// and items a dead executor left started become unknown. It writes
+// schedule.run's failed outcome as actor. An executor working on the run
+// stops beginning machines and returns ErrRunCancelled. ErrRunFinished
+// when the run had ended; db.ErrNotFound when there is no such run.
+func (s *Scheduler) CancelRun(ctx context.Context, actor Actor, runID int64) error {
+	msg := "Cancelled by " + actor.Email + "."
+	return s.close(ctx, actor, runID, msg, "Not run: the run was cancelled by "+actor.Email+".", true)
+}
+
+// GiveUpRun ends an unfinished run that nothing will execute any more
+// (its job was discarded after its attempts, or cancelled) as failed with
+// reason: machines not begun are skipped, items left started become
+// unknown. ErrRunFinished when it had ended.
+func (s *Scheduler) GiveUpRun(ctx context.Context, runID int64, reason string) error {
+	return s.close(ctx, Actor{}, runID, reason, "Not run: "+reason, false)
+}
+
+func (s *Scheduler) close(ctx context.Context, actor Actor, runID int64, msg, skipMsg string, keepLive bool) error {
+	run, err := s.store.ScheduleRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if run.Finished() {
+		return ErrRunFinished
+	}
+	now := s.Now()
+	c := db.CloseRun{At: now, SkipUnstarted: skipMsg,
+		StartedAs: "Interrupted, and nothing is left to check it: whether the call was sent is not known. " + UnknownOutcomeHint}
+	if keepLive && run.LeaseUntil != nil && run.LeaseUntil.After(now) {
+		c.StartedAs = "" // an executor holds the run: its calls in flight finish
+	}
+	c.Decide = func(ctx context.Context, run db.ScheduleRun, items []db.ScheduleRunItem) (string, string, error) {
+		a := actor
+		if a.Email == "" {
+			a = Actor{Email: run.ActorEmail, Role: run.ActorRole} // the owner, or who ran it now
+		}
+		base := Params{"schedule_id": run.ScheduleID, "schedule_run_id": run.ID, "due_at": run.DueAt.UTC().Format(time.RFC3339),
+			"trigger": run.Trigger, "machine_ids": run.MachineIDs}
+		counts := CountRunItems(items)
+		return s.recordOutcome(ctx, a, base, counts, msg+" "+runSummary(counts)+".", true)
+	}
+	closed, err := s.store.CloseScheduleRun(ctx, runID, c)
+	if err != nil {
+		return err
+	}
+	if !closed {
+		return ErrRunFinished
+	}
+	return nil
 }
 
 // resolve lists the machine ids a run targets now.
@@ -550,42 +792,42 @@ func bulkAction(action string) string {
 	return BulkStart
 }
 
-// runMachine works on one machine not yet tried in this run.
-func (s *Scheduler) runMachine(ctx context.Context, sc Schedule, run db.ScheduleRun, owner Actor, ownerReason, id string, snap map[string]vagon.Machine) {
+// runMachine works on one machine not yet tried in this run. It returns
+// false when the machine's item could not be written (the run was closed
+// meanwhile, or the database failed): no call was made then.
+func (s *Scheduler) runMachine(ctx context.Context, sc Schedule, run db.ScheduleRun, owner Actor, ownerReason, id string, snap map[string]vagon.Machine) bool {
 	wctx := context.WithoutCancel(ctx)
 	m, known := snap[id]
 	item := db.ScheduleRunItem{RunID: run.ID, MachineID: id, MachineName: m.Attributes.Name}
-	final := func(state, msg string, code *int) {
+	final := func(state, msg string, code *int) bool {
 		item.State, item.Message, item.ErrorCode, item.UpdatedAt = state, msg, code, s.Now()
-		if _, err := s.store.InsertScheduleRunItem(wctx, item); err != nil {
+		inserted, err := s.store.InsertScheduleRunItem(wctx, item)
+		if err != nil {
 			s.o.Log.Error("schedule: record item", "run", run.ID, "machine", id, "err", err.Error())
 		}
+		return inserted
 	}
 	switch {
 	case ownerReason != "":
-		final(db.RunItemSkipped, ownerReason, nil)
-		return
+		return final(db.RunItemSkipped, ownerReason, nil)
 	case snap != nil && !known:
-		final(db.RunItemSkipped, "Not found in the fleet: it may have been deleted.", nil)
-		return
+		return final(db.RunItemSkipped, "Not found in the fleet: it may have been deleted.", nil)
 	}
 	if known {
 		g := sc.Gracefully
 		if reason := SkipReason(bulkAction(sc.Action), BulkParams{Gracefully: &g}, m); reason != "" {
-			final(db.RunItemSkipped, reason, nil)
-			return
+			return final(db.RunItemSkipped, reason, nil)
 		}
 	}
 	if sc.Action == ScheduleStop && sc.SkipActiveSessions {
 		if reason := s.activeSessionReason(ctx, id, m); reason != "" {
-			final(db.RunItemSkipped, reason, nil)
-			return
+			return final(db.RunItemSkipped, reason, nil)
 		}
 	}
 	item.State, item.UpdatedAt = db.RunItemStarted, s.Now()
 	inserted, err := s.store.InsertScheduleRunItem(ctx, item)
 	if err != nil || !inserted {
-		return // not claimed: no call (a retry settles what is there)
+		return false // not claimed: no call (a retry settles what is there)
 	}
 	set := func(state, msg string, code *int) {
 		item.State, item.Message, item.ErrorCode, item.UpdatedAt = state, msg, code, s.Now()
@@ -601,7 +843,7 @@ func (s *Scheduler) runMachine(ctx context.Context, sc Schedule, run db.Schedule
 		ScheduleID: sc.ID, RunID: run.ID, Machine: seen})
 	if res == nil {
 		set(db.RunItemFailed, ExplainAPIError(err), nil)
-		return
+		return true
 	}
 	var code *int
 	if res.ClientCode != 0 {
@@ -622,10 +864,11 @@ func (s *Scheduler) runMachine(ctx context.Context, sc Schedule, run db.Schedule
 	default:
 		if sc.Action == ScheduleStop && res.ClientCode == vagon.CodeNotRunning {
 			set(db.RunItemSkipped, "Not running, so there was nothing to stop.", code)
-			return
+			return true
 		}
 		set(db.RunItemFailed, res.Message, code)
 	}
+	return true
 }
 
 // activeSessionReason says why a stop would cut someone off ("" when no

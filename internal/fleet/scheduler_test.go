@@ -294,7 +294,7 @@ func TestScheduler_retrySettlesStartedItemsByState(t *testing.T) {
 	power := fleet.ServicePower(e.svc)
 	crash := errors.New("crash")
 	// The first attempt "crashes" right after its first call reached Vagon.
-	s := fleet.NewScheduler(e.svc, fleet.SchedulerOptions{Now: e.clock.Now, Lease: time.Minute,
+	s := fleet.NewScheduler(e.svc, fleet.SchedulerOptions{Now: e.clock.Now, Lease: time.Minute, Concurrency: 1,
 		Power: func(ctx context.Context, a fleet.Actor, r fleet.PowerRequest) (*fleet.ActionResult, error) {
 			mu.Lock()
 			calls++

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 )
 
@@ -41,11 +42,21 @@ const (
 // interface (web.JobQueue), so web never imports River.
 type Admin struct {
 	client *river.Client[pgx.Tx]
+	bulk   *fleet.Bulk
+	sched  *fleet.Scheduler
 }
 
 // NewAdmin returns the queue admin over client (a client that only
 // inserts, without workers, is enough: Admin never works jobs).
 func NewAdmin(client *river.Client[pgx.Tx]) *Admin { return &Admin{client: client} }
+
+// WithBulk makes Cancel of a bulk operation's job cancel the operation
+// (fleet.Bulk.Cancel), which its job then closes.
+func (a *Admin) WithBulk(b *fleet.Bulk) *Admin { a.bulk = b; return a }
+
+// WithScheduler makes Cancel of a schedule run's job end the run
+// (fleet.Scheduler.CancelRun) before the job.
+func (a *Admin) WithScheduler(s *fleet.Scheduler) *Admin { a.sched = s; return a }
 
 // List returns one page of jobs, newest first, and the cursor of the next
 // page ("" on the last page).
@@ -139,18 +150,93 @@ func (a *Admin) Retry(ctx context.Context, id int64) (fleet.JobRow, error) {
 	return after, nil
 }
 
-// Cancel cancels the job id: at once when it waits in the queue; a running
-// job is asked to stop (CancelRequested; its worker's context is
-// cancelled and it ends as cancelled when it returns). A finished job is
-// fleet.ErrJobNoCancel. It returns the job as it is after.
-func (a *Admin) Cancel(ctx context.Context, id int64) (fleet.JobRow, error) {
-	before, err := a.Get(ctx, id)
+// Cancel cancels the job id, as actor, by what the job does:
+//
+//   - a bulk operation's job (KindBulk): the operation is cancelled
+//     (fleet.Bulk.Cancel, audited as bulk.cancel): its machines not begun
+//     are skipped, calls in flight finish, and the job closes the
+//     operation and ends cancelled (a waiting job is made to run now for
+//     that). The job itself is not cancelled under a running worker, which
+//     would cut its calls off and leave the operation open.
+//   - a schedule run's job (KindScheduleRun): the run is ended as failed,
+//     "Cancelled by" actor (fleet.Scheduler.CancelRun): its machines not
+//     begun are skipped, calls in flight finish; then the job is cancelled
+//     (a running one ends cancelled when its calls in flight are done), and
+//     the schedule tick never runs the run again.
+//   - any other job: River cancels it at once when it waits in the queue;
+//     a running one is asked to stop (CancelRequested; its worker's
+//     context is cancelled and it ends as cancelled when it returns).
+//
+// A finished job is fleet.ErrJobNoCancel. It returns the job as it is
+// after.
+func (a *Admin) Cancel(ctx context.Context, actor fleet.Actor, id int64) (fleet.JobRow, error) {
+	raw, err := a.client.JobGet(ctx, id)
 	if err != nil {
-		return fleet.JobRow{}, err
+		return fleet.JobRow{}, notFound("get", err)
 	}
+	before := jobRow(raw)
 	if !fleet.JobCanCancel(before.State) {
 		return before, fleet.ErrJobNoCancel
 	}
+	switch {
+	case raw.Kind == KindBulk && a.bulk != nil:
+		var args BulkArgs
+		if json.Unmarshal(raw.EncodedArgs, &args) == nil && args.OpID > 0 {
+			return a.cancelBulk(ctx, actor, raw, args.OpID)
+		}
+	case raw.Kind == KindScheduleRun && a.sched != nil:
+		var args ScheduleRunArgs
+		if json.Unmarshal(raw.EncodedArgs, &args) == nil && args.RunID > 0 {
+			return a.cancelRun(ctx, actor, raw, args.RunID)
+		}
+	}
+	return a.riverCancel(ctx, id)
+}
+
+// cancelBulk cancels the operation of a bulk job; its worker closes it.
+func (a *Admin) cancelBulk(ctx context.Context, actor fleet.Actor, job *rivertype.JobRow, opID int64) (fleet.JobRow, error) {
+	// The jobs page is for admins (its route's permission): an admin may
+	// cancel anyone's operation.
+	err := a.bulk.Cancel(ctx, actor, opID, true)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return a.riverCancel(ctx, job.ID) // no operation left to close
+	case errors.Is(err, fleet.ErrBulkFinished):
+		st, gerr := a.bulk.Get(ctx, opID)
+		if gerr == nil && st.Op.Finished() && job.State != rivertype.JobStateRunning {
+			return a.riverCancel(ctx, job.ID) // nothing left for it to do
+		}
+		// Cancelled before and not yet closed: its worker closes it.
+	case err != nil:
+		return jobRow(job), err
+	}
+	if job.State == rivertype.JobStateScheduled || job.State == rivertype.JobStateRetryable {
+		// Waiting (snoozed, or backing off): run it now, so it closes the
+		// operation at once.
+		if _, err := a.client.JobRetry(ctx, job.ID); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+			return jobRow(job), fmt.Errorf("jobs: cancel: wake bulk job: %w", err)
+		}
+	}
+	return a.Get(ctx, job.ID)
+}
+
+// cancelRun ends a schedule run, then cancels its job.
+func (a *Admin) cancelRun(ctx context.Context, actor fleet.Actor, job *rivertype.JobRow, runID int64) (fleet.JobRow, error) {
+	err := a.sched.CancelRun(ctx, actor, runID)
+	if err != nil && !errors.Is(err, fleet.ErrRunFinished) && !errors.Is(err, db.ErrNotFound) {
+		return jobRow(job), err
+	}
+	if job.State == rivertype.JobStateRunning {
+		// Its worker stops beginning machines, lets its calls in flight
+		// finish and ends the job cancelled (fleet.ErrRunCancelled); a
+		// River cancel now would cut those calls off.
+		return a.Get(ctx, job.ID)
+	}
+	return a.riverCancel(ctx, job.ID)
+}
+
+// riverCancel is River's own cancel.
+func (a *Admin) riverCancel(ctx context.Context, id int64) (fleet.JobRow, error) {
 	j, err := a.client.JobCancel(ctx, id)
 	if err != nil {
 		return fleet.JobRow{}, notFound("cancel", err)

@@ -264,7 +264,7 @@ func TestAdmin_retryableJobRetrySucceeds(t *testing.T) {
 	if _, err := e.admin.Retry(ctx, id); !errors.Is(err, fleet.ErrJobNoRetry) {
 		t.Errorf("retry completed: %v, want ErrJobNoRetry", err)
 	}
-	if _, err := e.admin.Cancel(ctx, id); !errors.Is(err, fleet.ErrJobNoCancel) {
+	if _, err := e.admin.Cancel(ctx, adminActor, id); !errors.Is(err, fleet.ErrJobNoCancel) {
 		t.Errorf("cancel completed: %v, want ErrJobNoCancel", err)
 	}
 }
@@ -280,14 +280,14 @@ func TestAdmin_cancel(t *testing.T) {
 		if err != nil || j.State != "scheduled" || j.Tab != fleet.JobTabQueued {
 			t.Fatalf("scheduled job %+v %v", j, err)
 		}
-		after, err := e.admin.Cancel(ctx, id)
+		after, err := e.admin.Cancel(ctx, adminActor, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if after.State != "cancelled" || after.CancelRequested {
 			t.Errorf("after cancel %+v", after)
 		}
-		if _, err := e.admin.Cancel(ctx, id); !errors.Is(err, fleet.ErrJobNoCancel) {
+		if _, err := e.admin.Cancel(ctx, adminActor, id); !errors.Is(err, fleet.ErrJobNoCancel) {
 			t.Errorf("second cancel: %v, want ErrJobNoCancel", err)
 		}
 	})
@@ -301,7 +301,7 @@ func TestAdmin_cancel(t *testing.T) {
 		if c, _ := e.admin.Counts(ctx); c[fleet.JobTabRunning] != 1 {
 			t.Errorf("counts %v, want 1 running", c)
 		}
-		after, err := e.admin.Cancel(ctx, id)
+		after, err := e.admin.Cancel(ctx, adminActor, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +377,7 @@ func TestAdmin_listPagesAndFilters(t *testing.T) {
 	if _, err := e.admin.Retry(ctx, 999999); !errors.Is(err, fleet.ErrJobNotFound) {
 		t.Errorf("retry unknown: %v", err)
 	}
-	if _, err := e.admin.Cancel(ctx, 999999); !errors.Is(err, fleet.ErrJobNotFound) {
+	if _, err := e.admin.Cancel(ctx, adminActor, 999999); !errors.Is(err, fleet.ErrJobNotFound) {
 		t.Errorf("cancel unknown: %v", err)
 	}
 }
@@ -422,3 +422,5 @@ func TestSummarizeArgs(t *testing.T) {
 		}
 	})
 }
+
+var adminActor = fleet.Actor{Email: "admin@example.com", Role: "admin"}

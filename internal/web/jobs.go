@@ -30,9 +30,12 @@ type JobQueue interface {
 	// Retry makes a job run now (fleet.ErrJobNoRetry in a state that
 	// does not allow it) and returns it as it is after.
 	Retry(ctx context.Context, id int64) (fleet.JobRow, error)
-	// Cancel cancels a job, or asks a running one to stop
-	// (fleet.ErrJobNoCancel when it has finished).
-	Cancel(ctx context.Context, id int64) (fleet.JobRow, error)
+	// Cancel cancels a job as actor, by what it does: a bulk operation's
+	// job cancels the operation (its job then closes it), a schedule run's
+	// job ends the run as cancelled and then the job; any other job is
+	// cancelled, or a running one asked to stop (fleet.ErrJobNoCancel when
+	// it has finished).
+	Cancel(ctx context.Context, actor fleet.Actor, id int64) (fleet.JobRow, error)
 	// Counts returns how many jobs each tab holds.
 	Counts(ctx context.Context) (fleet.JobCounts, error)
 }
@@ -356,7 +359,10 @@ func (s *Server) cancelJob(c echo.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
-	after, err := s.jobAction(c, fleet.ActJobCancel, j, s.jobs.Cancel)
+	actor := s.actor(c)
+	after, err := s.jobAction(c, fleet.ActJobCancel, j, func(ctx context.Context, id int64) (fleet.JobRow, error) {
+		return s.jobs.Cancel(ctx, actor, id)
+	})
 	if errors.Is(err, fleet.ErrAuditUnavailable) {
 		s.releaseConfirm(ctx, fleet.ActJobCancel, token) // nothing was done
 		return err
@@ -370,7 +376,7 @@ func (s *Server) cancelJob(c echo.Context) error {
 		return s.answerJob(c, o)
 	}
 	msg := "Job #" + strconv.FormatInt(j.ID, 10) + " is cancelled; it will not run."
-	if after.State == "running" {
+	if after.Tab != fleet.JobTabCancelled {
 		msg = "Job #" + strconv.FormatInt(j.ID, 10) + " is asked to stop; it ends as cancelled when its worker notices."
 	}
 	return s.answerJob(c, jobOutcome{status: http.StatusOK, job: after, flash: views.Flash{Kind: views.FlashSuccess, Text: msg}})
