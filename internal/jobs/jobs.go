@@ -20,11 +20,24 @@
 // beginning machines, lets the calls in flight finish, and snoozes the job
 // (River puts it straight back as available, without spending an attempt)
 // for the next slice. River's job timeout (RescueAfter/2) cancels an
-// attempt that overruns anyway, so a live attempt is always over before
-// the rescuer would look at it, and two attempts of one operation never
-// run at once. The state lives in bulk_items, not in the job: a new
-// attempt re-reads it, runs what is pending, and settles an item left
-// `running` by reading the machine's state (never a blind second call).
+// attempt that overruns anyway, and after it the attempt's remaining work
+// is bounded (fleet.TailTimeout + fleet.BulkWriteTimeout, less than
+// RescueAfter/2 for any RescueAfter >= config.MinJobsRescueAfter), so a
+// live attempt is over before the rescuer would look at it. Should one
+// still be alive (a stalled process), Postgres fences it off: each attempt
+// takes a new runner token, and an item's call is begun only by a
+// conditional claim naming the current token (db.BeginBulkItem), so two
+// attempts never both begin a machine. The state lives in bulk_items, not
+// in the job: a new attempt re-reads it, runs what is pending, and settles
+// an item left `running` by reading the machine's state (fleet.ReachedBy's
+// policy: at most one more call, and only when the state clearly shows the
+// first did not happen).
+//
+// # Shutdown
+//
+// Stop tells running bulk slices at once to begin no new machine, then
+// waits for the calls in flight (River's soft stop); the snoozed job goes on
+// at once on another replica.
 package jobs
 
 import (
