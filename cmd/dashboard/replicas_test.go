@@ -408,9 +408,10 @@ func TestReplicas(t *testing.T) {
 				t.Errorf("machine %s: audit rows %+v: an outcome other than started/succeeded", id, *tr)
 			case !inFlight[id] && (tr.started != 1 || tr.succeeded != 1):
 				t.Errorf("machine %s: audit rows %+v, want one started and one succeeded", id, *tr)
-			case inFlight[id] && (tr.started < 1 || tr.started > 2 || tr.succeeded > 1 || tr.started != n):
-				// One started row per call begun: the cut-off one, and the
-				// retry if the state read showed the machine still off.
+			case inFlight[id] && (tr.started < 1 || tr.started > 2 || tr.succeeded > 1 || n > tr.started):
+				// One started row per call begun (the cut-off one, and the
+				// retry if the state read showed the machine still off); a
+				// call may die after its row and before reaching Vagon.
 				t.Errorf("machine %s (in flight at the kill): audit rows %+v for %d start calls", id, *tr, n)
 			case inFlight[id] && tr.started == 2 && tr.succeeded != 1:
 				t.Errorf("machine %s (retried after the kill): audit rows %+v, want its retry succeeded", id, *tr)
