@@ -1,9 +1,9 @@
 -- Bulk operations (issue 4): one row per operation a user submitted and one
 -- row per target machine. Written only by internal/fleet's Bulk through
--- internal/db. An operation is processed by one runner at a time across
--- replicas (a Postgres advisory lock per operation, see db.TryLockBulkOp);
--- an operation left 'queued' or 'running' by a process that died is picked
--- up again by the next runner that starts or polls.
+-- internal/db. Since issue 10 each operation is worked on by its River job
+-- (internal/jobs), in slices; 00011 adds the runner token that fences an
+-- older slice off. An operation left 'queued' or 'running' by a process
+-- that died goes on when River runs its job again (a rescue or a retry).
 
 -- +goose Up
 
@@ -21,8 +21,8 @@ CREATE TABLE bulk_operations (
     user_agent  text        NOT NULL DEFAULT '',
     request_id  text        NOT NULL DEFAULT '',
     concurrency integer     NOT NULL DEFAULT 4 CHECK (concurrency BETWEEN 1 AND 32),
-    -- queued: submitted, not yet claimed; running: a runner works on it (or
-    -- died working on it); succeeded: every machine done or skipped;
+    -- queued: submitted, no slice has begun; running: a slice works on it
+    -- (or died working on it); succeeded: every machine done or skipped;
     -- failed: finished with at least one machine failed or interrupted.
     status      text        NOT NULL DEFAULT 'queued'
                             CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
@@ -32,7 +32,8 @@ CREATE TABLE bulk_operations (
     CHECK ((finished_at IS NULL) = (status IN ('queued', 'running')))
 );
 
--- Runners look for unfinished operations on every poll.
+-- Served the first runner's poll for unfinished operations; dropped in
+-- 00009 (River's queue replaced the poll).
 CREATE INDEX bulk_operations_unfinished ON bulk_operations (id)
     WHERE status IN ('queued', 'running');
 
@@ -41,7 +42,7 @@ CREATE TABLE bulk_items (
     -- Position in the operation, for a stable display order.
     seq          integer     NOT NULL,
     machine_id   text        NOT NULL CHECK (machine_id <> ''),
-    -- Filled from the API when the runner first sees the machine.
+    -- Filled from the API when a slice first sees the machine.
     machine_name text        NOT NULL DEFAULT '',
     -- pending: not tried yet; running: the call is (or was, when the process
     -- died) in flight; done, skipped (already in the target state), failed;
@@ -50,8 +51,8 @@ CREATE TABLE bulk_items (
                              CHECK (state IN ('pending', 'running', 'done', 'skipped', 'failed', 'interrupted')),
     message      text        NOT NULL DEFAULT '',
     client_code  integer     NULL,
-    -- How many times a runner began the call (at most 2: one retry after a
-    -- restart).
+    -- How many times a slice began the call (at most 2: one retry after a
+    -- restart, see fleet.ReachedBy).
     attempts     integer     NOT NULL DEFAULT 0,
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (op_id, machine_id),

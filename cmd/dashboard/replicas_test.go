@@ -184,7 +184,7 @@ func TestReplicas(t *testing.T) {
 			"DATABASE_URL=" + dbURL, "ADDR=127.0.0.1:0", "LOG_FORMAT=json",
 			"VAGON_API_URL=" + srv.URL + vagonsim.BasePath, "VAGON_API_KEY=k", "VAGON_API_SECRET=s",
 			"ADMIN_EMAIL=admin@example.com", "ADMIN_PASSWORD=correct-horse-battery",
-			"SYNC_INTERVAL=" + interval.String(), "JOBS_RESCUE_AFTER=8s",
+			"SYNC_INTERVAL=" + interval.String(), "JOBS_RESCUE_AFTER=30s",
 			"AUDIT_SPOOL_FILE=" + filepath.Join(dir, name+"-spool.jsonl"), "DATA_DIR=" + filepath.Join(dir, name),
 		}
 	}
@@ -366,6 +366,67 @@ func TestReplicas(t *testing.T) {
 			default:
 				t.Errorf("machine %s got %d start calls (in flight at the kill: %v)", id, n, inFlight[id])
 			}
+		}
+		// The audit trail: per machine one machine.start succeeded row of
+		// this operation. A machine in flight at the kill keeps the dead
+		// process's started row without an outcome; its resume either
+		// settled it by reading state (no new call, no new row) or made the
+		// one retry (a second started row, and its succeeded row).
+		type trail struct{ started, succeeded, other int }
+		trails := map[string]*trail{}
+		rows, _ = pool.Query(ctx, `SELECT machine_id, outcome FROM audit_events
+			WHERE action = 'machine.start' AND params->>'bulk_op_id' = $1`, strconv.FormatInt(opID, 10))
+		for rows.Next() {
+			var id, outcome string
+			if err := rows.Scan(&id, &outcome); err != nil {
+				t.Fatal(err)
+			}
+			tr := trails[id]
+			if tr == nil {
+				tr = &trail{}
+				trails[id] = tr
+			}
+			switch outcome {
+			case "started":
+				tr.started++
+			case "succeeded":
+				tr.succeeded++
+			default:
+				tr.other++
+			}
+		}
+		rows.Close()
+		for _, id := range ids {
+			tr := trails[id]
+			if tr == nil {
+				t.Errorf("machine %s: no machine.start rows", id)
+				continue
+			}
+			n := cs.startPosts(id)
+			switch {
+			case tr.other != 0:
+				t.Errorf("machine %s: audit rows %+v: an outcome other than started/succeeded", id, *tr)
+			case !inFlight[id] && (tr.started != 1 || tr.succeeded != 1):
+				t.Errorf("machine %s: audit rows %+v, want one started and one succeeded", id, *tr)
+			case inFlight[id] && (tr.started < 1 || tr.started > 2 || tr.succeeded > 1 || n > tr.started):
+				// One started row per call begun (the cut-off one, and the
+				// retry if the state read showed the machine still off); a
+				// call may die after its row and before reaching Vagon.
+				t.Errorf("machine %s (in flight at the kill): audit rows %+v for %d start calls", id, *tr, n)
+			case inFlight[id] && tr.started == 2 && tr.succeeded != 1:
+				t.Errorf("machine %s (retried after the kill): audit rows %+v, want its retry succeeded", id, *tr)
+			}
+		}
+		parent := map[string]int{}
+		rows, _ = pool.Query(ctx, `SELECT outcome FROM audit_events WHERE action = 'bulk.run' AND params->>'bulk_op_id' = $1`, strconv.FormatInt(opID, 10))
+		for rows.Next() {
+			var o string
+			_ = rows.Scan(&o)
+			parent[o]++
+		}
+		rows.Close()
+		if parent["started"] != 1 || parent["succeeded"] != 1 || len(parent) != 2 {
+			t.Errorf("bulk.run rows by outcome: %v, want one started and one succeeded", parent)
 		}
 		if status != "succeeded" {
 			t.Errorf("operation %s", status)

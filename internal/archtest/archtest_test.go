@@ -3,7 +3,8 @@
 // imports only templ and the standard library; vagon only the standard
 // library; vagonsim may import vagon; db only pgx and goose (for the
 // embedded migrations); nothing imports web; fleet imports neither web nor
-// views. It has no code of its own and sits below nothing.
+// views; only cmd/dashboard imports internal/jobs, and only jobs and the
+// command import River. It has no code of its own and sits below nothing.
 package archtest
 
 import (
@@ -87,6 +88,8 @@ func TestDependencyRules(t *testing.T) {
 		}, "db imports only pgx, goose and the embedded migrations"},
 		{"fleet", true, func(p string) bool { return !under(p, mod+"/internal/web") && !under(p, mod+"/internal/views") },
 			"fleet imports neither web nor views"},
+		{"web", false, webAllowed,
+			"web imports the standard library, echo, gorilla, templ, prometheus, golang.org/x and the module's views, fleet, vagon, db, csvsafe, passwd, config and static (never pgx, River or jobs)"},
 	}
 	for _, r := range rules {
 		p := in(r.pkg)
@@ -97,6 +100,22 @@ func TestDependencyRules(t *testing.T) {
 		for _, d := range check {
 			if !r.allowed(d) {
 				t.Errorf("%s: internal/%s depends on %s", r.rule, r.pkg, d)
+			}
+		}
+	}
+	// Only the command that wires it imports internal/jobs, and only jobs
+	// (and the command) import River: web and fleet reach the queue
+	// through fleet's interfaces. Test files are not listed, so tests may.
+	for path, p := range pkgs {
+		if !under(path, mod) || path == mod+"/cmd/dashboard" {
+			continue
+		}
+		for _, d := range p.Imports {
+			if under(d, mod+"/internal/jobs") {
+				t.Errorf("%s imports %s: only cmd/dashboard imports jobs", path, d)
+			}
+			if under(d, "github.com/riverqueue") && !under(path, mod+"/internal/jobs") {
+				t.Errorf("%s imports %s: only internal/jobs (and cmd/dashboard) import River", path, d)
 			}
 		}
 	}
@@ -111,4 +130,22 @@ func TestDependencyRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// webAllowed is what internal/web may import directly.
+func webAllowed(p string) bool {
+	if std(p) {
+		return true
+	}
+	for _, prefix := range []string{
+		"github.com/labstack/echo/v4", "github.com/gorilla", "github.com/a-h/templ",
+		"github.com/prometheus/client_golang", "golang.org/x",
+		mod + "/internal/views", mod + "/internal/fleet", mod + "/internal/vagon", mod + "/internal/db",
+		mod + "/internal/csvsafe", mod + "/internal/passwd", mod + "/internal/config", mod + "/static",
+	} {
+		if under(p, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -43,10 +43,10 @@ type Config struct {
 	// AuditSpoolFile keeps outcome rows the audit log could not take yet,
 	// until they are written (AUDIT_SPOOL_FILE).
 	AuditSpoolFile string
-	// JobsRescueAfter is how long a background job (bulk slice, sync pass)
-	// may look running before it is taken for dead and run again on any
-	// replica (JOBS_RESCUE_AFTER). A bulk operation works in slices of a
-	// quarter of it, each cut off at half of it.
+	// JobsRescueAfter is how long a background job (bulk slice, sync pass,
+	// schedule run) may look running before it is taken for dead and run
+	// again on any replica (JOBS_RESCUE_AFTER). Every job is cut off at
+	// half of it; a bulk operation works in slices of a quarter of it.
 	JobsRescueAfter time.Duration
 }
 
@@ -63,9 +63,16 @@ const (
 	// DefaultJobsRescueAfter: a replica killed mid-way through a bulk
 	// operation has it resumed elsewhere within about this long.
 	DefaultJobsRescueAfter = 5 * time.Minute
-	// MinJobsRescueAfter keeps a slice's cut-off (half of it) longer than
-	// a Vagon call may take in tests; production wants minutes.
-	MinJobsRescueAfter = 2 * time.Second
+	// MinJobsRescueAfter is the safe floor. A job attempt is cut off at
+	// half of it (15 s here), and after the cut a bulk attempt still
+	// settles its call in flight and writes its rows for at most
+	// fleet.TailTimeout + fleet.BulkWriteTimeout (13 s) before it returns:
+	// so a live attempt is over before the rescuer (at RescueAfter) may take
+	// its job for dead and start another. Lower values let the rescuer
+	// re-queue a live job (fencing then keeps the old attempt from beginning
+	// machines, but its last call could overlap the new one's retry).
+	// Production wants minutes.
+	MinJobsRescueAfter = 30 * time.Second
 	minSessionKeyBytes = 32
 )
 

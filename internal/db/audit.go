@@ -100,6 +100,18 @@ const auditColumns = `id, at, actor_email, actor_role, action,
 // Inserts are serialized by an advisory lock held for the transaction, so
 // every row's prev_hash is the hash of the row with the next lower id.
 func (s *Store) InsertAudit(ctx context.Context, ev *AuditEvent) (id int64, err error) {
+	return s.insertAudit(ctx, s.pool, ev)
+}
+
+// InsertAuditTx is InsertAudit inside tx: the row exists exactly when tx
+// commits. The chain's lock is held until then, so keep tx short.
+func (s *Store) InsertAuditTx(ctx context.Context, tx pgx.Tx, ev *AuditEvent) (id int64, err error) {
+	return s.insertAudit(ctx, tx, ev)
+}
+
+func (s *Store) insertAudit(ctx context.Context, on interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, ev *AuditEvent) (id int64, err error) {
 	params := ev.Params
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage(`{}`)
@@ -110,7 +122,7 @@ func (s *Store) InsertAudit(ctx context.Context, ev *AuditEvent) (id int64, err 
 		at = &t
 	}
 	row := *ev
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, on, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`SELECT pg_advisory_xact_lock($1)`, auditLockKey)
 		b.Queue(`SELECT

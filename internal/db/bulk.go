@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,21 +57,24 @@ func (o *BulkOp) Finished() bool { return o.Status == BulkSucceeded || o.Status 
 
 // BulkItem is one machine of a bulk operation.
 type BulkItem struct {
-	OpID        int64     `db:"op_id"`
-	Seq         int       `db:"seq"`
-	MachineID   string    `db:"machine_id"`
-	MachineName string    `db:"machine_name"`
-	State       string    `db:"state"`
-	Message     string    `db:"message"`
-	ClientCode  *int      `db:"client_code"`
-	Attempts    int       `db:"attempts"`
-	UpdatedAt   time.Time `db:"updated_at"`
+	OpID        int64  `db:"op_id"`
+	Seq         int    `db:"seq"`
+	MachineID   string `db:"machine_id"`
+	MachineName string `db:"machine_name"`
+	State       string `db:"state"`
+	Message     string `db:"message"`
+	ClientCode  *int   `db:"client_code"`
+	Attempts    int    `db:"attempts"`
+	// Runner is the token of the runner that last began the item's call
+	// (0: none did).
+	Runner    int64     `db:"runner"`
+	UpdatedAt time.Time `db:"updated_at"`
 }
 
 const bulkOpColumns = `id, action, params, actor_email, actor_role, remote_addr, user_agent,
 request_id, concurrency, status, created_at, started_at, finished_at, cancelled_by, cancelled_at`
 
-const bulkItemColumns = `op_id, seq, machine_id, machine_name, state, message, client_code, attempts, updated_at`
+const bulkItemColumns = `op_id, seq, machine_id, machine_name, state, message, client_code, attempts, runner, updated_at`
 
 // CreateBulkOp stores a queued operation with one pending item per machine
 // id, in the order given, and returns its id. names may be nil, or hold a
@@ -147,27 +151,27 @@ func (s *Store) BulkItems(ctx context.Context, opID int64) ([]BulkItem, error) {
 	return items, nil
 }
 
-// UnfinishedBulkOps returns the ids of the operations still queued or
-// running, oldest first.
-func (s *Store) UnfinishedBulkOps(ctx context.Context) ([]int64, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT id FROM bulk_operations WHERE status IN ('queued', 'running') ORDER BY id`)
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("db: unfinished bulk operations: %w", err)
-	}
-	return ids, nil
-}
+// ErrBulkFenced means a newer runner took the operation over (or it is
+// finished), or the item is no longer in the state its caller saw: the
+// claim or write changed nothing, and the caller must not make the call.
+var ErrBulkFenced = errors.New("db: the bulk operation was taken over by another runner, or the item changed")
 
 // StartBulkOp marks an unfinished operation running, keeping the time it
-// first started.
-func (s *Store) StartBulkOp(ctx context.Context, id int64) error {
-	_, err := s.pool.Exec(ctx, `UPDATE bulk_operations
-		SET status = 'running', started_at = coalesce(started_at, now())
-		WHERE id = $1 AND status IN ('queued', 'running')`, id)
-	if err != nil {
-		return fmt.Errorf("db: start bulk operation %d: %w", id, err)
+// first started, and returns a new runner token: from now on only claims
+// and writes naming this token take effect (BeginBulkItem,
+// SetBulkItemResult), so the runner before it is fenced off. ErrBulkFenced
+// when the operation has finished.
+func (s *Store) StartBulkOp(ctx context.Context, id int64) (runner int64, err error) {
+	err = s.pool.QueryRow(ctx, `UPDATE bulk_operations
+		SET status = 'running', started_at = coalesce(started_at, now()), runner = runner + 1
+		WHERE id = $1 AND status IN ('queued', 'running') RETURNING runner`, id).Scan(&runner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("db: start bulk operation %d: %w", id, ErrBulkFenced)
 	}
-	return nil
+	if err != nil {
+		return 0, fmt.Errorf("db: start bulk operation %d: %w", id, err)
+	}
+	return runner, nil
 }
 
 // FinishBulkOp marks an operation succeeded or failed. It reports false when
@@ -194,24 +198,44 @@ func (s *Store) SetBulkItemName(ctx context.Context, opID int64, machineID, name
 	return nil
 }
 
-// BeginBulkItem marks an item running before its API call and returns how
-// many times a call has now been begun for it.
-func (s *Store) BeginBulkItem(ctx context.Context, opID int64, machineID string) (attempts int, err error) {
-	err = s.pool.QueryRow(ctx, `UPDATE bulk_items
-		SET state = 'running', attempts = attempts + 1, message = '', client_code = NULL, updated_at = now()
-		WHERE op_id = $1 AND machine_id = $2 RETURNING attempts`, opID, machineID).Scan(&attempts)
+// BeginBulkItem claims an item for its API call, before the call: it marks
+// it running under runner and returns how many times a call has now been
+// begun for it. The claim holds only while runner is the operation's
+// current token and the item is still in state with the attempts its
+// caller read (one conditional UPDATE; the operation's row is locked FOR
+// SHARE, so a StartBulkOp bumping the token either waits for the claim or
+// makes it fail). ErrBulkFenced, changing nothing, otherwise.
+func (s *Store) BeginBulkItem(ctx context.Context, opID int64, machineID string, runner int64, state string, seenAttempts int) (attempts int, err error) {
+	err = s.pool.QueryRow(ctx, `WITH op AS (
+			SELECT 1 FROM bulk_operations
+			WHERE id = $1 AND runner = $3 AND status = 'running' FOR SHARE)
+		UPDATE bulk_items
+		SET state = 'running', attempts = attempts + 1, runner = $3, message = '', client_code = NULL, updated_at = now()
+		WHERE op_id = $1 AND machine_id = $2 AND state = $4 AND attempts = $5 AND EXISTS (SELECT 1 FROM op)
+		RETURNING attempts`, opID, machineID, runner, state, seenAttempts).Scan(&attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("db: begin bulk item %s of %d: %w", machineID, opID, ErrBulkFenced)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("db: begin bulk item: %w", notFound(err))
+		return 0, fmt.Errorf("db: begin bulk item: %w", err)
 	}
 	return attempts, nil
 }
 
-// SetBulkItemResult records an item's final (or pending) state.
-func (s *Store) SetBulkItemResult(ctx context.Context, opID int64, machineID, state, message string, code *int) error {
-	_, err := s.pool.Exec(ctx, `UPDATE bulk_items SET state = $3, message = $4, client_code = $5, updated_at = now()
-		WHERE op_id = $1 AND machine_id = $2`, opID, machineID, state, truncate(message, 1000), code)
+// SetBulkItemResult records an item's final (or pending) state, on behalf
+// of runner: ErrBulkFenced, changing nothing, when runner is no longer the
+// operation's token (a newer runner settles the item instead).
+func (s *Store) SetBulkItemResult(ctx context.Context, opID int64, machineID string, runner int64, state, message string, code *int) error {
+	tag, err := s.pool.Exec(ctx, `WITH op AS (
+			SELECT 1 FROM bulk_operations WHERE id = $1 AND runner = $6 FOR SHARE)
+		UPDATE bulk_items SET state = $3, message = $4, client_code = $5, updated_at = now()
+		WHERE op_id = $1 AND machine_id = $2 AND EXISTS (SELECT 1 FROM op)`,
+		opID, machineID, state, truncate(message, 1000), code, runner)
 	if err != nil {
 		return fmt.Errorf("db: bulk item result: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("db: bulk item result %s of %d: %w", machineID, opID, ErrBulkFenced)
 	}
 	return nil
 }

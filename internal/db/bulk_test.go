@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -35,24 +37,22 @@ func TestBulkOp_lifecycle(t *testing.T) {
 	if len(items) != 3 || items[0].MachineID != "12" || items[1].MachineName != "Computer #10" || items[2].State != db.ItemPending {
 		t.Fatalf("items = %+v", items)
 	}
-	if ids, err := s.UnfinishedBulkOps(ctx); err != nil || len(ids) != 1 || ids[0] != id {
-		t.Fatalf("unfinished = %v, %v", ids, err)
+	r, err := s.StartBulkOp(ctx, id)
+	if err != nil || r != 1 {
+		t.Fatalf("start: runner %d, %v", r, err)
 	}
-	if err := s.StartBulkOp(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.BeginBulkItem(ctx, id, "12")
+	n, err := s.BeginBulkItem(ctx, id, "12", r, db.ItemPending, 0)
 	if err != nil || n != 1 {
 		t.Fatalf("begin: %d, %v", n, err)
 	}
-	if n, _ := s.BeginBulkItem(ctx, id, "12"); n != 2 {
-		t.Fatalf("second begin: attempts %d", n)
+	if n, err := s.BeginBulkItem(ctx, id, "12", r, db.ItemRunning, 1); err != nil || n != 2 {
+		t.Fatalf("second begin: attempts %d, %v", n, err)
 	}
-	if _, err := s.BeginBulkItem(ctx, id, "999"); !errors.Is(err, db.ErrNotFound) {
+	if _, err := s.BeginBulkItem(ctx, id, "999", r, db.ItemPending, 0); !errors.Is(err, db.ErrBulkFenced) {
 		t.Fatalf("begin unknown item: %v", err)
 	}
 	code := 4204
-	if err := s.SetBulkItemResult(ctx, id, "12", db.ItemSkipped, "not running", &code); err != nil {
+	if err := s.SetBulkItemResult(ctx, id, "12", r, db.ItemSkipped, "not running", &code); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetBulkItemName(ctx, id, "11", "Computer #11"); err != nil {
@@ -72,8 +72,8 @@ func TestBulkOp_lifecycle(t *testing.T) {
 	if !got.Finished() || got.StartedAt == nil || got.FinishedAt == nil || got.Status != db.BulkSucceeded {
 		t.Fatalf("finished op = %+v", got)
 	}
-	if ids, _ := s.UnfinishedBulkOps(ctx); len(ids) != 0 {
-		t.Fatalf("unfinished after finish = %v", ids)
+	if _, err := s.StartBulkOp(ctx, id); !errors.Is(err, db.ErrBulkFenced) {
+		t.Fatalf("start of a finished op: %v", err)
 	}
 	if _, err := s.BulkOp(ctx, id+100); !errors.Is(err, db.ErrNotFound) {
 		t.Fatalf("missing op: %v", err)
@@ -115,10 +115,14 @@ func TestCancelBulkOp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.BeginBulkItem(ctx, id, "1"); err != nil { // in flight
+	r, err := s.StartBulkOp(ctx, id)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetBulkItemResult(ctx, id, "2", db.ItemDone, "Started.", nil); err != nil {
+	if _, err := s.BeginBulkItem(ctx, id, "1", r, db.ItemPending, 0); err != nil { // in flight
+		t.Fatal(err)
+	}
+	if err := s.SetBulkItemResult(ctx, id, "2", r, db.ItemDone, "Started.", nil); err != nil {
 		t.Fatal(err)
 	}
 	if c, _ := s.BulkOpCancelled(ctx, id); c {
@@ -156,5 +160,73 @@ func TestCancelBulkOp(t *testing.T) {
 	_, _ = s.FinishBulkOp(ctx, id2, db.BulkSucceeded)
 	if ok, err := s.CancelBulkOp(ctx, id2, "x"); err != nil || ok {
 		t.Fatalf("finished op cancelled: %v, %v", ok, err)
+	}
+}
+
+// TestBulkItem_fencing: once a newer runner started on an operation, the
+// older one can neither begin an item nor record a result, and a claim
+// that names a state or attempt count the item no longer has changes
+// nothing; so two runners never both begin one item's call.
+func TestBulkItem_fencing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	op := &db.BulkOp{Action: "start", ActorEmail: "op@example.com", ActorRole: "operator"}
+	id, err := s.CreateBulkOp(ctx, op, []string{"1", "2", "3"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.StartBulkOp(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BeginBulkItem(ctx, id, "1", old, db.ItemPending, 0); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := s.StartBulkOp(ctx, id) // a rescued job's new attempt
+	if err != nil || cur != old+1 {
+		t.Fatalf("second start: %d, %v", cur, err)
+	}
+	if _, err := s.BeginBulkItem(ctx, id, "2", old, db.ItemPending, 0); !errors.Is(err, db.ErrBulkFenced) {
+		t.Fatalf("old runner began an item: %v", err)
+	}
+	if err := s.SetBulkItemResult(ctx, id, "1", old, db.ItemDone, "late", nil); !errors.Is(err, db.ErrBulkFenced) {
+		t.Fatalf("old runner recorded a result: %v", err)
+	}
+	// The new runner read item 1 as running once; a claim as pending, or
+	// with another count, is refused.
+	if _, err := s.BeginBulkItem(ctx, id, "1", cur, db.ItemPending, 0); !errors.Is(err, db.ErrBulkFenced) {
+		t.Fatalf("claim with a stale state: %v", err)
+	}
+	if _, err := s.BeginBulkItem(ctx, id, "1", cur, db.ItemRunning, 2); !errors.Is(err, db.ErrBulkFenced) {
+		t.Fatalf("claim with a stale count: %v", err)
+	}
+	if n, err := s.BeginBulkItem(ctx, id, "1", cur, db.ItemRunning, 1); err != nil || n != 2 {
+		t.Fatalf("retry claim: %d, %v", n, err)
+	}
+	if _, err := s.BeginBulkItem(ctx, id, "1", cur, db.ItemRunning, 1); !errors.Is(err, db.ErrBulkFenced) {
+		t.Fatalf("the same claim twice: %v", err)
+	}
+	items, _ := s.BulkItems(ctx, id)
+	if items[0].State != db.ItemRunning || items[0].Attempts != 2 || items[0].Runner != cur || items[1].State != db.ItemPending {
+		t.Fatalf("items = %+v", items)
+	}
+	// Concurrent claims of one pending item by the current runner: one wins.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.BeginBulkItem(ctx, id, "3", cur, db.ItemPending, 0); err == nil {
+				wins.Add(1)
+			} else if !errors.Is(err, db.ErrBulkFenced) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d claims of one item succeeded, want 1", wins.Load())
 	}
 }

@@ -218,6 +218,49 @@ func done(res *ActionResult, msg string) {
 	}
 }
 
+// ReachedBy says whether a machine in status shows that action happened:
+// for start (ActMachineStart, or the bulk and schedule action "start") a
+// status start leads to — creating (first start), turning_on, warming_up
+// (first run) or ready; for stop ("stop", ActMachineStop) turning_off,
+// graceful_stopping or off (vagon-api/NOTES.md). It is the one rule by
+// which an interrupted or unanswered start or stop is settled: the audit
+// log's unknown outcomes (Service.settleByState), bulk's resume and a
+// schedule run's resume. Other actions have no such state: false.
+//
+// The policy for a call left in flight by a crash (or cut off): read the
+// machine's state. Reached: the call went through (done). Otherwise the
+// call is not sent blindly again. Only bulk makes one more call, and only
+// when the state clearly shows the call did not happen (NotReachedBy: the
+// machine is still in the state the action starts from) and the call in
+// flight belongs to an attempt that is fenced off and over (db.BeginBulkItem's
+// runner token; an attempt's life ends TailTimeout after its job timeout,
+// before the queue's rescuer may start another); anything else is left
+// unknown (bulk: interrupted) for a person to check. Schedules never call
+// again: an item they cannot settle is unknown.
+func ReachedBy(action string, status vagon.Status) bool {
+	switch strings.TrimPrefix(action, "machine.") {
+	case BulkStart:
+		return slices.Contains([]vagon.Status{vagon.StatusCreating, vagon.StatusTurningOn, vagon.StatusWarmingUp, vagon.StatusReady}, status)
+	case BulkStop:
+		return slices.Contains([]vagon.Status{vagon.StatusTurningOff, vagon.StatusGracefulStopping, vagon.StatusOff}, status)
+	}
+	return false
+}
+
+// NotReachedBy says whether a machine in status clearly shows that action
+// did not happen: it is still in the one state the action starts from (off
+// for start, ready for stop). A status that is neither this nor ReachedBy
+// (resizing_disk, an unknown one) settles nothing.
+func NotReachedBy(action string, status vagon.Status) bool {
+	switch strings.TrimPrefix(action, "machine.") {
+	case BulkStart:
+		return status == vagon.StatusOff
+	case BulkStop:
+		return status == vagon.StatusReady
+	}
+	return false
+}
+
 // StartSkipReason is the state rule of start: why starting m would do
 // nothing ("" when it would start it).
 func StartSkipReason(m *vagon.Machine) string {

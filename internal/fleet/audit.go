@@ -13,6 +13,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 )
@@ -183,8 +185,17 @@ func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
 // read).
 type Settler func(ctx context.Context, action, machineID string) (happened bool, detail string)
 
-// settleTimeout bounds the read that settles an unknown outcome.
-const settleTimeout = 10 * time.Second
+// Bounds of what Do does after its call returned, on a context that
+// outlives the caller's (a cancelled request, a job attempt cut off at its
+// timeout): the read that settles an unknown outcome gets settleTimeout,
+// and the whole tail (settle read and outcome row) TailTimeout; an outcome
+// row that misses it is kept in the spool. So a bulk job attempt is over
+// at most TailTimeout (plus the item's own write, BulkWriteTimeout) after
+// its timeout: see config.MinJobsRescueAfter.
+const (
+	settleTimeout = 6 * time.Second
+	TailTimeout   = 10 * time.Second
+)
 
 // Auditor writes audit rows around actions.
 type Auditor struct {
@@ -251,6 +262,14 @@ func (a *Auditor) Record(ctx context.Context, actor Actor, action, machineID, ou
 	return err
 }
 
+// RecordTx writes one audit row inside tx: it exists exactly when tx
+// commits (bulk.run started, in the transaction that stores the operation
+// and enqueues its job).
+func (a *Auditor) RecordTx(ctx context.Context, tx pgx.Tx, actor Actor, action, machineID, outcome string, p Params, code *int, message string) error {
+	_, err := a.store.InsertAuditTx(ctx, tx, a.event(actor, action, machineID, outcome, p, code, message))
+	return err
+}
+
 func (a *Auditor) event(actor Actor, action, machineID, outcome string, p Params, code *int, message string) *db.AuditEvent {
 	return &db.AuditEvent{
 		ActorEmail: actor.Email,
@@ -291,10 +310,13 @@ func (a *Auditor) Do(ctx context.Context, actor Actor, action, machineID string,
 	}
 	if a.spool.Len() > 0 {
 		// The database answers again: write what waits before this row.
-		_, _ = a.spool.Flush(context.WithoutCancel(ctx))
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), TailTimeout)
+		_, _ = a.spool.Flush(fctx)
+		cancel()
 	}
 	callErr := call(ctx, p)
-	wctx := context.WithoutCancel(ctx)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), TailTimeout)
+	defer cancel()
 	outcome, msg := db.OutcomeSucceeded, "OK"
 	var code *int
 	if callErr != nil {

@@ -131,11 +131,11 @@ type BulkQueue interface {
 // finished.
 //
 // Resume: a slice works on the items still pending, and on items left
-// running by a process that died, which are re-checked against the
-// machine's current state: already in the target state, the item is marked
-// done (the call went through); otherwise the call is retried once. An
-// item that a restart interrupts a second time is marked interrupted and
-// not tried again, so every operation ends.
+// running by an earlier slice that died or was cut off, which are settled
+// by reading the machine's state (ReachedBy's policy): reached, the item is
+// done (the call went through); clearly not reached, the call is made once
+// more; otherwise, or when a restart interrupts that retry too, the item
+// is marked interrupted and not tried again, so every operation ends.
 type Bulk struct {
 	svc   *Service
 	store *db.Store
@@ -162,10 +162,11 @@ func NewBulk(svc *Service, o BulkOptions) *Bulk {
 // calls it once, before serving, with the queue that also runs the jobs.
 func (b *Bulk) SetQueue(q BulkQueue) { b.queue = q }
 
-// Submit stores an operation on ids with its job on the queue. It writes
-// the parent audit row (bulk.run started) and refuses with
-// ErrAuditUnavailable, leaving the operation failed and untouched, when
-// that write fails.
+// Submit stores an operation on ids with its job on the queue. The parent
+// audit row (bulk.run started) is written in the same transaction as the
+// operation and its job, so no worker can begin a machine before that row
+// exists; when it cannot be written nothing is stored or enqueued and
+// Submit returns ErrAuditUnavailable.
 func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []string, p BulkParams) (int64, error) {
 	p, err := p.Validate(action)
 	if err != nil {
@@ -187,18 +188,20 @@ func (b *Bulk) Submit(ctx context.Context, actor Actor, action string, ids []str
 		RemoteAddr: actor.RemoteAddr, UserAgent: actor.UserAgent, RequestID: actor.RequestID,
 		Concurrency: b.o.Concurrency,
 	}
-	id, err := b.store.CreateBulkOp(ctx, op, ids, nil, b.queue.EnqueueBulkTx)
+	var auditErr error
+	id, err := b.store.CreateBulkOp(ctx, op, ids, nil, func(ctx context.Context, tx pgx.Tx, id int64) error {
+		ap := Params{"bulk_op_id": id, "bulk_action": action, "machine_ids": ids, "count": len(ids), "fields": p}
+		if err := b.audit.RecordTx(ctx, tx, actor, ActBulk, "", db.OutcomeStarted, ap, nil, ""); err != nil {
+			auditErr = err
+			return err
+		}
+		return b.queue.EnqueueBulkTx(ctx, tx, id)
+	})
+	if auditErr != nil {
+		return 0, fmt.Errorf("%w: %v", ErrAuditUnavailable, auditErr)
+	}
 	if err != nil {
 		return 0, err
-	}
-	ap := Params{"bulk_op_id": id, "bulk_action": action, "machine_ids": ids, "count": len(ids), "fields": p}
-	if err := b.audit.Record(ctx, actor, ActBulk, "", db.OutcomeStarted, ap, nil, ""); err != nil {
-		wctx := context.WithoutCancel(ctx)
-		for _, mid := range ids {
-			_ = b.store.SetBulkItemResult(wctx, id, mid, db.ItemFailed, "not run: the audit log could not be written", nil)
-		}
-		_, _ = b.store.FinishBulkOp(wctx, id, db.BulkFailed)
-		return 0, fmt.Errorf("%w: %v", ErrAuditUnavailable, err)
 	}
 	return id, nil
 }
@@ -418,19 +421,26 @@ func AutoStopLabel(sec int) string {
 	return strconv.Itoa(sec) + " s"
 }
 
-// RunSlice works on operation id until it is finished, ctx is done, or
-// the deadline passes, whichever comes first; it reports whether the
-// operation is finished. After the deadline no new machine is begun, and
-// the calls in flight finish: the job queue's worker calls it again (a
-// fresh job attempt) for the rest, so that no attempt runs long enough to
-// look stuck to the queue's rescuer. When ctx is done, calls in flight are
-// abandoned and their items left running, as a crash would leave them: the
-// next slice settles them by reading the machines' state.
+// BulkWriteTimeout bounds an item's write after its call, on a context
+// that outlives a cut-off attempt (see TailTimeout).
+const BulkWriteTimeout = 3 * time.Second
+
+// RunSlice works on operation id until it is finished, ctx is done, the
+// deadline passes or stop is closed (the process is shutting down),
+// whichever comes first; it reports whether the operation is finished.
+// After the deadline or stop no new machine is begun and the calls in
+// flight finish: the job queue's worker calls it again (a fresh job
+// attempt, here or on another replica) for the rest, so that no attempt
+// runs long enough to look stuck to the queue's rescuer. When ctx is done,
+// calls in flight are cut off (their audit rows settled by reading state
+// within TailTimeout) and their items left running, as a crash would leave
+// them: the next slice settles them (ReachedBy's policy).
 //
-// The queue must not run two slices of one operation at once; a cancelled
-// operation begins no new machine and is closed once its calls in flight
-// have ended.
-func (b *Bulk) RunSlice(ctx context.Context, id int64, deadline time.Time) (finished bool, err error) {
+// Each slice takes a new runner token first (db.StartBulkOp): a slice that
+// a newer one took over (a rescued attempt that was still alive) can begin
+// no machine and record no result. A cancelled operation begins no new
+// machine and is closed once its calls in flight have ended.
+func (b *Bulk) RunSlice(ctx context.Context, id int64, deadline time.Time, stop <-chan struct{}) (finished bool, err error) {
 	op, err := b.store.BulkOp(ctx, id)
 	if err != nil {
 		return false, err
@@ -442,7 +452,11 @@ func (b *Bulk) RunSlice(ctx context.Context, id int64, deadline time.Time) (fini
 	if err := json.Unmarshal(op.Params, &p); err != nil {
 		return false, fmt.Errorf("fleet: bulk params of %d: %w", id, err)
 	}
-	if err := b.store.StartBulkOp(ctx, id); err != nil {
+	runner, err := b.store.StartBulkOp(ctx, id)
+	if errors.Is(err, db.ErrBulkFenced) {
+		return true, nil // finished since the read above
+	}
+	if err != nil {
 		return false, err
 	}
 	items, err := b.store.BulkItems(ctx, id)
@@ -479,13 +493,19 @@ func (b *Bulk) RunSlice(ctx context.Context, id int64, deadline time.Time) (fini
 			go func() {
 				defer wg.Done()
 				for it := range work {
-					b.runItem(ctx, op, p, actor, it, snap)
+					b.runItem(ctx, op, runner, p, actor, it, snap)
 				}
 			}()
 		}
-		stopped := false // the deadline passed or the operation was cancelled
+		stopped := false // the deadline passed, the process is stopping, or the operation was cancelled
 	feed:
 		for _, it := range todo {
+			select {
+			case <-stop:
+				stopped = true
+				break feed
+			default:
+			}
 			if time.Now().After(deadline) {
 				stopped = true
 				break
@@ -499,6 +519,9 @@ func (b *Bulk) RunSlice(ctx context.Context, id int64, deadline time.Time) (fini
 			}
 			select {
 			case work <- it:
+			case <-stop:
+				stopped = true
+				break feed
 			case <-ctx.Done():
 				break feed
 			}
@@ -514,14 +537,17 @@ func (b *Bulk) RunSlice(ctx context.Context, id int64, deadline time.Time) (fini
 			}
 		}
 	}
-	if err := b.finish(ctx, op, actor); err != nil {
+	if err := b.finish(ctx, op, runner, actor); err != nil {
+		if errors.Is(err, db.ErrBulkFenced) {
+			return false, nil // a newer slice owns the operation
+		}
 		return false, err
 	}
 	return true, nil
 }
 
 // finish closes the operation and writes the parent audit row's outcome.
-func (b *Bulk) finish(ctx context.Context, op *db.BulkOp, actor Actor) error {
+func (b *Bulk) finish(ctx context.Context, op *db.BulkOp, runner int64, actor Actor) error {
 	op, err := b.store.BulkOp(ctx, op.ID) // it may have been cancelled since
 	if err != nil {
 		return err
@@ -533,10 +559,11 @@ func (b *Bulk) finish(ctx context.Context, op *db.BulkOp, actor Actor) error {
 	c := countItems(items)
 	if c.Pending > 0 && op.Cancelled() {
 		// Cancelled between the slice's listing and now: none was begun.
-		wctx := context.WithoutCancel(ctx)
 		for _, it := range items {
 			if it.State == db.ItemPending {
-				_ = b.store.SetBulkItemResult(wctx, op.ID, it.MachineID, db.ItemSkipped, "Cancelled by "+*op.CancelledBy+".", nil)
+				if err := b.store.SetBulkItemResult(ctx, op.ID, it.MachineID, runner, db.ItemSkipped, "Cancelled by "+*op.CancelledBy+".", nil); err != nil {
+					return err
+				}
 				c.Pending--
 				c.Skipped++
 			}
@@ -567,15 +594,47 @@ func (b *Bulk) finish(ctx context.Context, op *db.BulkOp, actor Actor) error {
 	return nil
 }
 
-// runItem works on one machine. snap is the machines' state read at the
-// start of the run (nil when it could not be read).
-func (b *Bulk) runItem(ctx context.Context, op *db.BulkOp, p BulkParams, actor Actor, it db.BulkItem, snap map[string]vagon.Machine) {
+// resumeSettle decides an item that an earlier slice left running (its
+// call was in flight when that slice died or was cut off), by ReachedBy's
+// policy: reached, the call went through (done); clearly not reached, one
+// more call (retry true) unless one was already retried; anything else is
+// left interrupted for a person to check. The earlier slice is fenced off
+// (its runner token is older than ours) and over, so its call is not in
+// flight any more.
+func resumeSettle(action string, p BulkParams, it db.BulkItem, m vagon.Machine, known bool) (state, msg string, retry bool) {
+	if !known {
+		return db.ItemInterrupted, "Interrupted by a restart, and the machine's state could not be read to check it. " + UnknownOutcomeHint, false
+	}
+	st := m.Attributes.FriendlyStatus
+	var reached, notReached bool
+	switch action {
+	case BulkStart, BulkStop:
+		reached, notReached = ReachedBy(action, st), NotReachedBy(action, st)
+	default: // settings: the machine shows them whatever its state
+		reached = SkipReason(action, p, m) != ""
+		notReached = !reached
+	}
+	switch {
+	case reached:
+		return db.ItemDone, "Settled by reading state after a restart: the call went through (the machine is " + string(st) + ").", false
+	case !notReached:
+		return db.ItemInterrupted, "Interrupted by a restart, and the machine is " + string(st) + ", so whether the call went through is not known; it was not sent again. Check the machine.", false
+	case it.Attempts >= 2:
+		return db.ItemInterrupted, "Interrupted by a restart twice, so not tried again. Check the machine.", false
+	}
+	return "", "", true
+}
+
+// runItem works on one machine under runner. snap is the machines' state
+// read at the start of the slice (nil when it could not be read).
+func (b *Bulk) runItem(ctx context.Context, op *db.BulkOp, runner int64, p BulkParams, actor Actor, it db.BulkItem, snap map[string]vagon.Machine) {
 	if ctx.Err() != nil {
 		return
 	}
-	wctx := context.WithoutCancel(ctx)
 	set := func(state, msg string, code *int) {
-		if err := b.store.SetBulkItemResult(wctx, op.ID, it.MachineID, state, msg, code); err != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), BulkWriteTimeout)
+		defer cancel()
+		if err := b.store.SetBulkItemResult(wctx, op.ID, it.MachineID, runner, state, msg, code); err != nil {
 			b.o.Log.Error("bulk: record item", "op", op.ID, "machine", it.MachineID, "err", err.Error())
 		}
 	}
@@ -587,38 +646,38 @@ func (b *Bulk) runItem(ctx context.Context, op *db.BulkOp, p BulkParams, actor A
 		return
 	}
 	if known && m.Attributes.Name != it.MachineName {
-		_ = b.store.SetBulkItemName(wctx, op.ID, it.MachineID, m.Attributes.Name)
+		_ = b.store.SetBulkItemName(ctx, op.ID, it.MachineID, m.Attributes.Name)
 	}
-	if known {
-		if reason := SkipReason(op.Action, p, m); reason != "" {
-			if resumed {
-				// It was not in the target state when the call began, so
-				// the call made before the restart went through.
-				set(db.ItemDone, reason+" (The call made before a restart went through.)", nil)
+	if resumed {
+		if state, msg, retry := resumeSettle(op.Action, p, it, m, known); !retry {
+			set(state, msg, nil)
+			if state == db.ItemDone {
 				b.svc.Invalidate(m.ID)
-				return
 			}
+			return
+		}
+	} else if known {
+		if reason := SkipReason(op.Action, p, m); reason != "" {
 			set(db.ItemSkipped, reason, nil)
 			return
 		}
-	} else if resumed {
-		set(db.ItemInterrupted, "Interrupted by a restart, and the machine's state could not be read to check it.", nil)
-		return
 	}
-	if resumed && it.Attempts >= 2 {
-		set(db.ItemInterrupted, "Interrupted by a restart twice, so not tried again. Check the machine.", nil)
-		return
-	}
-	if _, err := b.store.BeginBulkItem(ctx, op.ID, it.MachineID); err != nil {
-		if ctx.Err() == nil {
+	if _, err := b.store.BeginBulkItem(ctx, op.ID, it.MachineID, runner, it.State, it.Attempts); err != nil {
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, db.ErrBulkFenced):
+			// A newer slice took the operation over, or the item changed
+			// under us: not ours to call.
+			b.o.Log.Warn("bulk: item not claimed; another runner owns it", "op", op.ID, "machine", it.MachineID)
+		default:
 			set(db.ItemFailed, "Could not record the start of the call, so it was not made.", nil)
 		}
 		return
 	}
 	res, err := b.call(ctx, op, p, actor, it.MachineID, m, known)
 	if ctx.Err() != nil {
-		// The runner is stopping: leave the item running, as a crash
-		// would; the next runner re-checks it.
+		// The attempt is cut off: leave the item running, as a crash
+		// would; the next slice settles it by reading state.
 		return
 	}
 	if res == nil {

@@ -272,7 +272,12 @@ func TestBulk_resumesAfterKill(t *testing.T) {
 			break
 		}
 	}
-	if _, err := e.store.BeginBulkItem(context.Background(), id, through); err != nil {
+	// The dead process's slice: a runner token of its own, then the claim.
+	r, err := e.store.StartBulkOp(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.BeginBulkItem(context.Background(), id, through, r, db.ItemPending, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.sim.SetStatus(through, vagon.StatusGracefulStopping); err != nil {
@@ -528,9 +533,17 @@ func TestBulk_resume_recheckRetryInterrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r, err := e.store.StartBulkOp(ctx, id) // the dead process's slice
+	if err != nil {
+		t.Fatal(err)
+	}
 	begin := func(mid string, times int) {
-		for range times {
-			if _, err := e.store.BeginBulkItem(ctx, id, mid); err != nil {
+		for n := range times {
+			state := db.ItemPending
+			if n > 0 {
+				state = db.ItemRunning
+			}
+			if _, err := e.store.BeginBulkItem(ctx, id, mid, r, state, n); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -570,4 +583,94 @@ func countRows(t *testing.T, s *db.Store, table string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestBulk_stopDuringSlice: a normal shutdown (Jobs.Stop) while calls are
+// in flight begins no new machine, lets those calls finish and leaves no
+// item running; another process then does the rest, one call per machine.
+func TestBulk_stopDuringSlice(t *testing.T) {
+	t.Parallel()
+	e := newBulkEnv(t, 10)
+	ids := e.machines(t, 8, vagon.StatusReady)
+	e.sim.SetLatency(400*time.Millisecond, 400*time.Millisecond)
+	b1, q := e.queued(t, e.open(t), 2)
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	id, err := b1.Submit(context.Background(), e.actor, fleet.BulkStop, ids, fleet.BulkParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitBulk(t, b1, id, func(st *fleet.BulkStatus) bool { return st.Counts.Running > 0 })
+	q.Stop(30 * time.Second)
+	st, err := b1.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Counts.Running != 0 || st.Counts.Pending == 0 || st.Op.Finished() {
+		t.Fatalf("after Stop: status %s counts %+v; want no item running and some pending", st.Op.Status, st.Counts)
+	}
+	calls := e.sim.AuthCount("POST /machines/{id}/stop")
+	if calls != st.Counts.Done {
+		t.Fatalf("%d stop calls for %d done items: a call was cut off", calls, st.Counts.Done)
+	}
+	for _, ev := range auditRows(t, e.store, fleet.ActMachineStop) {
+		if ev.Outcome == db.OutcomeUnknown {
+			t.Fatalf("a call ended unknown: %+v", ev)
+		}
+	}
+	e.sim.SetLatency(10*time.Millisecond, 10*time.Millisecond)
+	b2, _ := e.runner(t, e.open(t), 4)
+	st = waitBulk(t, b2, id, finished)
+	if st.Op.Status != db.BulkSucceeded || st.Counts.Done != 8 {
+		t.Fatalf("after the restart: status %s counts %+v", st.Op.Status, st.Counts)
+	}
+	if n := e.sim.AuthCount("POST /machines/{id}/stop"); n != 8 {
+		t.Fatalf("stop calls = %d, want 8 (one per machine)", n)
+	}
+}
+
+func TestReachedBy(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		action      string
+		st          vagon.Status
+		reached, no bool
+	}{
+		{fleet.BulkStart, vagon.StatusOff, false, true},
+		{fleet.BulkStart, vagon.StatusCreating, true, false},
+		{fleet.BulkStart, vagon.StatusTurningOn, true, false},
+		{fleet.BulkStart, vagon.StatusWarmingUp, true, false},
+		{fleet.ActMachineStart, vagon.StatusReady, true, false},
+		{fleet.BulkStart, vagon.StatusTurningOff, false, false},
+		{fleet.BulkStart, vagon.StatusResizingDisk, false, false},
+		{fleet.BulkStop, vagon.StatusReady, false, true},
+		{fleet.BulkStop, vagon.StatusTurningOff, true, false},
+		{fleet.ActMachineStop, vagon.StatusGracefulStopping, true, false},
+		{fleet.BulkStop, vagon.StatusOff, true, false},
+		{fleet.BulkStop, vagon.StatusTurningOn, false, false},
+		{fleet.BulkStop, vagon.Status("mystery"), false, false},
+		{fleet.BulkPermissions, vagon.StatusOff, false, false},
+		{fleet.ActMachineReset, vagon.StatusOff, false, false},
+	}
+	for _, c := range cases {
+		if got := fleet.ReachedBy(c.action, c.st); got != c.reached {
+			t.Errorf("ReachedBy(%s, %s) = %v, want %v", c.action, c.st, got, c.reached)
+		}
+		if got := fleet.NotReachedBy(c.action, c.st); got != c.no {
+			t.Errorf("NotReachedBy(%s, %s) = %v, want %v", c.action, c.st, got, c.no)
+		}
+	}
+	// The skip rules agree: start/stop skips a machine exactly when it
+	// already shows the action (stop also refuses a machine not running).
+	for _, st := range vagon.KnownStatuses {
+		m := vagon.Machine{}
+		m.Attributes.FriendlyStatus = st
+		if (fleet.StartSkipReason(&m) != "") != fleet.ReachedBy(fleet.BulkStart, st) {
+			t.Errorf("start on %s: skip rule and ReachedBy disagree", st)
+		}
+		if r, refused := fleet.StopSkipReason(&m); (r != "" && !refused) != fleet.ReachedBy(fleet.BulkStop, st) {
+			t.Errorf("stop on %s: skip rule and ReachedBy disagree", st)
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -902,14 +901,10 @@ func (s *Scheduler) activeSessionReason(ctx context.Context, id string, m vagon.
 func (s *Scheduler) settle(ctx context.Context, sc Schedule, it db.ScheduleRunItem, snap map[string]vagon.Machine) {
 	it.UpdatedAt = s.Now()
 	m, known := snap[it.MachineID]
-	after := []vagon.Status{vagon.StatusTurningOn, vagon.StatusReady, vagon.StatusCreating, vagon.StatusWarmingUp}
-	if sc.Action == ScheduleStop {
-		after = []vagon.Status{vagon.StatusTurningOff, vagon.StatusGracefulStopping, vagon.StatusOff}
-	}
 	switch {
 	case !known:
 		it.State, it.Message = db.RunItemUnknown, "Interrupted, and the machine's state could not be read to check it. "+UnknownOutcomeHint
-	case slices.Contains(after, m.Attributes.FriendlyStatus):
+	case ReachedBy(sc.Action, m.Attributes.FriendlyStatus):
 		it.State, it.Message = db.RunItemDone, "Settled by reading state after an interruption: the machine is "+string(m.Attributes.FriendlyStatus)+"."
 	default:
 		it.State, it.Message = db.RunItemUnknown, "Interrupted, and the machine is still "+string(m.Attributes.FriendlyStatus)+", so whether the call was sent is not known; it was not sent again. Check the machine."

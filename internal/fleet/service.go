@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -75,15 +74,9 @@ func NewService(api *vagon.Client, store *db.Store, o ServiceOptions) *Service {
 func (s *Service) Auditor() *Auditor { return s.audit }
 
 // settleByState reads a machine after a start or stop whose answer never
-// came: a status the action leads to means it happened.
+// came: a status the action leads to (ReachedBy) means it happened.
 func (s *Service) settleByState(ctx context.Context, action, machineID string) (bool, string) {
-	var after []vagon.Status
-	switch action {
-	case ActMachineStart:
-		after = []vagon.Status{vagon.StatusTurningOn, vagon.StatusReady}
-	case ActMachineStop:
-		after = []vagon.Status{vagon.StatusTurningOff, vagon.StatusGracefulStopping, vagon.StatusOff}
-	default:
+	if action != ActMachineStart && action != ActMachineStop {
 		return false, ""
 	}
 	s.Invalidate(vagon.ID(machineID))
@@ -92,7 +85,7 @@ func (s *Service) settleByState(ctx context.Context, action, machineID string) (
 		return false, "its state could not be read either"
 	}
 	st := m.Attributes.FriendlyStatus
-	if slices.Contains(after, st) {
+	if ReachedBy(action, st) {
 		return true, "the machine is " + string(st)
 	}
 	return false, "the machine is still " + string(st)

@@ -20,11 +20,24 @@
 // beginning machines, lets the calls in flight finish, and snoozes the job
 // (River puts it straight back as available, without spending an attempt)
 // for the next slice. River's job timeout (RescueAfter/2) cancels an
-// attempt that overruns anyway, so a live attempt is always over before
-// the rescuer would look at it, and two attempts of one operation never
-// run at once. The state lives in bulk_items, not in the job: a new
-// attempt re-reads it, runs what is pending, and settles an item left
-// `running` by reading the machine's state (never a blind second call).
+// attempt that overruns anyway, and after it the attempt's remaining work
+// is bounded (fleet.TailTimeout + fleet.BulkWriteTimeout, less than
+// RescueAfter/2 for any RescueAfter >= config.MinJobsRescueAfter), so a
+// live attempt is over before the rescuer would look at it. Should one
+// still be alive (a stalled process), Postgres fences it off: each attempt
+// takes a new runner token, and an item's call is begun only by a
+// conditional claim naming the current token (db.BeginBulkItem), so two
+// attempts never both begin a machine. The state lives in bulk_items, not
+// in the job: a new attempt re-reads it, runs what is pending, and settles
+// an item left `running` by reading the machine's state (fleet.ReachedBy's
+// policy: at most one more call, and only when the state clearly shows the
+// first did not happen).
+//
+// # Shutdown
+//
+// Stop tells running bulk slices at once to begin no new machine, then
+// waits for the calls in flight (River's soft stop); the snoozed job goes on
+// at once on another replica.
 package jobs
 
 import (
@@ -34,6 +47,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -118,6 +132,10 @@ type Jobs struct {
 	client *river.Client[pgx.Tx]
 	log    *slog.Logger
 	slice  time.Duration
+	// stopping is closed by Stop: running bulk slices begin no new machine
+	// (River's soft stop is not visible to a worker).
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 // New builds the client over the store's pool. Start runs it.
@@ -132,13 +150,13 @@ func New(store *db.Store, cfg Config) (*Jobs, error) {
 		cfg.Log = slog.Default()
 	}
 	timeout := cfg.RescueAfter / 2
-	j := &Jobs{log: cfg.Log, slice: cfg.RescueAfter / 4}
+	j := &Jobs{log: cfg.Log, slice: cfg.RescueAfter / 4, stopping: make(chan struct{})}
 
 	workers := river.NewWorkers()
 	var periodic []*river.PeriodicJob
 	queues := map[string]river.QueueConfig{}
 	if cfg.Bulk != nil {
-		river.AddWorker(workers, &bulkWorker{bulk: cfg.Bulk, slice: j.slice, timeout: timeout})
+		river.AddWorker(workers, &bulkWorker{bulk: cfg.Bulk, slice: j.slice, timeout: timeout, stopping: j.stopping})
 		queues[QueueBulk] = river.QueueConfig{MaxWorkers: cfg.BulkWorkers}
 	}
 	if cfg.Syncer != nil {
@@ -198,11 +216,15 @@ func (j *Jobs) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops fetching jobs and waits up to soft for the running ones to
-// finish (a bulk slice ends within RescueAfter/2), then cancels them and
-// waits for them to return: an interrupted bulk operation is snoozed and
-// goes on at the next start, on this replica or another.
+// Stop stops fetching jobs, tells running bulk slices to begin no new
+// machine, and waits up to soft for the running jobs to finish: a bulk
+// slice returns once its calls in flight have ended (one machine call each,
+// well within soft) and snoozes its job, which goes on at once on another
+// replica or at the next start. A job still running after soft is
+// cancelled (a call then in flight is cut off and settled by the next
+// slice by reading state) and Stop waits up to 10 s more for it to return.
 func (j *Jobs) Stop(soft time.Duration) {
+	j.stopOnce.Do(func() { close(j.stopping) })
 	ctx, cancel := context.WithTimeout(context.Background(), soft)
 	defer cancel()
 	err := j.client.Stop(ctx)
@@ -261,16 +283,17 @@ func (BulkArgs) InsertOpts() river.InsertOpts {
 
 type bulkWorker struct {
 	river.WorkerDefaults[BulkArgs]
-	bulk    *fleet.Bulk
-	slice   time.Duration
-	timeout time.Duration
+	bulk     *fleet.Bulk
+	slice    time.Duration
+	timeout  time.Duration
+	stopping <-chan struct{}
 }
 
 func (w *bulkWorker) Timeout(*river.Job[BulkArgs]) time.Duration { return w.timeout }
 
 func (w *bulkWorker) Work(ctx context.Context, job *river.Job[BulkArgs]) error {
 	id := job.Args.OpID
-	done, err := w.bulk.RunSlice(ctx, id, time.Now().Add(w.slice))
+	done, err := w.bulk.RunSlice(ctx, id, time.Now().Add(w.slice), w.stopping)
 	if errors.Is(err, db.ErrNotFound) {
 		return river.JobCancel(err) // the operation is gone
 	}
@@ -278,8 +301,9 @@ func (w *bulkWorker) Work(ctx context.Context, job *river.Job[BulkArgs]) error {
 		return err // retried with backoff: the next attempt re-reads the items
 	}
 	if !done {
-		// The slice ended (or ctx did: timeout or shutdown). The rest in a
-		// fresh attempt, so none looks stuck to the rescuer.
+		// The slice ended (its deadline, Stop, or ctx: timeout or a hard
+		// stop). The rest in a fresh attempt, so none looks stuck to the
+		// rescuer.
 		return river.JobSnooze(0)
 	}
 	if st, err := w.bulk.Get(context.WithoutCancel(ctx), id); err == nil && st.Op.Cancelled() {

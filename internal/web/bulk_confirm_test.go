@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -58,7 +57,7 @@ func TestBulk_confirmationSingleUse(t *testing.T) {
 			close(start)
 			wg.Wait()
 
-			ops, err := app.Store.UnfinishedBulkOps(context.Background())
+			ops, err := unfinishedBulkOps(app.Store)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +82,7 @@ func TestBulk_confirmationSingleUse(t *testing.T) {
 			if !strings.Contains(doc.Find(testID("flash")).Text(), "already used") {
 				t.Fatalf("replay flash %q", doc.Find(testID("flash")).Text())
 			}
-			if ops, _ := app.Store.UnfinishedBulkOps(context.Background()); len(ops) != 1 {
+			if ops, _ := unfinishedBulkOps(app.Store); len(ops) != 1 {
 				t.Fatalf("after the replay: %d operations", len(ops))
 			}
 		})
