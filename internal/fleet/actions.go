@@ -717,3 +717,43 @@ func onOff(v bool) string {
 	}
 	return "off"
 }
+
+// ItemOutcome is how one machine of a bulk operation or a schedule run
+// ended, for its progress row: the action's status, its words, and the
+// API's client_code of a failure or a skip it caused.
+type ItemOutcome struct {
+	Status  ActionStatus
+	Message string
+	Code    *int
+}
+
+// OutcomeOf turns what an action method returned into the machine's
+// outcome, the one rule bulk operations and schedules share: a stop Vagon
+// refuses as not running was skipped (nothing to stop); a done action whose
+// audit row is late says so; an unknown one says not to retry blindly.
+func OutcomeOf(res *ActionResult, err error) ItemOutcome {
+	if res == nil {
+		return ItemOutcome{Status: ActionFailed, Message: ExplainAPIError(err)}
+	}
+	var code *int
+	if res.ClientCode != 0 {
+		c := res.ClientCode
+		code = &c
+	}
+	switch res.Status {
+	case ActionDone:
+		msg := res.Message
+		if res.AuditLate {
+			msg += " (Its record in the audit log failed and will be retried.)"
+		}
+		return ItemOutcome{Status: ActionDone, Message: msg}
+	case ActionSkipped:
+		return ItemOutcome{Status: ActionSkipped, Message: res.Message}
+	case ActionUnknown:
+		return ItemOutcome{Status: ActionUnknown, Message: UnknownOutcomeHint}
+	}
+	if res.Action == ActMachineStop && res.ClientCode == vagon.CodeNotRunning {
+		return ItemOutcome{Status: ActionSkipped, Message: "Not running, so there was nothing to stop.", Code: code}
+	}
+	return ItemOutcome{Status: ActionFailed, Message: res.Message, Code: code}
+}

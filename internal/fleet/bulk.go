@@ -680,35 +680,12 @@ func (b *Bulk) runItem(ctx context.Context, op *db.BulkOp, runner int64, p BulkP
 		// would; the next slice settles it by reading state.
 		return
 	}
-	if res == nil {
-		set(db.ItemFailed, ExplainAPIError(err), nil)
-		return
-	}
-	var code *int
-	if res.ClientCode != 0 {
-		c := res.ClientCode
-		code = &c
-	}
-	switch res.Status {
-	case ActionDone:
-		msg := res.Message
-		if res.AuditLate {
-			msg += " (Its record in the audit log failed and will be retried.)"
-		}
-		set(db.ItemDone, msg, nil)
-	case ActionSkipped:
-		set(db.ItemSkipped, res.Message, nil)
-	case ActionUnknown:
+	o := OutcomeOf(res, err)
+	state := map[ActionStatus]string{ActionDone: db.ItemDone, ActionSkipped: db.ItemSkipped,
 		// The call may have happened: never sent again blindly, and the
 		// audit row says unknown.
-		set(db.ItemInterrupted, UnknownOutcomeHint, nil)
-	default:
-		if op.Action == BulkStop && res.ClientCode == vagon.CodeNotRunning {
-			set(db.ItemSkipped, "Not running, so there was nothing to stop.", code)
-			return
-		}
-		set(db.ItemFailed, res.Message, code)
-	}
+		ActionUnknown: db.ItemInterrupted, ActionFailed: db.ItemFailed}[o.Status]
+	set(state, o.Message, o.Code)
 }
 
 // call makes one machine's call through the fleet's action methods (the

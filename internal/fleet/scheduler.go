@@ -840,33 +840,10 @@ func (s *Scheduler) runMachine(ctx context.Context, sc Schedule, run db.Schedule
 	}
 	res, err := s.o.Power(ctx, owner, PowerRequest{Action: sc.Action, MachineID: id, Gracefully: sc.Gracefully,
 		ScheduleID: sc.ID, RunID: run.ID, Machine: seen})
-	if res == nil {
-		set(db.RunItemFailed, ExplainAPIError(err), nil)
-		return true
-	}
-	var code *int
-	if res.ClientCode != 0 {
-		c := res.ClientCode
-		code = &c
-	}
-	switch res.Status {
-	case ActionDone:
-		msg := res.Message
-		if res.AuditLate {
-			msg += " (Its record in the audit log failed and will be retried.)"
-		}
-		set(db.RunItemDone, msg, nil)
-	case ActionSkipped:
-		set(db.RunItemSkipped, res.Message, nil)
-	case ActionUnknown:
-		set(db.RunItemUnknown, UnknownOutcomeHint, nil)
-	default:
-		if sc.Action == ScheduleStop && res.ClientCode == vagon.CodeNotRunning {
-			set(db.RunItemSkipped, "Not running, so there was nothing to stop.", code)
-			return true
-		}
-		set(db.RunItemFailed, res.Message, code)
-	}
+	o := OutcomeOf(res, err)
+	state := map[ActionStatus]string{ActionDone: db.RunItemDone, ActionSkipped: db.RunItemSkipped,
+		ActionUnknown: db.RunItemUnknown, ActionFailed: db.RunItemFailed}[o.Status]
+	set(state, o.Message, o.Code)
 	return true
 }
 
