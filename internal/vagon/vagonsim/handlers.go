@@ -326,6 +326,7 @@ func (s *Sim) createMachines(c *call) (any, *apiError) {
 			createdAt: c.now, status: vagon.StatusOff, snapshotDuration: s.durations.Snapshot,
 		}
 		s.addMachine(m)
+		s.logAction(c.now, vagon.ActionMachineCreated, m, map[string]any{"plan_id": plan.ID, "region": region})
 		out.Machines = append(out.Machines, m.view(c.now))
 	}
 	return out, nil
@@ -390,6 +391,7 @@ func (s *Sim) startMachine(c *call) (any, *apiError) {
 		return nil, errf(480, "insufficient balance: the machine has no remaining usage")
 	}
 	s.start(m, c.now)
+	s.logAction(c.now, vagon.ActionMachineStarted, m, nil)
 	return envelope(c.now), nil
 }
 
@@ -450,6 +452,7 @@ func (s *Sim) stopMachine(c *call) (any, *apiError) {
 		return nil, errf(4204, fmt.Sprintf("machine is not running: it is %s", m.status))
 	}
 	s.stop(m, c.now, graceful)
+	s.logAction(c.now, vagon.ActionMachineStopped, m, map[string]any{"gracefully": graceful})
 	return envelope(c.now), nil
 }
 
@@ -507,13 +510,15 @@ func (s *Sim) setMachineType(c *call) (any, *apiError) {
 	if m.status != vagon.StatusOff {
 		return nil, errf(4206, fmt.Sprintf("machine is running: it is %s", m.status))
 	}
+	s.logAction(c.now, vagon.ActionMachineTypeChanged, m, map[string]any{"from_machine_type_id": m.typeID, "to_machine_type_id": strconv.FormatInt(typeID, 10)})
 	m.typeID = strconv.FormatInt(typeID, 10)
 	return envelope(c.now), nil
 }
 
 // createAccess serves POST /machines/{id}/access.
 func (s *Sim) createAccess(c *call) (any, *apiError) {
-	if _, e := s.lookup(c); e != nil {
+	m, e := s.lookup(c)
+	if e != nil {
 		return nil, e
 	}
 	f, e := decodeObject(c.body)
@@ -531,6 +536,8 @@ func (s *Sim) createAccess(c *call) (any, *apiError) {
 	s.nextLink++
 	out.Attributes.ExpiresAt = c.now.Add(time.Duration(minutes) * time.Minute)
 	out.Attributes.ConnectionLink = "https://app.vagon.io/team/session/" + randomUUID()
+	// The log names the link, never its connection_link (a credential).
+	s.logAction(c.now, vagon.ActionExternalAccessCreated, m, map[string]any{"access_id": string(out.ID), "expires_in_minutes": minutes})
 	return out, nil
 }
 
@@ -544,6 +551,7 @@ func (s *Sim) resetMachine(c *call) (any, *apiError) {
 		return nil, errf(4206, fmt.Sprintf("machine is running: it is %s", m.status))
 	}
 	s.reset(m, c.now, removeFiles)
+	s.logAction(c.now, vagon.ActionMachineReset, m, map[string]any{"remove_files": removeFiles})
 	return envelope(c.now), nil
 }
 

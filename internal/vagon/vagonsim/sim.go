@@ -57,6 +57,19 @@ type Options struct {
 	// Durations of the transitional statuses; zero fields take the defaults
 	// of DefaultDurations.
 	Durations Durations
+
+	// ActivityLogs is how many activity entries to seed (logins, file
+	// events, starts and stops), from Seed, spread over the last
+	// ActivityWindow (DefaultActivityWindow when zero). 0 seeds 5 per
+	// machine; negative seeds none. The API's own calls add entries.
+	ActivityLogs   int
+	ActivityWindow time.Duration
+	// LogShape is the item shape of the activity endpoints (SetLogShape
+	// changes it later).
+	LogShape LogShape
+	// NoPermissionFields makes GET /machines/permission-fields answer 404,
+	// like an API without the endpoint.
+	NoPermissionFields bool
 }
 
 // Durations are how long each transitional status lasts.
@@ -105,6 +118,11 @@ type Sim struct {
 	nextLink  int64
 	nonces    map[string]time.Time
 	nonceFIFO []nonceEntry
+	actLog    []activity // in time order
+	nextAct   int64
+	logShape  LogShape
+
+	noPermFields bool
 
 	fmu        sync.Mutex // guards the fault knobs and counters
 	frng       *mrand.Rand
@@ -131,6 +149,9 @@ func New(opts Options) *Sim {
 		nextTask:      10,
 		nextSess:      1000,
 		nextLink:      1,
+		nextAct:       1,
+		logShape:      opts.LogShape,
+		noPermFields:  opts.NoPermissionFields,
 		nonces:        map[string]time.Time{},
 		forced:        map[string][]Fault{},
 		counts:        map[string]int{},
@@ -161,6 +182,7 @@ func New(opts Options) *Sim {
 		}
 	}
 	s.seed(opts)
+	s.seedActivity(opts)
 	return s
 }
 
@@ -237,6 +259,9 @@ var routes = func() []route {
 		{method: "POST", pattern: "/machines/{id}/tasks", handle: (*Sim).activateTask},
 		{method: "DELETE", pattern: "/machines/{id}/tasks/{task_id}", handle: (*Sim).deleteTask},
 		{method: "GET", pattern: "/software", handle: (*Sim).listSoftware},
+		{method: "GET", pattern: "/machines/permission-fields", handle: (*Sim).listPermissionFields},
+		{method: "GET", pattern: "/user-action-logs", handle: (*Sim).listUserActionLogs},
+		{method: "GET", pattern: "/user-action-logs/archived-download-urls", handle: (*Sim).archivedLogURLs},
 	}
 	for i := range rs {
 		rs[i].segs = strings.Split(strings.Trim(rs[i].pattern, "/"), "/")
@@ -244,7 +269,7 @@ var routes = func() []route {
 	return rs
 }()
 
-// Endpoints lists the 15 endpoint names ("METHOD /pattern") the counters use.
+// Endpoints lists the 18 endpoint names ("METHOD /pattern") the counters use.
 func Endpoints() []string {
 	out := make([]string, len(routes))
 	for i, r := range routes {

@@ -15,7 +15,7 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 )
 
-// TestSim_everyEndpoint drives all 15 endpoints through the real client and
+// TestSim_everyEndpoint drives all 18 endpoints through the real client and
 // checks every request and answer against openapi.json.
 func TestSim_everyEndpoint(t *testing.T) {
 	e := newEnv(t, vagonsim.Options{Machines: 30, Seed: 7})
@@ -116,13 +116,37 @@ func TestSim_everyEndpoint(t *testing.T) {
 		t.Fatalf("software: %+v", sw)
 	}
 
+	fields, err := c.ListPermissionFields(ctx())
+	must(t, err)
+	if !reflect.DeepEqual(fields, vagon.KnownPermissionFields()) {
+		t.Fatalf("permission fields %+v", fields)
+	}
+	logs, err := c.ListUserActionLogs(ctx(), vagon.UserActionLogOptions{From: t0.Add(-time.Minute), To: e.clk.Now()})
+	must(t, err)
+	var actions []string
+	for _, l := range logs.Logs {
+		if l.UserEmail == vagonsim.APIUserEmail && l.MachineID == nm.ID {
+			actions = append(actions, l.ActionType)
+		}
+	}
+	wantActions := []string{vagon.ActionMachineReset, vagon.ActionExternalAccessCreated, vagon.ActionMachineStopped,
+		vagon.ActionMachineStarted, vagon.ActionMachineTypeChanged, vagon.ActionMachineCreated}
+	if !reflect.DeepEqual(actions, wantActions) {
+		t.Fatalf("activity of machine %s, newest first: %v, want %v", id, actions, wantActions)
+	}
+	arch, err := c.ArchivedLogDownloadURLs(ctx(), vagon.ArchivedLogOptions{From: t0.AddDate(0, 0, -40), To: t0.AddDate(0, 0, -35), ExpiresIn: time.Hour})
+	must(t, err)
+	if len(arch.Files) != 6 || !strings.HasPrefix(arch.Files[0].URL, "https://") {
+		t.Fatalf("archived: %d files", len(arch.Files))
+	}
+
 	for _, ep := range vagonsim.Endpoints() {
 		if e.sim.Count(ep) == 0 || e.sim.AuthCount(ep) == 0 {
 			t.Errorf("endpoint %s never called", ep)
 		}
 	}
-	if len(vagonsim.Endpoints()) != 15 {
-		t.Errorf("%d endpoints, want 15", len(vagonsim.Endpoints()))
+	if len(vagonsim.Endpoints()) != 18 {
+		t.Errorf("%d endpoints, want 18", len(vagonsim.Endpoints()))
 	}
 }
 
