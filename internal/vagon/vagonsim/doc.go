@@ -1,6 +1,9 @@
 // Package vagonsim simulates the Vagon Computers API: an http.Handler that
-// serves the 14 machine endpoints of machines-api.md and GET /software (see
-// NOTES.md) under BasePath, "/organization-management/v1", so demo mode,
+// serves the 14 machine endpoints of machines-api.md, GET /software (see
+// NOTES.md), and from more-endpoints.md GET /machines/permission-fields and
+// the activity log (GET /user-action-logs and its archived-download-urls:
+// 30 days, at most 1000 entries a reply, no paging, either item shape,
+// Options.LogShape) under BasePath, "/organization-management/v1", so demo mode,
 // `dashboard sim`, unit tests and browser tests run the real client, with
 // real signatures, against it:
 //
