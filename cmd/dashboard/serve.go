@@ -240,10 +240,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	svc := fleet.NewService(api, e.store, fleet.ServiceOptions{Log: e.log, AuditSpool: spool})
 	bulk := fleet.NewBulk(svc, fleet.BulkOptions{Log: e.log})
 	// Background work runs on River: bulk operations, and the periodic
-	// sessions sync (SYNC_INTERVAL, once per interval across replicas) and
+	// sessions sync and activity-log import (SYNC_INTERVAL, once per
+	// interval across replicas) and
 	// the schedules (a tick claims due runs, a job per run executes it).
 	sched := fleet.NewScheduler(svc, fleet.SchedulerOptions{Log: e.log, MayAct: web.ScheduleMayAct})
 	q, err := jobs.New(e.store, jobs.Config{Bulk: bulk, Syncer: newSyncer(e, svc, metrics), Scheduler: sched,
+		Activity:     fleet.NewActivityImporter(svc.API(), e.store, fleet.ActivityOptions{Log: e.log}),
 		SyncInterval: e.cfg.SyncInterval, RescueAfter: e.cfg.JobsRescueAfter, Log: e.log})
 	if err != nil {
 		return err

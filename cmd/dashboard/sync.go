@@ -30,7 +30,8 @@ func newSyncer(e *env, svc *fleet.Service, metrics *web.Metrics) *fleet.Syncer {
 	}})
 }
 
-// syncOnce runs one sessions-sync pass and prints what it did.
+// syncOnce runs one pass of every import (the sessions sync, then Vagon's
+// activity log) and prints what each did.
 func syncOnce(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	e, err := open(ctx, getenv, stdout, stderr)
 	if err != nil {
@@ -50,6 +51,15 @@ func syncOnce(ctx context.Context, getenv func(string) string, stdout, stderr io
 		r.PassID, r.Machines, r.MachinesFailed, r.SessionsNew, r.SessionsUpdated, r.Duration().Round(time.Millisecond))
 	for _, f := range r.Failed {
 		fmt.Fprintf(stdout, "  failed: machine %s: %s\n", f.ID, f.Error)
+	}
+	a, err := fleet.NewActivityImporter(api, e.store, fleet.ActivityOptions{Log: e.log}).RunOnce(ctx)
+	if err != nil {
+		return fmt.Errorf("activity import: %w", err)
+	}
+	fmt.Fprintf(stdout, "activity import: %s to %s, %d entries read in %d calls, %d new, in %s\n",
+		a.From.UTC().Format(time.RFC3339), a.To.UTC().Format(time.RFC3339), a.Fetched, a.Calls, a.New, a.Duration().Round(time.Millisecond))
+	if a.Truncated > 0 {
+		fmt.Fprintf(stdout, "  warning: %d one-second windows held 1000 entries; some may be missing\n", a.Truncated)
 	}
 	return nil
 }

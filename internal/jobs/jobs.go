@@ -1,5 +1,6 @@
 // Package jobs runs the dashboard's background work on River, a Postgres
-// job queue: bulk operations, the periodic sessions sync, and schedules.
+// job queue: bulk operations, the periodic sessions sync and activity-log
+// import, and schedules.
 // It owns the River client, its queues, workers and periodic jobs, and
 // River's migrations.
 //
@@ -66,12 +67,15 @@ const (
 	QueueBulk     = "bulk"
 	QueueSync     = "sync"
 	QueueSchedule = "schedule"
+	QueueActivity = "activity"
 )
 
 // Job kinds (river_job.kind).
 const (
 	KindBulk = "bulk_op"
 	KindSync = "sessions_sync"
+	// KindActivity imports Vagon's activity log (fleet.ActivityImporter).
+	KindActivity = "activity_import"
 )
 
 // Defaults of Config.
@@ -116,6 +120,10 @@ type Config struct {
 	// SyncInterval is how often the sync runs across all replicas; zero
 	// disables the periodic job (a pass can still be enqueued, SyncNow).
 	SyncInterval time.Duration
+	// Activity imports Vagon's activity log; nil registers no worker. It
+	// runs every SyncInterval, like the sessions sync (zero: only when
+	// enqueued, ActivityNow).
+	Activity *fleet.ActivityImporter
 	// Scheduler keeps schedules; nil registers no schedule workers.
 	Scheduler *fleet.Scheduler
 	// ScheduleTick is how often due schedules are claimed
@@ -168,6 +176,15 @@ func New(store *db.Store, cfg Config) (*Jobs, error) {
 			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.SyncInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return SyncArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true, ID: KindSync}))
+		}
+	}
+	if cfg.Activity != nil {
+		river.AddWorker(workers, &activityWorker{importer: cfg.Activity, timeout: timeout})
+		queues[QueueActivity] = river.QueueConfig{MaxWorkers: 1}
+		if cfg.SyncInterval > 0 {
+			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.SyncInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return ActivityArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: KindActivity}))
 		}
 	}
 	// Schedules: a periodic tick claims due runs, a job per run executes
@@ -258,6 +275,15 @@ func (j *Jobs) SyncNow(ctx context.Context) error {
 	return nil
 }
 
+// ActivityNow enqueues an activity-log import, unless one is queued or
+// running.
+func (j *Jobs) ActivityNow(ctx context.Context) error {
+	if _, err := j.client.Insert(ctx, ActivityArgs{}, nil); err != nil {
+		return fmt.Errorf("jobs: enqueue activity import: %w", err)
+	}
+	return nil
+}
+
 // activeStates are the states in which a job counts for uniqueness: a
 // finished job does not keep the next one out.
 var activeStates = []rivertype.JobState{
@@ -336,5 +362,32 @@ func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return w.time
 func (w *syncWorker) Work(ctx context.Context, _ *river.Job[SyncArgs]) error {
 	// RunOnce logs and publishes its own result.
 	_, err := w.syncer.RunOnce(ctx)
+	return err
+}
+
+// ActivityArgs is the job of one activity-log import run.
+type ActivityArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ActivityArgs) Kind() string { return KindActivity }
+
+// InsertOpts: one run at a time across replicas, none retried (the next
+// interval goes on from what is stored).
+func (ActivityArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueActivity, MaxAttempts: 1,
+		UniqueOpts: river.UniqueOpts{ByState: activeStates}}
+}
+
+type activityWorker struct {
+	river.WorkerDefaults[ActivityArgs]
+	importer *fleet.ActivityImporter
+	timeout  time.Duration
+}
+
+func (w *activityWorker) Timeout(*river.Job[ActivityArgs]) time.Duration { return w.timeout }
+
+func (w *activityWorker) Work(ctx context.Context, _ *river.Job[ActivityArgs]) error {
+	// RunOnce logs and publishes its own result.
+	_, err := w.importer.RunOnce(ctx)
 	return err
 }
