@@ -132,14 +132,42 @@ func (a *ActivityImporter) run(ctx context.Context) (ActivityResult, error) {
 	if !r.To.After(r.From) {
 		return r, nil // a newest entry in the future: nothing to ask for
 	}
-	st, err := a.api.WalkUserActionLogs(ctx, vagon.UserActionLogOptions{From: r.From, To: r.To}, a.o.MinSplit, func(logs []vagon.UserActionLog) error {
+	// Reading and storing overlap: the walk sends each window's entries on,
+	// in order, while the previous window is being inserted.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	windows := make(chan []vagon.UserActionLog, 2)
+	var st vagon.WalkStats
+	var walkErr error
+	go func() {
+		defer close(windows)
+		st, walkErr = a.api.WalkUserActionLogs(wctx, vagon.UserActionLogOptions{From: r.From, To: r.To}, a.o.MinSplit, func(logs []vagon.UserActionLog) error {
+			select {
+			case windows <- logs:
+				return nil
+			case <-wctx.Done():
+				return wctx.Err()
+			}
+		})
+	}()
+	var storeErr error
+	for logs := range windows {
+		if storeErr != nil {
+			continue // drain until the walk sees the cancel
+		}
 		n, err := a.store.InsertActivity(ctx, ActivityEntries(logs, now), a.o.Now())
 		r.New += n
-		return err
-	})
+		if err != nil {
+			storeErr = err
+			cancel()
+		}
+	}
 	r.Calls, r.Fetched, r.Truncated = st.Calls, st.Entries, st.Truncated
-	if err != nil {
-		return r, fmt.Errorf("fleet: activity import: %w", err)
+	if storeErr != nil {
+		return r, fmt.Errorf("fleet: activity import: %w", storeErr)
+	}
+	if walkErr != nil {
+		return r, fmt.Errorf("fleet: activity import: %w", walkErr)
 	}
 	return r, nil
 }
