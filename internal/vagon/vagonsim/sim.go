@@ -97,6 +97,7 @@ type Sim struct {
 	mu        sync.Mutex // guards everything below
 	rng       *mrand.Rand
 	balance   int64
+	usage     orgUsage // GET /usage (usage.go)
 	machines  map[int64]*machine
 	order     []int64 // machine ids ascending
 	nextID    int64   // machines
@@ -160,6 +161,7 @@ func New(opts Options) *Sim {
 			*p.v = *p.def
 		}
 	}
+	s.usage = orgUsage{base: DefaultUsageMinutes, epoch: s.now()}
 	s.seed(opts)
 	return s
 }
@@ -237,6 +239,7 @@ var routes = func() []route {
 		{method: "POST", pattern: "/machines/{id}/tasks", handle: (*Sim).activateTask},
 		{method: "DELETE", pattern: "/machines/{id}/tasks/{task_id}", handle: (*Sim).deleteTask},
 		{method: "GET", pattern: "/software", handle: (*Sim).listSoftware},
+		{method: "GET", pattern: "/usage", handle: (*Sim).getUsage},
 	}
 	for i := range rs {
 		rs[i].segs = strings.Split(strings.Trim(rs[i].pattern, "/"), "/")
@@ -244,7 +247,7 @@ var routes = func() []route {
 	return rs
 }()
 
-// Endpoints lists the 15 endpoint names ("METHOD /pattern") the counters use.
+// Endpoints lists the endpoint names ("METHOD /pattern") the counters use.
 func Endpoints() []string {
 	out := make([]string, len(routes))
 	for i, r := range routes {

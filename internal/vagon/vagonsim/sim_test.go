@@ -15,7 +15,7 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 )
 
-// TestSim_everyEndpoint drives all 15 endpoints through the real client and
+// TestSim_everyEndpoint drives all 16 endpoints through the real client and
 // checks every request and answer against openapi.json.
 func TestSim_everyEndpoint(t *testing.T) {
 	e := newEnv(t, vagonsim.Options{Machines: 30, Seed: 7})
@@ -116,13 +116,19 @@ func TestSim_everyEndpoint(t *testing.T) {
 		t.Fatalf("software: %+v", sw)
 	}
 
+	usage, err := c.GetUsage(ctx())
+	must(t, err)
+	if usage.Minutes <= 0 || usage.MachineType != vagonsim.DefaultUsageMachineType || usage.ClientCode != 200 {
+		t.Fatalf("usage: %+v", usage)
+	}
+
 	for _, ep := range vagonsim.Endpoints() {
 		if e.sim.Count(ep) == 0 || e.sim.AuthCount(ep) == 0 {
 			t.Errorf("endpoint %s never called", ep)
 		}
 	}
-	if len(vagonsim.Endpoints()) != 15 {
-		t.Errorf("%d endpoints, want 15", len(vagonsim.Endpoints()))
+	if len(vagonsim.Endpoints()) != 16 {
+		t.Errorf("%d endpoints, want 16", len(vagonsim.Endpoints()))
 	}
 }
 
