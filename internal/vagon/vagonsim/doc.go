@@ -1,6 +1,6 @@
 // Package vagonsim simulates the Vagon Computers API: an http.Handler that
-// serves the 14 machine endpoints of machines-api.md and GET /software (see
-// NOTES.md) under BasePath, "/organization-management/v1", so demo mode,
+// serves the 14 machine endpoints of machines-api.md, GET /software (see
+// NOTES.md) and GET /usage (usage.go) under BasePath, "/organization-management/v1", so demo mode,
 // `dashboard sim`, unit tests and browser tests run the real client, with
 // real signatures, against it:
 //
