@@ -238,6 +238,10 @@ func (s *Syncer) RunOnce(ctx context.Context) (SyncResult, error) {
 		}
 	}
 
+	if ctx.Err() == nil {
+		s.snapshotOrgUsage(fctx) // logged, never fatal (orgusage.go)
+	}
+
 	var runErr error
 	if len(errs) > 0 {
 		runErr = fmt.Errorf("fleet: sync pass %d: %w", res.PassID, errors.Join(errs...))

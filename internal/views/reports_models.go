@@ -120,6 +120,9 @@ type UsageReportView struct {
 	URL    string
 	CSVURL string
 	Sync   SyncStatusView
+	// Org is the organization usage card; nil in the htmx fragment (the
+	// card sits outside the part filters replace).
+	Org *OrgUsageView
 }
 
 // SortColumn is one sortable table header.

@@ -375,6 +375,11 @@ func (s *Server) showUsageReport(c echo.Context) error {
 	if v.Sync, err = s.syncStatus(c, syncPassesShown); err != nil {
 		return err
 	}
+	if !isHTMX(c) { // the card is outside the fragment filters replace
+		if v.Org, err = s.orgUsageView(ctx); err != nil {
+			return err
+		}
+	}
 	return s.renderReport(c, status, v.URL, views.UsageReportBody(v), func(p views.Page) templ.Component { return views.UsageReportPage(p, v) }, "Usage report")
 }
 

@@ -89,6 +89,7 @@ func (s *Server) buildRoutes() []Route {
 		// Reports (issue 5).
 		{http.MethodGet, "/reports/usage", viewer, "", s.showUsageReport},
 		{http.MethodGet, "/reports/usage.csv", viewer, "", s.exportUsageReport},
+		{http.MethodGet, orgUsageCSVPath, viewer, "", s.exportOrgUsage},
 		{http.MethodGet, "/reports/idle", viewer, "", s.showIdleReport},
 		{http.MethodGet, "/reports/idle.csv", viewer, "", s.exportIdleReport},
 		{http.MethodGet, "/reports/low-remaining", viewer, "", s.showLowRemainingReport},

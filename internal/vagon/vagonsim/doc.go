@@ -3,7 +3,7 @@
 // NOTES.md), and from more-endpoints.md GET /machines/permission-fields and
 // the activity log (GET /user-action-logs and its archived-download-urls:
 // 30 days, at most 1000 entries a reply, no paging, either item shape,
-// Options.LogShape) under BasePath, "/organization-management/v1", so demo mode,
+// Options.LogShape), and GET /usage (usage.go) under BasePath, "/organization-management/v1", so demo mode,
 // `dashboard sim`, unit tests and browser tests run the real client, with
 // real signatures, against it:
 //

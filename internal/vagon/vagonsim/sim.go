@@ -110,6 +110,7 @@ type Sim struct {
 	mu        sync.Mutex // guards everything below
 	rng       *mrand.Rand
 	balance   int64
+	usage     orgUsage // GET /usage (usage.go)
 	machines  map[int64]*machine
 	order     []int64 // machine ids ascending
 	nextID    int64   // machines
@@ -181,6 +182,7 @@ func New(opts Options) *Sim {
 			*p.v = *p.def
 		}
 	}
+	s.usage = orgUsage{base: DefaultUsageMinutes, epoch: s.now()}
 	s.seed(opts)
 	s.seedActivity(opts)
 	return s
@@ -262,6 +264,7 @@ var routes = func() []route {
 		{method: "GET", pattern: "/machines/permission-fields", handle: (*Sim).listPermissionFields},
 		{method: "GET", pattern: "/user-action-logs", handle: (*Sim).listUserActionLogs},
 		{method: "GET", pattern: "/user-action-logs/archived-download-urls", handle: (*Sim).archivedLogURLs},
+		{method: "GET", pattern: "/usage", handle: (*Sim).getUsage},
 	}
 	for i := range rs {
 		rs[i].segs = strings.Split(strings.Trim(rs[i].pattern, "/"), "/")
@@ -269,7 +272,7 @@ var routes = func() []route {
 	return rs
 }()
 
-// Endpoints lists the 18 endpoint names ("METHOD /pattern") the counters use.
+// Endpoints lists the 19 endpoint names ("METHOD /pattern") the counters use.
 func Endpoints() []string {
 	out := make([]string, len(routes))
 	for i, r := range routes {

@@ -15,7 +15,7 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 )
 
-// TestSim_everyEndpoint drives all 18 endpoints through the real client and
+// TestSim_everyEndpoint drives all 19 endpoints through the real client and
 // checks every request and answer against openapi.json.
 func TestSim_everyEndpoint(t *testing.T) {
 	e := newEnv(t, vagonsim.Options{Machines: 30, Seed: 7})
@@ -139,14 +139,19 @@ func TestSim_everyEndpoint(t *testing.T) {
 	if len(arch.Files) != 6 || !strings.HasPrefix(arch.Files[0].URL, "https://") {
 		t.Fatalf("archived: %d files", len(arch.Files))
 	}
+	usage, err := c.GetUsage(ctx())
+	must(t, err)
+	if usage.Minutes <= 0 || usage.MachineType != vagonsim.DefaultUsageMachineType || usage.ClientCode != 200 {
+		t.Fatalf("usage: %+v", usage)
+	}
 
 	for _, ep := range vagonsim.Endpoints() {
 		if e.sim.Count(ep) == 0 || e.sim.AuthCount(ep) == 0 {
 			t.Errorf("endpoint %s never called", ep)
 		}
 	}
-	if len(vagonsim.Endpoints()) != 18 {
-		t.Errorf("%d endpoints, want 18", len(vagonsim.Endpoints()))
+	if len(vagonsim.Endpoints()) != 19 {
+		t.Errorf("%d endpoints, want 19", len(vagonsim.Endpoints()))
 	}
 }
 
