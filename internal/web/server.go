@@ -165,6 +165,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 		p.User = &views.CurrentUser{Email: u.Email, Role: u.Role}
 		p.TimeZone = u.TimeZone
 		p.CanJobs = s.allowed(c, http.MethodGet, "/jobs")
+		p.CanAlerts = s.allowed(c, http.MethodGet, "/alerts")
 		p.CanUsers = s.allowed(c, http.MethodGet, "/users")
 		p.AuditAll = isAdminUser(c)
 	}
