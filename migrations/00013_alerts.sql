@@ -38,4 +38,16 @@ CREATE TABLE alert_deliveries (
 
 CREATE INDEX alert_deliveries_webhook_idx ON alert_deliveries (webhook_id, id DESC);
 
+-- alert_sent: the periodic check (machine.idle_running, usage.low) emits
+-- once per condition: a row (event, subject, since) is claimed before
+-- emitting; a usage.low row is removed when the machine is above the
+-- threshold again, so the next drop alerts again.
+CREATE TABLE alert_sent (
+    event   text NOT NULL,
+    subject text NOT NULL,
+    since   timestamptz NOT NULL,
+    sent_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (event, subject, since)
+);
+
 -- No Down section: migrations are forward-only.

@@ -204,3 +204,60 @@ func (s *Store) AlertDeliveries(ctx context.Context, webhookID int64, limit int)
 	}
 	return out, rows.Err()
 }
+
+// IdleRunning is a machine in status running (its latest snapshot) with
+// no open session since IdleSince.
+type IdleRunning struct {
+	MachineID string    `db:"machine_id"`
+	Name      string    `db:"name"`
+	IdleSince time.Time `db:"idle_since"`
+}
+
+// IdleRunningMachines returns the machines (not deleted) whose latest
+// snapshot says status, with no open session, idle since before cutoff:
+// idle since is the later of the end of their last session and the first
+// snapshot of their current streak in status.
+func (s *Store) IdleRunningMachines(ctx context.Context, status string, cutoff time.Time) ([]IdleRunning, error) {
+	rows, _ := s.pool.Query(ctx, `
+		SELECT machine_id, name, idle_since FROM (
+			SELECT ml.machine_id, ml.name,
+				greatest(
+					(SELECT min(sn.taken_at) FROM machine_snapshots sn
+					 WHERE sn.machine_id = ml.machine_id AND sn.taken_at > coalesce(
+						(SELECT max(x.taken_at) FROM machine_snapshots x
+						 WHERE x.machine_id = ml.machine_id AND x.status <> $1), '-infinity')),
+					(SELECT max(coalesce(ms.end_at, 'infinity'::timestamptz)) FROM machine_sessions ms
+					 WHERE ms.machine_id = ml.machine_id)
+				) AS idle_since
+			FROM machines_latest ml
+			WHERE ml.gone_at IS NULL AND ml.status = $1
+		) q
+		WHERE idle_since IS NOT NULL AND idle_since <= $2
+		ORDER BY machine_id`, status, cutoff)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[IdleRunning])
+	if err != nil {
+		return nil, fmt.Errorf("db: idle running machines: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimAlertSent records that event was sent for subject's condition that
+// began at since; false when it had been already (do not send again).
+func (s *Store) ClaimAlertSent(ctx context.Context, event, subject string, since time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO alert_sent (event, subject, since) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, event, subject, since)
+	if err != nil {
+		return false, fmt.Errorf("db: claim alert sent: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ClearAlertSent forgets event's rows for every subject not in keep, so
+// a condition that ended alerts again when it comes back.
+func (s *Store) ClearAlertSent(ctx context.Context, event string, keep []string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM alert_sent WHERE event = $1 AND NOT (subject = ANY($2))`, event, keep)
+	if err != nil {
+		return fmt.Errorf("db: clear alert sent: %w", err)
+	}
+	return nil
+}

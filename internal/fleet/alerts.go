@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
 )
 
 // Alerts (issue 11): admins configure webhook destinations and the events
@@ -203,7 +204,19 @@ type AlertsOptions struct {
 	// no redirect when nil).
 	Client *http.Client
 	Now    func() time.Time
+	// IdleAfter is how long a machine may run with no session before
+	// machine.idle_running (DefaultIdleAfter when zero).
+	IdleAfter time.Duration
+	// UsageLowMinutes: a machine with less remaining usage is usage.low
+	// (DefaultUsageLowMinutes when zero).
+	UsageLowMinutes int
 }
+
+// Defaults of the periodic check (Alerts.Check).
+const (
+	DefaultIdleAfter       = 60 * time.Minute
+	DefaultUsageLowMinutes = 120
+)
 
 // Alerts keeps the destinations and emits and delivers events.
 type Alerts struct {
@@ -213,6 +226,7 @@ type Alerts struct {
 	log    *slog.Logger
 	client *http.Client
 	now    func() time.Time
+	o      AlertsOptions
 }
 
 // NewAlerts builds Alerts over svc's store and auditor; Emit needs a queue
@@ -230,7 +244,13 @@ func NewAlerts(svc *Service, o AlertsOptions) *Alerts {
 			// a failed attempt.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	return &Alerts{store: svc.Store(), audit: svc.Auditor(), log: o.Log, client: o.Client, now: o.Now}
+	if o.IdleAfter <= 0 {
+		o.IdleAfter = DefaultIdleAfter
+	}
+	if o.UsageLowMinutes <= 0 {
+		o.UsageLowMinutes = DefaultUsageLowMinutes
+	}
+	return &Alerts{store: svc.Store(), audit: svc.Auditor(), log: o.Log, client: o.Client, now: o.Now, o: o}
 }
 
 // SetQueue gives Alerts the job queue its deliveries run on.
@@ -660,4 +680,53 @@ func accessLinkIssued(actor Actor, id string, res *ActionResult, p Params) Acces
 	d.Fingerprint, _ = p["fingerprint"].(string)
 	d.ExpiresAt, _ = p["expires_at"].(time.Time)
 	return d
+}
+
+// CheckResult says what a periodic check emitted.
+type CheckResult struct {
+	IdleRunning, UsageLow int
+}
+
+// Check looks at the latest fleet sync (machines_latest, sessions) for
+// machines running with no session for IdleAfter (machine.idle_running,
+// once per idle streak) and machines below UsageLowMinutes of remaining
+// usage (usage.low, once until they are above it again). The job queue
+// calls it periodically. The organization's own remaining usage is not
+// checked: the dashboard does not read it yet.
+func (a *Alerts) Check(ctx context.Context) (CheckResult, error) {
+	var r CheckResult
+	now := a.now()
+	idle, err := a.store.IdleRunningMachines(ctx, string(vagon.StatusReady), now.Add(-a.o.IdleAfter))
+	if err != nil {
+		return r, err
+	}
+	for _, m := range idle {
+		first, err := a.store.ClaimAlertSent(ctx, AlertMachineIdleRunning, m.MachineID, m.IdleSince)
+		if err != nil {
+			return r, err
+		}
+		if first {
+			a.Emit(ctx, AlertMachineIdleRunning, MachineIdleRunningData{MachineID: m.MachineID, MachineName: m.Name,
+				IdleMinutes: int(now.Sub(m.IdleSince) / time.Minute)})
+			r.IdleRunning++
+		}
+	}
+	low, err := a.store.LowRemaining(ctx, int64(a.o.UsageLowMinutes), now)
+	if err != nil {
+		return r, err
+	}
+	keep := []string{}
+	for _, m := range low {
+		keep = append(keep, m.MachineID)
+		first, err := a.store.ClaimAlertSent(ctx, AlertUsageLow, m.MachineID, time.Unix(0, 0))
+		if err != nil {
+			return r, err
+		}
+		if first {
+			a.Emit(ctx, AlertUsageLow, UsageLowData{MachineID: m.MachineID, MachineName: m.Name,
+				RemainingMinutes: int(m.RemainingUsageMinutes), ThresholdMinutes: a.o.UsageLowMinutes})
+			r.UsageLow++
+		}
+	}
+	return r, a.store.ClearAlertSent(ctx, AlertUsageLow, keep)
 }

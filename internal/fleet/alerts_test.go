@@ -1,11 +1,19 @@
 package fleet
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 )
 
 func TestValidateWebhook(t *testing.T) {
@@ -105,5 +113,98 @@ func TestDeliveryBody(t *testing.T) {
 	sl, _ := DeliveryBody(WebhookSlack, stored)
 	if want := `{"text":"Machine \"Lab 1\" (m1) has been running with no session for 45 minutes."}`; string(sl) != want {
 		t.Errorf("slack body = %s\nwant %s", sl, want)
+	}
+}
+
+type fakeAlertQueue struct{ ids []int64 }
+
+func (q *fakeAlertQueue) EnqueueAlertTx(_ context.Context, _ pgx.Tx, id int64) error {
+	q.ids = append(q.ids, id)
+	return nil
+}
+
+// The periodic check: a machine running with no session for the idle time
+// alerts once per idle streak; one with an open session, or running for
+// less, does not. Low usage alerts once, and again after it recovered.
+func TestAlertsCheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := dbtest.Store(t)
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	svc := NewService(nil, store, ServiceOptions{})
+	a := NewAlerts(svc, AlertsOptions{Now: func() time.Time { return now }, IdleAfter: time.Hour, UsageLowMinutes: 100})
+	q := &fakeAlertQueue{}
+	a.SetQueue(q)
+	hook, err := store.CreateAlertWebhook(ctx, db.AlertWebhook{Name: "h", URL: "https://example.com/h", Format: WebhookJSON,
+		Events: []string{AlertMachineIdleRunning, AlertUsageLow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ago := func(n int) time.Time { return now.Add(time.Duration(-n) * time.Minute) }
+	pass := func(at time.Time, snaps ...db.Snapshot) {
+		t.Helper()
+		id, err := store.BeginSyncPass(ctx, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range snaps {
+			snaps[i].TakenAt, snaps[i].Region, snaps[i].MachineType, snaps[i].UsageSource = at, "dublin", "g4", "machine"
+		}
+		if err := store.InsertSnapshots(ctx, id, snaps); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := func(id, status string, remaining int64) db.Snapshot {
+		return db.Snapshot{MachineID: id, Name: "Lab " + id, Status: status, RemainingUsageMinutes: remaining}
+	}
+	pass(ago(90), snap("m1", "off", 1000), snap("m2", "off", 1000), snap("m3", "off", 1000), snap("m4", "off", 50))
+	pass(ago(80), snap("m1", "ready", 1000), snap("m2", "ready", 1000), snap("m3", "off", 1000), snap("m4", "off", 50))
+	pass(ago(10), snap("m1", "ready", 1000), snap("m2", "ready", 1000), snap("m3", "ready", 1000), snap("m4", "off", 50))
+	ended := ago(75)
+	if _, err := store.UpsertSessions(ctx, []db.Session{
+		{ID: "s1", MachineID: "m1", StartAt: ago(79), EndAt: &ended, DurationMinutes: 4},
+		{ID: "s2", MachineID: "m2", StartAt: ago(79), DurationMinutes: 79}, // still open
+	}, now); err != nil {
+		t.Fatal(err)
+	}
+	events := func() []string {
+		ds, err := store.AlertDeliveries(ctx, hook, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range ds {
+			var r alertRecord
+			_ = json.Unmarshal(d.Payload, &r)
+			var m map[string]any // jsonb orders keys its own way
+			_ = json.Unmarshal(r.Data, &m)
+			b, _ := json.Marshal(m)
+			out = append([]string{d.Event + " " + string(b)}, out...)
+		}
+		return out
+	}
+	r, err := a.Check(ctx)
+	if err != nil || r != (CheckResult{IdleRunning: 1, UsageLow: 1}) {
+		t.Fatalf("check = %+v, %v", r, err)
+	}
+	want := []string{
+		`machine.idle_running {"idle_minutes":75,"machine_id":"m1","machine_name":"Lab m1"}`,
+		`usage.low {"machine_id":"m4","machine_name":"Lab m4","remaining_minutes":50,"threshold_minutes":100}`,
+	}
+	if got := events(); !slices.Equal(got, want) || len(q.ids) != 2 {
+		t.Fatalf("events %q (jobs %d), want %q", got, len(q.ids), want)
+	}
+	// Again: nothing new.
+	if r, err = a.Check(ctx); err != nil || r != (CheckResult{}) {
+		t.Fatalf("second check = %+v, %v", r, err)
+	}
+	// m4 recovers, then drops again: a new alert.
+	pass(ago(5), snap("m4", "off", 500))
+	if r, _ = a.Check(ctx); r.UsageLow != 0 {
+		t.Fatalf("recovered machine alerted: %+v", r)
+	}
+	pass(ago(1), snap("m4", "off", 20))
+	if r, _ = a.Check(ctx); r.UsageLow != 1 {
+		t.Fatalf("second drop: %+v", r)
 	}
 }

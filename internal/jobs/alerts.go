@@ -71,12 +71,59 @@ func (w *alertWorker) Work(ctx context.Context, job *river.Job[AlertArgs]) error
 }
 
 // registerAlerts adds the delivery worker and its queue.
-func (j *Jobs) registerAlerts(cfg Config, workers *river.Workers, queues map[string]river.QueueConfig) {
+func (j *Jobs) registerAlerts(cfg Config, workers *river.Workers, periodic *[]*river.PeriodicJob, queues map[string]river.QueueConfig) {
 	if cfg.Alerts == nil {
 		return
 	}
 	river.AddWorker(workers, &alertWorker{alerts: cfg.Alerts, retry: cfg.AlertRetry})
+	river.AddWorker(workers, &alertCheckWorker{alerts: cfg.Alerts})
 	queues[QueueAlerts] = river.QueueConfig{MaxWorkers: 4}
+	every := cfg.AlertCheckInterval
+	if every == 0 {
+		every = DefaultAlertCheck
+	}
+	if every > 0 {
+		*periodic = append(*periodic, river.NewPeriodicJob(river.PeriodicInterval(every),
+			func() (river.JobArgs, *river.InsertOpts) { return AlertCheckArgs{}, nil },
+			&river.PeriodicJobOpts{ID: KindAlertCheck}))
+	}
+}
+
+// KindAlertCheck is the periodic check for idle running machines and low
+// usage (fleet.Alerts.Check).
+const KindAlertCheck = "alert_check"
+
+// DefaultAlertCheck is how often the check runs across replicas.
+const DefaultAlertCheck = 5 * time.Minute
+
+// AlertCheckArgs is the job of one check.
+type AlertCheckArgs struct{}
+
+// Kind implements river.JobArgs.
+func (AlertCheckArgs) Kind() string { return KindAlertCheck }
+
+// InsertOpts: one at a time, not retried (the next interval checks again).
+func (AlertCheckArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueAlerts, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: activeStates}}
+}
+
+type alertCheckWorker struct {
+	river.WorkerDefaults[AlertCheckArgs]
+	alerts *fleet.Alerts
+}
+
+func (w *alertCheckWorker) Work(ctx context.Context, _ *river.Job[AlertCheckArgs]) error {
+	_, err := w.alerts.Check(ctx)
+	return err
+}
+
+// AlertCheckNow enqueues a check (tests, or an operator), unless one is
+// queued or running.
+func (j *Jobs) AlertCheckNow(ctx context.Context) error {
+	if _, err := j.client.Insert(ctx, AlertCheckArgs{}, nil); err != nil {
+		return fmt.Errorf("jobs: enqueue alert check: %w", err)
+	}
+	return nil
 }
 
 // EnqueueAlertTx inserts the job of delivery id in tx (fleet.AlertQueue).
