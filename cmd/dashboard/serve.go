@@ -244,7 +244,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	// interval across replicas) and
 	// the schedules (a tick claims due runs, a job per run executes it).
 	sched := fleet.NewScheduler(svc, fleet.SchedulerOptions{Log: e.log, MayAct: web.ScheduleMayAct})
-	q, err := jobs.New(e.store, jobs.Config{Bulk: bulk, Syncer: newSyncer(e, svc, metrics), Scheduler: sched,
+	alerts := fleet.NewAlerts(svc, fleet.AlertsOptions{Log: e.log})
+	q, err := jobs.New(e.store, jobs.Config{Bulk: bulk, Syncer: newSyncer(e, svc, metrics), Scheduler: sched, Alerts: alerts,
 		Activity:     fleet.NewActivityImporter(svc.API(), e.store, fleet.ActivityOptions{Log: e.log}),
 		SyncInterval: e.cfg.SyncInterval, RescueAfter: e.cfg.JobsRescueAfter, Log: e.log})
 	if err != nil {
@@ -252,8 +253,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	bulk.SetQueue(q)
 	sched.SetQueue(q)
+	alerts.SetQueue(q)
+	svc.SetAlerts(alerts)
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
-		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, Scheduler: sched, TrustedProxies: e.cfg.TrustedProxies,
+		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, Scheduler: sched, Alerts: alerts, TrustedProxies: e.cfg.TrustedProxies,
 		Jobs: jobs.NewAdmin(q.Client()).WithBulk(bulk).WithScheduler(sched)})
 	if err != nil {
 		return err

@@ -579,6 +579,9 @@ func (s *Service) IssueAccessLink(ctx context.Context, actor Actor, id string, i
 	if res != nil {
 		res.Link = link
 	}
+	if err == nil && link != nil {
+		s.emit(ctx, AlertAccessLinkIssued, accessLinkIssued(actor, id, res, p))
+	}
 	done(res, "Access link issued.")
 	return res, err
 }

@@ -45,6 +45,10 @@ const (
 	ActJobCancel          = "job.cancel"
 	ActBulkCancel         = "bulk.cancel"
 	ActPageView           = "page.view"
+	ActAlertCreate        = "alert.create"
+	ActAlertUpdate        = "alert.update"
+	ActAlertDelete        = "alert.delete"
+	ActAlertTest          = "alert.test"
 )
 
 // actionLabels names each action in words, for people reading the audit
@@ -74,6 +78,10 @@ var actionLabels = map[string]string{
 	ActScheduleRun:        "Run schedule",
 	ActJobRetry:           "Retry background job",
 	ActJobCancel:          "Cancel background job",
+	ActAlertCreate:        "Add alert destination",
+	ActAlertUpdate:        "Change alert destination",
+	ActAlertDelete:        "Delete alert destination",
+	ActAlertTest:          "Send test alert",
 }
 
 // ActionLabel is an audit action in words ("Start machine" for
@@ -120,6 +128,11 @@ var Specs = map[string]ActionSpec{
 	ActScheduleRun:        {Record: []string{"schedule_id", "schedule_run_id", "due_at", "trigger", "machine_ids", "count", "done", "skipped", "failed"}},
 	ActJobRetry:           {Record: []string{"job_id", "kind", "state", "result"}},
 	ActJobCancel:          {Record: []string{"job_id", "kind", "state", "result"}},
+	// Alert destinations: the URL's host only; the URL and secret are credentials.
+	ActAlertCreate: {Record: []string{"alert_id", "name", "format", "events", "url_host", "secret_set"}, Secret: []string{"url", "secret"}},
+	ActAlertUpdate: {Record: []string{"alert_id", "name", "format", "events", "url_host", "secret_set", "url_changed"}, Secret: []string{"url", "secret"}},
+	ActAlertDelete: {Record: []string{"alert_id", "name", "format", "events", "url_host"}, Secret: []string{"url", "secret"}},
+	ActAlertTest:   {Record: []string{"alert_id", "name", "format", "url_host", "delivery_id", "result"}, Secret: []string{"url", "secret"}},
 }
 
 // deniedKeys are recorded for every action: a refused attempt names the

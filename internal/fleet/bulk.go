@@ -588,8 +588,12 @@ func (b *Bulk) finish(ctx context.Context, op *db.BulkOp, runner int64, actor Ac
 	if err := b.audit.Record(ctx, actor, ActBulk, "", outcome, ap, nil, msg); err != nil {
 		return fmt.Errorf("fleet: bulk %d: record outcome: %w", op.ID, err)
 	}
-	if _, err := b.store.FinishBulkOp(ctx, op.ID, status); err != nil {
+	finished, err := b.store.FinishBulkOp(ctx, op.ID, status)
+	if err != nil {
 		return err
+	}
+	if finished && status == db.BulkFailed {
+		b.svc.emit(ctx, AlertBulkFailed, BulkFailedData{BulkOpID: op.ID, Action: op.Action, Actor: actor.Email, Message: msg})
 	}
 	return nil
 }

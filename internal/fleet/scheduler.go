@@ -633,6 +633,7 @@ func (s *Scheduler) execute(ctx context.Context, run db.ScheduleRun, deadline ti
 // (in the same transaction: a finished run is always audited). A run
 // someone else closed meanwhile gives ErrRunCancelled.
 func (s *Scheduler) finish(ctx context.Context, actor Actor, run db.ScheduleRun, base Params, failMsg string, failed bool) (bool, error) {
+	var final, finalMsg string
 	closed, err := s.store.CloseScheduleRun(ctx, run.ID, db.CloseRun{At: s.Now(),
 		Decide: func(ctx context.Context, _ db.ScheduleRun, items []db.ScheduleRunItem) (string, string, error) {
 			c := CountRunItems(items)
@@ -643,7 +644,9 @@ func (s *Scheduler) finish(ctx context.Context, actor Actor, run db.ScheduleRun,
 			if msg == "" {
 				msg = runSummary(c)
 			}
-			return s.recordOutcome(ctx, actor, base, c, msg, failed)
+			st, m, err := s.recordOutcome(ctx, actor, base, c, msg, failed)
+			final, finalMsg = st, m
+			return st, m, err
 		}})
 	if err != nil {
 		return false, err
@@ -651,6 +654,7 @@ func (s *Scheduler) finish(ctx context.Context, actor Actor, run db.ScheduleRun,
 	if !closed {
 		return true, ErrRunCancelled
 	}
+	s.emitFailed(ctx, run, final, finalMsg)
 	return true, nil
 }
 
@@ -709,6 +713,7 @@ func (s *Scheduler) close(ctx context.Context, actor Actor, runID int64, msg, sk
 		return ErrRunFinished
 	}
 	now := s.Now()
+	var final, finalMsg string
 	c := db.CloseRun{At: now, SkipUnstarted: skipMsg,
 		StartedAs: "Interrupted, and nothing is left to check it: whether the call was sent is not known. " + UnknownOutcomeHint}
 	if keepLive && run.LeaseUntil != nil && run.LeaseUntil.After(now) {
@@ -722,7 +727,9 @@ func (s *Scheduler) close(ctx context.Context, actor Actor, runID int64, msg, sk
 		base := Params{"schedule_id": run.ScheduleID, "schedule_run_id": run.ID, "due_at": run.DueAt.UTC().Format(time.RFC3339),
 			"trigger": run.Trigger, "machine_ids": run.MachineIDs}
 		counts := CountRunItems(items)
-		return s.recordOutcome(ctx, a, base, counts, msg+" "+runSummary(counts)+".", true)
+		st, m, err := s.recordOutcome(ctx, a, base, counts, msg+" "+runSummary(counts)+".", true)
+		final, finalMsg = st, m
+		return st, m, err
 	}
 	closed, err := s.store.CloseScheduleRun(ctx, runID, c)
 	if err != nil {
@@ -731,6 +738,7 @@ func (s *Scheduler) close(ctx context.Context, actor Actor, runID int64, msg, sk
 	if !closed {
 		return ErrRunFinished
 	}
+	s.emitFailed(ctx, run, final, finalMsg)
 	return nil
 }
 
@@ -897,4 +905,11 @@ func durationWords(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Hour)) + " h"
 	}
 	return strings.TrimSuffix(strconv.Itoa(int(d/time.Minute)), ".0") + " min"
+}
+
+// emitFailed emits schedule.failed for a run that ended failed.
+func (s *Scheduler) emitFailed(ctx context.Context, run db.ScheduleRun, state, msg string) {
+	if state == db.RunFailed {
+		s.svc.emit(ctx, AlertScheduleFailed, ScheduleFailedData{ScheduleID: run.ScheduleID, RunID: run.ID, Message: msg})
+	}
 }

@@ -38,6 +38,8 @@ type Service struct {
 	now   func() time.Time
 
 	audit *Auditor
+	// alerts receives the events actions cause (SetAlerts); nil: none.
+	alerts Emitter
 
 	group singleflight.Group
 	mu    sync.Mutex

@@ -132,7 +132,15 @@ type Config struct {
 	// RescueAfter is how long a job may look running before it is taken
 	// for dead and run again (JOBS_RESCUE_AFTER; DefaultRescueAfter).
 	RescueAfter time.Duration
-	Log         *slog.Logger
+	// Alerts delivers alert events (alerts.go); nil registers no worker.
+	Alerts *fleet.Alerts
+	// AlertRetry, when set, is the wait before a delivery's next attempt
+	// (tests); River's backoff otherwise.
+	AlertRetry func(attempt int) time.Duration
+	// AlertCheckInterval is how often idle running machines and low
+	// usage are checked (DefaultAlertCheck when zero; negative: never).
+	AlertCheckInterval time.Duration
+	Log                *slog.Logger
 }
 
 // Jobs is the River client with the dashboard's workers.
@@ -190,6 +198,7 @@ func New(store *db.Store, cfg Config) (*Jobs, error) {
 	// Schedules: a periodic tick claims due runs, a job per run executes
 	// it (schedules.go).
 	j.registerSchedules(cfg, timeout, workers, &periodic, queues)
+	j.registerAlerts(cfg, workers, &periodic, queues)
 
 	client, err := river.NewClient(riverpgxv5.New(store.Pool()), &river.Config{
 		Queues:               queues,

@@ -47,6 +47,8 @@ type Page struct {
 	// CanJobs shows the Jobs link: the web layer sets it from the route
 	// table (whether GET /jobs would be allowed), not from a role here.
 	CanJobs bool
+	// CanAlerts shows the Alerts link (from the route table).
+	CanAlerts bool
 	// CanUsers shows the Users link (whether GET /users would be allowed).
 	CanUsers bool
 	// AuditAll says the audit page shows everyone's entries (the link
@@ -107,6 +109,9 @@ func (p Page) NavLinks() []NavItem {
 	}
 	if p.CanJobs {
 		items = append(items, NavItem{Key: NavJobs, Label: "Jobs", Href: "/jobs", TestID: "nav-jobs"})
+	}
+	if p.CanAlerts {
+		items = append(items, NavItem{Key: NavAlerts, Label: "Alerts", Href: "/alerts", TestID: "nav-alerts"})
 	}
 	return items
 }

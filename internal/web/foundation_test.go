@@ -321,7 +321,7 @@ func TestNavigationByRole(t *testing.T) {
 			})
 			want := "nav-machines nav-reports nav-schedules nav-audit"
 			if role == fleet.RoleAdmin {
-				want += " nav-users nav-jobs"
+				want += " nav-users nav-jobs nav-alerts"
 			}
 			if strings.Join(got, " ") != want {
 				t.Errorf("nav %v, want %s", got, want)

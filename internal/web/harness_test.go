@@ -293,6 +293,8 @@ func (a *testApp) Path(t testing.TB, pattern string, params map[string]string) s
 			return "1"
 		case "job_id": // a background job (issue 10); none may exist
 			return "1"
+		case "wid": // an alert destination (issue 11); none may exist
+			return "1"
 		case "*":
 			return "no-such-page"
 		}

@@ -113,6 +113,14 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodPost, "/jobs/:job_id/retry", admin, fleet.ActJobRetry, s.retryJob},
 		{http.MethodPost, "/jobs/:job_id/cancel", admin, fleet.ActJobCancel, s.cancelJob},
 
+		// Alert destinations (admin, issue 11): webhooks, their delivery
+		// log, a test send; delete asks first.
+		{http.MethodGet, "/alerts", admin, "", s.showAlerts},
+		{http.MethodPost, "/alerts/webhooks", admin, fleet.ActAlertCreate, s.createWebhook},
+		{http.MethodPost, "/alerts/webhooks/:wid", admin, fleet.ActAlertUpdate, s.updateWebhook},
+		{http.MethodPost, "/alerts/webhooks/:wid/delete", admin, fleet.ActAlertDelete, s.deleteWebhook},
+		{http.MethodPost, "/alerts/webhooks/:wid/test", admin, fleet.ActAlertTest, s.testWebhook},
+
 		// Users (admin).
 		{http.MethodGet, "/users", admin, "", s.listUsers},
 		{http.MethodPost, "/users", admin, fleet.ActUserCreate, s.createUser},

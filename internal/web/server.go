@@ -44,6 +44,9 @@ type Deps struct {
 	// Scheduler keeps and runs schedules; built from Fleet (with Now) when
 	// nil. Something else (the job queue) calls its ClaimDue and Execute.
 	Scheduler *fleet.Scheduler
+	// Alerts keeps alert destinations (/alerts); built from Fleet when nil
+	// (then it has no job queue: events are not delivered, tests are).
+	Alerts *fleet.Alerts
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for the client address (TRUSTED_PROXIES); nil trusts none.
 	TrustedProxies []netip.Prefix
@@ -72,6 +75,7 @@ type Server struct {
 	bulkSvc *fleet.Bulk
 	jobs    JobQueue
 	sched   *fleet.Scheduler
+	alerts  *fleet.Alerts
 	// trustedProxies: see Deps.TrustedProxies.
 	trustedProxies []netip.Prefix
 	// passwordChecks counts password verifications (real and dummy).
@@ -104,8 +108,11 @@ func New(d Deps) (*Server, error) {
 	if d.Scheduler == nil {
 		d.Scheduler = fleet.NewScheduler(d.Fleet, fleet.SchedulerOptions{Now: d.Now, Log: d.Log, MayAct: scheduleMayAct})
 	}
+	if d.Alerts == nil {
+		d.Alerts = fleet.NewAlerts(d.Fleet, fleet.AlertsOptions{Log: d.Log})
+	}
 	s := &Server{
-		sched: d.Scheduler, store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: d.Fleet.Auditor(),
+		alerts: d.Alerts, sched: d.Scheduler, store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: d.Fleet.Auditor(),
 		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
 	}
 	s.trustedProxies = d.TrustedProxies
@@ -158,6 +165,7 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 		p.User = &views.CurrentUser{Email: u.Email, Role: u.Role}
 		p.TimeZone = u.TimeZone
 		p.CanJobs = s.allowed(c, http.MethodGet, "/jobs")
+		p.CanAlerts = s.allowed(c, http.MethodGet, "/alerts")
 		p.CanUsers = s.allowed(c, http.MethodGet, "/users")
 		p.AuditAll = isAdminUser(c)
 	}
