@@ -210,13 +210,21 @@ type AlertsOptions struct {
 	// UsageLowMinutes: a machine with less remaining usage is usage.low
 	// (DefaultUsageLowMinutes when zero).
 	UsageLowMinutes int
+	// OrgUsageLowMinutes: the organization's remaining usage (its latest
+	// daily snapshot, GET /usage) below it is usage.low without a machine
+	// (DefaultOrgUsageLowMinutes when zero).
+	OrgUsageLowMinutes int
 }
 
 // Defaults of the periodic check (Alerts.Check).
 const (
-	DefaultIdleAfter       = 60 * time.Minute
-	DefaultUsageLowMinutes = 120
+	DefaultIdleAfter          = 60 * time.Minute
+	DefaultUsageLowMinutes    = 120
+	DefaultOrgUsageLowMinutes = 600
 )
+
+// orgAlertKey is the alert_sent key of the organization's usage.low.
+const orgAlertKey = "organization"
 
 // Alerts keeps the destinations and emits and delivers events.
 type Alerts struct {
@@ -246,6 +254,9 @@ func NewAlerts(svc *Service, o AlertsOptions) *Alerts {
 	}
 	if o.IdleAfter <= 0 {
 		o.IdleAfter = DefaultIdleAfter
+	}
+	if o.OrgUsageLowMinutes <= 0 {
+		o.OrgUsageLowMinutes = DefaultOrgUsageLowMinutes
 	}
 	if o.UsageLowMinutes <= 0 {
 		o.UsageLowMinutes = DefaultUsageLowMinutes
@@ -690,9 +701,10 @@ type CheckResult struct {
 // Check looks at the latest fleet sync (machines_latest, sessions) for
 // machines running with no session for IdleAfter (machine.idle_running,
 // once per idle streak) and machines below UsageLowMinutes of remaining
-// usage (usage.low, once until they are above it again). The job queue
-// calls it periodically. The organization's own remaining usage is not
-// checked: the dashboard does not read it yet.
+// usage (usage.low, once until they are above it again), and the
+// organization's remaining usage in its latest daily snapshot (taken by
+// the sessions sync; one from the last two days) below OrgUsageLowMinutes.
+// The job queue calls it periodically.
 func (a *Alerts) Check(ctx context.Context) (CheckResult, error) {
 	var r CheckResult
 	now := a.now()
@@ -725,6 +737,21 @@ func (a *Alerts) Check(ctx context.Context) (CheckResult, error) {
 		if first {
 			a.Emit(ctx, AlertUsageLow, UsageLowData{MachineID: m.MachineID, MachineName: m.Name,
 				RemainingMinutes: int(m.RemainingUsageMinutes), ThresholdMinutes: a.o.UsageLowMinutes})
+			r.UsageLow++
+		}
+	}
+	snaps, err := a.store.OrgUsageSnapshots(ctx, now.AddDate(0, 0, -1), now)
+	if err != nil {
+		return r, err
+	}
+	if n := len(snaps); n > 0 && snaps[n-1].UsageMinutes < int64(a.o.OrgUsageLowMinutes) {
+		keep = append(keep, orgAlertKey)
+		first, err := a.store.ClaimAlertSent(ctx, AlertUsageLow, orgAlertKey, time.Unix(0, 0))
+		if err != nil {
+			return r, err
+		}
+		if first {
+			a.Emit(ctx, AlertUsageLow, UsageLowData{RemainingMinutes: int(snaps[n-1].UsageMinutes), ThresholdMinutes: a.o.OrgUsageLowMinutes})
 			r.UsageLow++
 		}
 	}

@@ -208,3 +208,56 @@ func TestAlertsCheck(t *testing.T) {
 		t.Fatalf("second drop: %+v", r)
 	}
 }
+
+// The organization's remaining usage (its latest daily snapshot) below the
+// threshold is one usage.low without a machine, again only after it was
+// above the threshold in between.
+func TestAlertsCheck_organizationUsage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := dbtest.Store(t)
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	a := NewAlerts(NewService(nil, store, ServiceOptions{}), AlertsOptions{Now: func() time.Time { return now }, OrgUsageLowMinutes: 500})
+	a.SetQueue(&fakeAlertQueue{})
+	hook, err := store.CreateAlertWebhook(ctx, db.AlertWebhook{Name: "h", URL: "https://example.com/h", Format: WebhookJSON,
+		Events: []string{AlertUsageLow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reading := func(minutes int64) {
+		t.Helper()
+		now = now.Add(time.Hour)
+		if err := store.UpsertOrgUsageSnapshot(ctx, now, minutes, "Planet"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(want int) {
+		t.Helper()
+		r, err := a.Check(ctx)
+		if err != nil || r.UsageLow != want {
+			t.Fatalf("check = %+v, %v; want %d usage.low", r, err, want)
+		}
+	}
+	check(0) // no snapshot yet
+	reading(800)
+	check(0)
+	reading(400)
+	check(1)
+	check(0) // once while it stays low
+	reading(900)
+	check(0)
+	reading(100)
+	check(1)
+	ds, err := store.AlertDeliveries(ctx, hook, 10)
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("deliveries %d, %v", len(ds), err)
+	}
+	var rec alertRecord
+	if err := json.Unmarshal(ds[0].Payload, &rec); err != nil {
+		t.Fatal(err)
+	}
+	var d UsageLowData
+	if err := json.Unmarshal(rec.Data, &d); err != nil || d.MachineID != "" || d.ThresholdMinutes != 500 {
+		t.Fatalf("usage.low data %+v, %v", d, err)
+	}
+}
