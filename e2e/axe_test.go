@@ -171,7 +171,7 @@ func everyPage(machineID, bulkPath, schedulePath string) (viewerPages, adminPage
 		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit",
 		"/account", "/schedules", schedulePath,
 	}
-	adminPages = append([]string{bulkPath, "/machines/new", "/users", "/jobs", "/schedules/new", "/alerts"}, viewerPages...)
+	adminPages = append([]string{bulkPath, "/machines/new", "/users", "/jobs", "/schedules/new", "/alerts", "/access-links"}, viewerPages...)
 	return viewerPages, adminPages
 }
 

@@ -290,6 +290,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err := q.SyncNow(bg); err != nil {
 			e.log.Warn("demo sync", "err", err.Error())
 		}
+		// And of the activity log, so the access-link ledger has Vagon's side.
+		if err := q.ActivityNow(bg); err != nil {
+			e.log.Warn("demo activity import", "err", err.Error())
+		}
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)

@@ -564,6 +564,18 @@ func (s *Service) IssueAccessLink(ctx context.Context, actor Actor, id string, i
 	if in.ExpiresIn < 1 {
 		return nil, fmt.Errorf("%w: an access link is valid for at least a minute", ErrInvalidInput)
 	}
+	if ValidMachineID(id) {
+		// The role's cap (AccessLinkCaps): over it, nothing is sent.
+		if err := s.checkLinkCap(ctx, actor, id, in); err != nil {
+			res := &ActionResult{Action: ActMachineAccessLink, MachineID: id, Machine: in.Machine, Status: ActionFailed, Message: err.Error()}
+			if _, ok := errors.AsType[*LinkCapError](err); !ok {
+				// The caps or the refusal's row could not be read or
+				// written: as with the audit log down, nothing is sent.
+				res.Message, err = AuditUnavailableText, fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
+			}
+			return res, err
+		}
+	}
 	var link *vagon.AccessLink
 	p := Params{"expires_in": in.ExpiresIn, "note": in.Note}
 	res, err := s.act(ctx, actor, ActMachineAccessLink, id, in.Machine, in.NameHint, in.Via, p, nil, nil, func(ctx context.Context, _ *vagon.Machine) error {

@@ -32,6 +32,7 @@ const (
 	ActTaskActivate       = "task.activate"
 	ActTaskDelete         = "task.delete"
 	ActUserCreate         = "user.create"
+	ActAccessLinkCaps     = "access_link.caps"
 	ActUserUpdate         = "user.update"
 	ActAuthLogin          = "auth.login"
 	ActAuthLoginFailed    = "auth.login_failed"
@@ -65,6 +66,7 @@ var actionLabels = map[string]string{
 	ActTaskActivate:       "Run task",
 	ActTaskDelete:         "Delete task",
 	ActUserCreate:         "Add user",
+	ActAccessLinkCaps:     "Change access-link limits",
 	ActUserUpdate:         "Change user",
 	ActAuthLogin:          "Sign in",
 	ActAuthLoginFailed:    "Failed sign-in",
@@ -111,9 +113,10 @@ var Specs = map[string]ActionSpec{
 	ActMachineReset:       {Record: []string{"remove_files", "machine_name", "bulk_op_id", "schedule_id", "schedule_run_id"}, Secret: []string{"confirm"}},
 	ActMachinePermissions: {Record: []string{"before", "after", "changed", "skipped", "bulk_op_id", "schedule_id", "schedule_run_id"}},
 	ActMachinePerformance: {Record: []string{"machine_type_id", "before", "bulk_op_id", "schedule_id", "schedule_run_id"}},
-	ActMachineAccessLink:  {Record: []string{"expires_in", "expires_at", "note", "fingerprint", "bulk_op_id", "schedule_id", "schedule_run_id"}, Secret: []string{"connection_link"}},
+	ActMachineAccessLink:  {Record: []string{"expires_in", "expires_at", "note", "fingerprint", "max_expires_in", "bulk_op_id", "schedule_id", "schedule_run_id"}, Secret: []string{"connection_link"}},
 	ActTaskActivate:       {Record: []string{"uid", "result", "task_id", "bulk_op_id", "schedule_id", "schedule_run_id"}},
 	ActTaskDelete:         {Record: []string{"task_id", "uid", "bulk_op_id", "schedule_id", "schedule_run_id"}},
+	ActAccessLinkCaps:     {Record: []string{"before", "after"}},
 	ActUserCreate:         {Record: []string{"email", "role"}, Secret: []string{"password", "password_confirm"}},
 	ActUserUpdate:         {Record: []string{"user_id", "email", "role", "disabled", "before", "end_sessions", "session_id", "sessions_ended"}, Secret: []string{"password"}},
 	ActAuthLogin:          {Record: []string{"email"}, Secret: []string{"password"}},

@@ -103,7 +103,13 @@ type MachinePageView struct {
 	// Poll counts the refreshes of a transitional overview so far.
 	Poll int
 
-	Access      AccessForm
+	Access AccessForm
+	// ActiveLinks is how many access links to the machine work now (the
+	// ledger's active rows); nil when it could not be read.
+	ActiveLinks *int64
+	// AccessCap is the longest link, in minutes, the user's role may issue
+	// (0: no cap beyond 30 days); longer choices are disabled.
+	AccessCap   int
 	Reset       ResetForm
 	Perms       PermissionsForm
 	Settings    SettingsForm

@@ -142,6 +142,19 @@ func (s *Server) machinePage(c echo.Context, m *vagon.Machine, pt parts) views.M
 	defer cancel()
 	id := string(m.ID)
 	var wg sync.WaitGroup
+	if v.CanAccess {
+		role := s.actor(c).Role
+		wg.Go(func() {
+			if n, err := s.fleet.ActiveAccessLinks(ctx, id); err == nil {
+				v.ActiveLinks = &n
+			} else {
+				s.log.Warn("machine page: active access links", "err", err)
+			}
+			if caps, err := s.fleet.AccessLinkCaps(ctx); err == nil {
+				v.AccessCap = caps[role]
+			}
+		})
+	}
 	if pt.sessions {
 		wg.Go(func() {
 			list, err := s.api.ListSessions(ctx, id)

@@ -376,6 +376,15 @@ func (s *Server) createAccessLink(c echo.Context) error {
 	ctx, cancel := contextFor(c)
 	defer cancel()
 	res, err := s.fleet.IssueAccessLink(ctx, s.actor(c), c.Param("id"), fleet.AccessLinkInput{NameHint: nameHint(c), ExpiresIn: minutes, Note: form.Note})
+	if ce, ok := errors.AsType[*fleet.LinkCapError](err); ok {
+		// Over the role's cap: nothing was sent; say so next to the field.
+		m, lerr := s.loadMachine(c)
+		if lerr != nil {
+			return s.pageError(c, lerr)
+		}
+		form.Errors["expires_in"] = ce.Error()
+		return s.answerAction(c, m, badInput("access", func(v *views.MachinePageView) { v.Access = form }))
+	}
 	if res == nil || res.Machine == nil {
 		return s.lookupError(c, err)
 	}

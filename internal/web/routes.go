@@ -68,6 +68,12 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodPost, "/machines/:id/tasks", operator, fleet.ActTaskActivate, s.activateTask},
 		{http.MethodPost, "/machines/:id/tasks/:task_id/delete", operator, fleet.ActTaskDelete, s.deleteTask},
 
+		// The access-link ledger (issue 11): helpdesk and up, who issue
+		// links; the lifetime caps by role are admins'.
+		{http.MethodGet, "/access-links", helpdesk, "", s.listAccessLinks},
+		{http.MethodGet, "/access-links.csv", helpdesk, "", s.exportAccessLinks},
+		{http.MethodPost, "/access-links/caps", admin, fleet.ActAccessLinkCaps, s.setAccessLinkCaps},
+
 		// Bulk actions (issue 4).
 		{http.MethodPost, "/bulk", operator, fleet.ActBulk, s.submitBulk},
 		{http.MethodGet, "/bulk/:op_id", operator, "", s.showBulk},

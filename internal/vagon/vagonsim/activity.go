@@ -69,11 +69,16 @@ func (s *Sim) logAction(now time.Time, action string, m *machine, meta map[strin
 	s.actLog[i] = a
 }
 
+// seededAccessIDs is the first access id of the seeded links, far above
+// those the API hands out.
+const seededAccessIDs = 900000
+
 var fileNames = []string{"scene.blend", "render_0412.exr", "brief.pdf", "assets.zip", "cut_v3.prproj", "textures", "notes.txt", "plan.dwg"}
 
 // seedActivity generates opts.ActivityLogs entries (5 per machine when 0,
 // none when negative) spread over the last opts.ActivityWindow: logins,
-// file events and machine starts and stops. It draws from its own
+// file events, machine starts and stops, and access links made outside
+// the dashboard (access id and minutes in the metadata). It draws from its own
 // generator, so the fleet is the same with or without it.
 func (s *Sim) seedActivity(opts Options) {
 	n := opts.ActivityLogs
@@ -124,7 +129,13 @@ func (s *Sim) seedActivity(opts Options) {
 			a.meta["file_name"] = pick(r, fileNames)
 			a.meta["size"] = r.Int64N(2 << 30)
 		default:
-			a.action = pick(r, []string{vagon.ActionMachineStarted, vagon.ActionMachineStopped})
+			a.action = pick(r, []string{vagon.ActionMachineStarted, vagon.ActionMachineStopped, vagon.ActionExternalAccessCreated})
+			if a.action == vagon.ActionExternalAccessCreated {
+				// A link someone made outside the dashboard, as the API
+				// logs its own (handlers.go): the access id and minutes.
+				a.meta["access_id"] = strconv.Itoa(seededAccessIDs + i)
+				a.meta["expires_in_minutes"] = pick(r, []int{60, 480, 1440, 10080})
+			}
 		}
 		if m != nil && a.action != vagon.ActionUserLogin {
 			a.machineID, a.machineName = m.id, m.name
