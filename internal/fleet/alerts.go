@@ -89,8 +89,7 @@ func (d AccessLinkIssuedData) AlertText() string {
 }
 
 // AccessLinkOutsideData is access_link.outside: a link issued outside the
-// dashboard (found in Vagon's activity log). Not emitted yet: it needs the
-// activity-log import.
+// dashboard, found in Vagon's imported activity log (the ledger's rule).
 type AccessLinkOutsideData struct {
 	MachineID   string    `json:"machine_id"`
 	MachineName string    `json:"machine_name,omitempty"`
@@ -218,6 +217,9 @@ type AlertsOptions struct {
 
 // Defaults of the periodic check (Alerts.Check).
 const (
+	// OutsideLinkWindow: outside links issued longer ago than this are not
+	// alerted (a first import brings 30 days of history).
+	OutsideLinkWindow         = 24 * time.Hour
 	DefaultIdleAfter          = 60 * time.Minute
 	DefaultUsageLowMinutes    = 120
 	DefaultOrgUsageLowMinutes = 600
@@ -228,6 +230,7 @@ const orgAlertKey = "organization"
 
 // Alerts keeps the destinations and emits and delivers events.
 type Alerts struct {
+	svc    *Service
 	store  *db.Store
 	audit  *Auditor
 	queue  AlertQueue
@@ -261,7 +264,7 @@ func NewAlerts(svc *Service, o AlertsOptions) *Alerts {
 	if o.UsageLowMinutes <= 0 {
 		o.UsageLowMinutes = DefaultUsageLowMinutes
 	}
-	return &Alerts{store: svc.Store(), audit: svc.Auditor(), log: o.Log, client: o.Client, now: o.Now, o: o}
+	return &Alerts{svc: svc, store: svc.Store(), audit: svc.Auditor(), log: o.Log, client: o.Client, now: o.Now, o: o}
 }
 
 // SetQueue gives Alerts the job queue its deliveries run on.
@@ -695,7 +698,7 @@ func accessLinkIssued(actor Actor, id string, res *ActionResult, p Params) Acces
 
 // CheckResult says what a periodic check emitted.
 type CheckResult struct {
-	IdleRunning, UsageLow int
+	IdleRunning, UsageLow, Outside int
 }
 
 // Check looks at the latest fleet sync (machines_latest, sessions) for
@@ -703,8 +706,10 @@ type CheckResult struct {
 // once per idle streak) and machines below UsageLowMinutes of remaining
 // usage (usage.low, once until they are above it again), and the
 // organization's remaining usage in its latest daily snapshot (taken by
-// the sessions sync; one from the last two days) below OrgUsageLowMinutes.
-// The job queue calls it periodically.
+// the sessions sync; one from the last two days) below OrgUsageLowMinutes,
+// and access links issued outside the dashboard in the last
+// OutsideLinkWindow (access_link.outside, once per link; the ledger's
+// match rule, AccessLinks). The job queue calls it periodically.
 func (a *Alerts) Check(ctx context.Context) (CheckResult, error) {
 	var r CheckResult
 	now := a.now()
@@ -738,6 +743,24 @@ func (a *Alerts) Check(ctx context.Context) (CheckResult, error) {
 			a.Emit(ctx, AlertUsageLow, UsageLowData{MachineID: m.MachineID, MachineName: m.Name,
 				RemainingMinutes: int(m.RemainingUsageMinutes), ThresholdMinutes: a.o.UsageLowMinutes})
 			r.UsageLow++
+		}
+	}
+	outside, _, err := a.svc.AccessLinks(ctx, AccessLinkQuery{Source: db.AccessSourceVagon, Limit: 500})
+	if err != nil {
+		return r, err
+	}
+	for _, l := range outside { // newest first
+		if l.IssuedAt.Before(now.Add(-OutsideLinkWindow)) {
+			break
+		}
+		first, err := a.store.ClaimAlertSent(ctx, AlertAccessLinkOutside, l.MachineID+" "+l.AccessID, l.IssuedAt)
+		if err != nil {
+			return r, err
+		}
+		if first {
+			a.Emit(ctx, AlertAccessLinkOutside, AccessLinkOutsideData{MachineID: l.MachineID, MachineName: l.MachineName,
+				By: l.IssuedBy, At: l.IssuedAt})
+			r.Outside++
 		}
 	}
 	snaps, err := a.store.OrgUsageSnapshots(ctx, now.AddDate(0, 0, -1), now)

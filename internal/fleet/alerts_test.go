@@ -14,6 +14,7 @@ import (
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
+	"github.com/vagon-dashboard/dashboard/internal/vagon"
 )
 
 func TestValidateWebhook(t *testing.T) {
@@ -259,5 +260,47 @@ func TestAlertsCheck_organizationUsage(t *testing.T) {
 	var d UsageLowData
 	if err := json.Unmarshal(rec.Data, &d); err != nil || d.MachineID != "" || d.ThresholdMinutes != 500 {
 		t.Fatalf("usage.low data %+v, %v", d, err)
+	}
+}
+
+// A link in Vagon's imported log that the dashboard did not issue is one
+// access_link.outside (the ledger's rule); an old one, from a first import's
+// history, is not alerted.
+func TestAlertsCheck_outsideLink(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := dbtest.Store(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	svc := NewService(nil, store, ServiceOptions{Now: func() time.Time { return now }})
+	a := NewAlerts(svc, AlertsOptions{Now: func() time.Time { return now }})
+	a.SetQueue(&fakeAlertQueue{})
+	hook, err := store.CreateAlertWebhook(ctx, db.AlertWebhook{Name: "h", URL: "https://example.com/h", Format: WebhookJSON,
+		Events: []string{AlertAccessLinkOutside}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := "104"
+	entry := func(id string, at time.Time) db.ActivityEntry {
+		return db.ActivityEntry{ID: id, At: at, ActorEmail: "script@example.com", ActionType: vagon.ActionExternalAccessCreated,
+			MachineID: &m, MachineName: "Lab 104", Details: json.RawMessage(`{"metadata":{"access_id":"` + id + `","expires_in_minutes":60}}`)}
+	}
+	if _, err := store.InsertActivity(ctx, []db.ActivityEntry{entry("7001", now.Add(-10*time.Minute)), entry("7000", now.Add(-48*time.Hour))}, now); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{1, 0} {
+		r, err := a.Check(ctx)
+		if err != nil || r.Outside != want {
+			t.Fatalf("check %d = %+v, %v; want %d outside", i, r, err, want)
+		}
+	}
+	ds, err := store.AlertDeliveries(ctx, hook, 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %d, %v", len(ds), err)
+	}
+	var rec alertRecord
+	_ = json.Unmarshal(ds[0].Payload, &rec)
+	var d AccessLinkOutsideData
+	if err := json.Unmarshal(rec.Data, &d); err != nil || d.MachineID != m || d.By != "script@example.com" {
+		t.Fatalf("outside data %+v, %v", d, err)
 	}
 }
