@@ -380,3 +380,17 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// ActivityAuditActions maps the Vagon activity log's action types to the
+// audit action the dashboard records when it causes them: the one rule for
+// marking a Vagon entry "outside the dashboard" (the activity timeline
+// passes it to db.TimelineFilter.Matches). Action types not here (file
+// transfers, logins) are nothing the dashboard does.
+var ActivityAuditActions = map[string]string{
+	vagon.ActionMachineStarted:        ActMachineStart,
+	vagon.ActionMachineStopped:        ActMachineStop,
+	vagon.ActionMachineReset:          ActMachineReset,
+	vagon.ActionExternalAccessCreated: ActMachineAccessLink,
+	vagon.ActionMachineCreated:        ActMachineCreate,
+	vagon.ActionMachineTypeChanged:    ActMachinePerformance,
+}
