@@ -254,7 +254,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	sched.SetQueue(q)
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
 		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, Scheduler: sched, TrustedProxies: e.cfg.TrustedProxies,
-		Jobs: jobs.NewAdmin(q.Client()).WithBulk(bulk).WithScheduler(sched)})
+		Jobs: jobs.NewAdmin(q.Client()).WithBulk(bulk).WithScheduler(sched), ActivityNow: q.ActivityNow})
 	if err != nil {
 		return err
 	}
@@ -286,6 +286,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		// One pass at start, so the demo's reports have data.
 		if err := q.SyncNow(bg); err != nil {
 			e.log.Warn("demo sync", "err", err.Error())
+		}
+		if err := q.ActivityNow(bg); err != nil {
+			e.log.Warn("demo activity import", "err", err.Error())
 		}
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
