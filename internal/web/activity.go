@@ -287,7 +287,10 @@ func timelineDetails(e db.TimelineEntry) string {
 				}
 				switch x := val.(type) {
 				case map[string]any:
-					if depth < 2 {
+					if prefix == "" && k == "metadata" {
+						// Vagon's entry keeps its facts here: no prefix.
+						walk("", x, depth+1)
+					} else if depth < 2 {
 						walk(prefix+k+".", x, depth+1)
 					}
 				case []any, nil:

@@ -66,7 +66,7 @@ func TestActivity_rolesCSVAndParams(t *testing.T) {
 	if stopped.AttrOr("data-outside", "") != "true" || stopped.Find(`[data-testid="outside-badge"]`).Length() != 1 {
 		t.Error("a stop done in Vagon is not marked outside")
 	}
-	if d := stopped.Find(`[data-testid="activity-details"]`).Text(); strings.Contains(d, "secret") || strings.Contains(d, "https") || !strings.Contains(d, "metadata.reason=@SUM(1)") {
+	if d := stopped.Find(`[data-testid="activity-details"]`).Text(); strings.Contains(d, "secret") || strings.Contains(d, "https") || !strings.Contains(d, "reason=@SUM(1)") {
 		t.Errorf("details %q", d)
 	}
 	if href := stopped.Find(`[data-testid="activity-actor"]`).AttrOr("href", ""); href != "/activity?actor=api%40vagon.example" {
