@@ -168,7 +168,7 @@ func everyPage(machineID, bulkPath, schedulePath string) (viewerPages, adminPage
 	viewerPages = []string{
 		"/machines", m, m + "/sessions", m + "/tasks",
 		"/reports/usage", "/reports/usage?preset=last_30_days&group=user",
-		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit",
+		"/reports/idle", "/reports/low-remaining", "/reports/top-users", "/audit", "/activity", m + "/activity",
 		"/account", "/schedules", schedulePath,
 	}
 	adminPages = append([]string{bulkPath, "/machines/new", "/users", "/jobs", "/schedules/new", "/alerts", "/access-links"}, viewerPages...)

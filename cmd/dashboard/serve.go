@@ -257,7 +257,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	svc.SetAlerts(alerts)
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
 		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, Scheduler: sched, Alerts: alerts, TrustedProxies: e.cfg.TrustedProxies,
-		Jobs: jobs.NewAdmin(q.Client()).WithBulk(bulk).WithScheduler(sched)})
+		Jobs: jobs.NewAdmin(q.Client()).WithBulk(bulk).WithScheduler(sched), ActivityNow: q.ActivityNow})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -396,3 +397,53 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// ActivityAuditActions maps the Vagon activity log's action types to the
+// audit action the dashboard records when it causes them: the one rule for
+// marking a Vagon entry "outside the dashboard" (the activity timeline
+// passes it to db.TimelineFilter.Matches). Action types not here (file
+// transfers, logins) are nothing the dashboard does.
+var ActivityAuditActions = map[string]string{
+	vagon.ActionMachineStarted:        ActMachineStart,
+	vagon.ActionMachineStopped:        ActMachineStop,
+	vagon.ActionMachineReset:          ActMachineReset,
+	vagon.ActionExternalAccessCreated: ActMachineAccessLink,
+	vagon.ActionMachineCreated:        ActMachineCreate,
+	vagon.ActionMachineTypeChanged:    ActMachinePerformance,
+}
+
+// VagonActivityActions are the action types of Vagon's activity log, for
+// the timeline's action filter.
+var VagonActivityActions = []string{
+	vagon.ActionMachineStarted, vagon.ActionMachineStopped, vagon.ActionMachineReset,
+	vagon.ActionMachineTypeChanged, vagon.ActionExternalAccessCreated, vagon.ActionMachineCreated,
+	vagon.ActionFileDownloaded, vagon.ActionFileUploaded, vagon.ActionFileDeleted,
+	vagon.ActionFolderCreated, vagon.ActionUserLogin,
+}
+
+var vagonActivityLabels = map[string]string{
+	vagon.ActionMachineStarted:        "Machine started",
+	vagon.ActionMachineStopped:        "Machine stopped",
+	vagon.ActionMachineReset:          "Machine reset",
+	vagon.ActionMachineTypeChanged:    "Machine type changed",
+	vagon.ActionExternalAccessCreated: "Access link created",
+	vagon.ActionMachineCreated:        "Machine created",
+	vagon.ActionFileDownloaded:        "File downloaded",
+	vagon.ActionFileUploaded:          "File uploaded",
+	vagon.ActionFileDeleted:           "File deleted",
+	vagon.ActionFolderCreated:         "Folder created",
+	vagon.ActionUserLogin:             "Signed in to Vagon",
+}
+
+// VagonActivityLabel is a Vagon action type in words; an unknown type is
+// shown as it came, underscores as spaces.
+func VagonActivityLabel(actionType string) string {
+	if l, ok := vagonActivityLabels[actionType]; ok {
+		return l
+	}
+	return strings.ReplaceAll(actionType, "_", " ")
+}
+
+// SeesAllActivity is the timeline's access rule: operators and admins read
+// everyone's entries (both sources); other roles only their own.
+func SeesAllActivity(role string) bool { return RoleAtLeast(role, RoleOperator) }

@@ -13,6 +13,7 @@ const (
 	NavMachines = "machines"
 	NavReports  = "reports"
 	NavAudit    = "audit"
+	NavActivity = "activity"
 	NavUsers    = "users"
 )
 
@@ -104,6 +105,8 @@ func (p Page) NavLinks() []NavItem {
 		// Everyone may read their own audit entries; the server filters.
 		items = append(items, NavItem{Key: NavAudit, Label: "My activity", Href: "/audit", TestID: "nav-audit"})
 	}
+	// Everyone may read the timeline; the server decides whose entries.
+	items = append(items, NavItem{Key: NavActivity, Label: "Activity", Href: "/activity", TestID: "nav-activity"})
 	if p.CanUsers {
 		items = append(items, NavItem{Key: NavUsers, Label: "Users", Href: "/users", TestID: "nav-users"})
 	}

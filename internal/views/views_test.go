@@ -136,10 +136,10 @@ func TestLayout_navByRole(t *testing.T) {
 		links     []string
 		auditText string
 	}{
-		{"viewer", []string{"nav-machines", "nav-reports", "nav-schedules", "nav-audit"}, "My activity"},
-		{"helpdesk", []string{"nav-machines", "nav-reports", "nav-schedules", "nav-audit"}, "My activity"},
-		{"operator", []string{"nav-machines", "nav-reports", "nav-schedules", "nav-audit"}, "My activity"},
-		{"admin", []string{"nav-machines", "nav-reports", "nav-schedules", "nav-audit", "nav-users"}, "Audit"},
+		{"viewer", []string{"nav-machines", "nav-reports", "nav-schedules", "nav-audit", "nav-activity"}, "My activity"},
+		{"helpdesk", []string{"nav-machines", "nav-reports", "nav-schedules", "nav-audit", "nav-activity"}, "My activity"},
+		{"operator", []string{"nav-machines", "nav-reports", "nav-schedules", "nav-audit", "nav-activity"}, "My activity"},
+		{"admin", []string{"nav-machines", "nav-reports", "nav-schedules", "nav-audit", "nav-activity", "nav-users"}, "Audit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.role, func(t *testing.T) {

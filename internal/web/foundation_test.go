@@ -319,7 +319,7 @@ func TestNavigationByRole(t *testing.T) {
 				id, _ := s.Attr("data-testid")
 				got = append(got, id)
 			})
-			want := "nav-machines nav-reports nav-schedules nav-audit"
+			want := "nav-machines nav-reports nav-schedules nav-audit nav-activity"
 			if role == fleet.RoleAdmin {
 				want += " nav-users nav-jobs nav-alerts"
 			}

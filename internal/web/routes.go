@@ -58,6 +58,7 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodGet, "/machines/:id/row", viewer, "", s.machineRowFragment},
 		{http.MethodGet, "/machines/:id/sessions", viewer, "", s.showMachineSessions},
 		{http.MethodGet, "/machines/:id/tasks", viewer, "", s.showMachineTasks},
+		{http.MethodGet, "/machines/:id/activity", viewer, "", s.showMachineActivity},
 		{http.MethodPost, "/machines/:id/start", helpdesk, fleet.ActMachineStart, s.startMachine},
 		{http.MethodPost, "/machines/:id/stop", operator, fleet.ActMachineStop, s.stopMachine},
 		{http.MethodPost, "/machines/:id/reset", admin, fleet.ActMachineReset, s.resetMachine},
@@ -110,6 +111,9 @@ func (s *Server) buildRoutes() []Route {
 		// Audit log: admins see all, everyone else their own entries.
 		{http.MethodGet, "/audit", viewer, "", s.showAudit},
 		{http.MethodGet, "/audit.csv", viewer, "", s.exportAudit},
+		{http.MethodGet, "/activity", viewer, "", s.showActivity},
+		{http.MethodGet, "/activity.csv", viewer, "", s.exportActivity},
+		{http.MethodPost, "/activity/import", operator, "", s.importActivity},
 
 		// Background jobs (admin, issue 10): the queue, one job, retry and
 		// cancel (cancel asks first).

@@ -53,6 +53,9 @@ type Deps struct {
 	// Jobs is the background job queue the admin page shows (jobs.Admin
 	// over River's client); nil: the page says jobs are not available.
 	Jobs JobQueue
+	// ActivityNow enqueues an import of Vagon's activity log (jobs.Jobs.
+	// ActivityNow); nil: the activity page offers no import.
+	ActivityNow func(context.Context) error
 	// APITimeout bounds an action's calls to the Vagon API (apiTimeout when
 	// zero); tests shorten it.
 	APITimeout time.Duration
@@ -78,6 +81,8 @@ type Server struct {
 	alerts  *fleet.Alerts
 	// trustedProxies: see Deps.TrustedProxies.
 	trustedProxies []netip.Prefix
+	// activityNow: see Deps.ActivityNow.
+	activityNow func(context.Context) error
 	// passwordChecks counts password verifications (real and dummy).
 	passwordChecks atomic.Int64
 }
@@ -117,6 +122,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.trustedProxies = d.TrustedProxies
 	s.jobs = d.Jobs
+	s.activityNow = d.ActivityNow
 	s.cookies = newCookieStore(d.SessionKey, d.CookieSecure)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
