@@ -45,6 +45,9 @@ type Service struct {
 	mu    sync.Mutex
 	lists map[string]cachedList
 	gen   uint64 // bumped by every invalidation; a fetch started before one is not cached
+
+	permFields *cachedPermFields // PermissionFields' answer
+	permWarned bool              // a failed permission-fields ask was logged
 }
 
 type cachedList struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,23 +45,33 @@ func RoleAtLeast(role, min string) bool {
 	return r > 0 && m > 0 && r >= m
 }
 
-// Permission names one of the seven machine permissions: its API key, a
-// label and a sentence of help.
+// Permission names one machine permission: its API key, a label and a
+// sentence of help. In the Permissions table only those three are set;
+// PermissionFields (the API's list) also fills Type and Default.
 type Permission struct {
 	Key, Label, Help string
+	// Type is the API's type for the key ("boolean"; empty when unknown).
+	Type string
+	// Default is the value the API gives a new machine.
+	Default bool
 }
+
+// Known reports whether the dashboard can read and change this key: one of
+// the seven vagon.Permissions carries. Other keys the API lists are shown,
+// not changed.
+func (p Permission) Known() bool { return slices.Contains(vagon.PermissionKeys, p.Key) }
 
 // Permissions are the seven machine permissions in the API's documented
 // order: the one table of their labels (machine page, bulk form, create
 // form, audit words).
 var Permissions = []Permission{
-	{vagon.PermPublicInternetAccess, "Public internet access", "The machine can reach the internet."},
-	{vagon.PermCanDownload, "Download from the machine", "Files can be downloaded from the machine to the user's computer."},
-	{vagon.PermCanUpload, "Upload to the machine", "The user may upload files to the machine."},
-	{vagon.PermAnalyticsCollection, "Analytics collection", "Usage analytics are collected on the machine."},
-	{vagon.PermClipboard, "Clipboard sharing", "Copy and paste between the user's computer and the machine."},
-	{vagon.PermScreenRecording, "Screen recording", "Sessions are recorded on screen."},
-	{vagon.PermInputRecording, "Input recording", "Keyboard and mouse input is recorded."},
+	{Key: vagon.PermPublicInternetAccess, Label: "Public internet access", Help: "The machine can reach the internet."},
+	{Key: vagon.PermCanDownload, Label: "Download from the machine", Help: "Files can be downloaded from the machine to the user's computer."},
+	{Key: vagon.PermCanUpload, Label: "Upload to the machine", Help: "The user may upload files to the machine."},
+	{Key: vagon.PermAnalyticsCollection, Label: "Analytics collection", Help: "Usage analytics are collected on the machine."},
+	{Key: vagon.PermClipboard, Label: "Clipboard sharing", Help: "Copy and paste between the user's computer and the machine."},
+	{Key: vagon.PermScreenRecording, Label: "Screen recording", Help: "Sessions are recorded on screen."},
+	{Key: vagon.PermInputRecording, Label: "Input recording", Help: "Keyboard and mouse input is recorded."},
 }
 
 // PermissionLabel names a permission by its API key; an unknown key is

@@ -362,7 +362,11 @@ func (s *Sim) listPermissionFields(c *call) (any, *apiError) {
 		Fields []permissionField `json:"permission_fields"`
 		vagon.Envelope
 	}{Envelope: envelope(c.now)}
-	for _, f := range vagon.KnownPermissionFields() {
+	fields := s.permFields
+	if fields == nil {
+		fields = vagon.KnownPermissionFields()
+	}
+	for _, f := range fields {
 		out.Fields = append(out.Fields, permissionField{Name: f.Name, Type: f.Type, Default: f.Default})
 	}
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,10 @@ type Options struct {
 	// NoPermissionFields makes GET /machines/permission-fields answer 404,
 	// like an API without the endpoint.
 	NoPermissionFields bool
+	// PermissionFields replaces the list GET /machines/permission-fields
+	// serves (nil: vagon.KnownPermissionFields), e.g. to add a key the
+	// dashboard does not know.
+	PermissionFields []vagon.PermissionField
 }
 
 // Durations are how long each transitional status lasts.
@@ -124,6 +129,7 @@ type Sim struct {
 	logShape  LogShape
 
 	noPermFields bool
+	permFields   []vagon.PermissionField
 
 	fmu        sync.Mutex // guards the fault knobs and counters
 	frng       *mrand.Rand
@@ -153,6 +159,7 @@ func New(opts Options) *Sim {
 		nextAct:       1,
 		logShape:      opts.LogShape,
 		noPermFields:  opts.NoPermissionFields,
+		permFields:    slices.Clone(opts.PermissionFields),
 		nonces:        map[string]time.Time{},
 		forced:        map[string][]Fault{},
 		counts:        map[string]int{},
