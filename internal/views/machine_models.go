@@ -93,6 +93,9 @@ type PermissionView struct {
 	Label string
 	Help  string
 	On    bool
+	// ReadOnly marks a key Vagon's API lists that the dashboard cannot
+	// read or change yet: shown disabled, at its default, never sent.
+	ReadOnly bool
 }
 
 // MachinePageView is the machine page: the machine, its forms and sections.
@@ -487,7 +490,7 @@ func offReason(status, what string) string {
 // permChecked is a permission checkbox's state: the reader's choice after
 // a conflict, else the machine's.
 func permChecked(v MachinePageView, perm PermissionView) bool {
-	if v.Perms.Wanted != nil {
+	if v.Perms.Wanted != nil && !perm.ReadOnly {
 		return v.Perms.Wanted[perm.Key]
 	}
 	return perm.On

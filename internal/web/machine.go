@@ -82,8 +82,9 @@ func (s *Server) pageError(c echo.Context, err error) error {
 	return render(c, http.StatusBadGateway, views.ErrorPage(s.page(c, ev.Title, views.NavMachines), ev))
 }
 
-// machineView maps an API machine to the page's view model.
-func machineView(m *vagon.Machine) views.MachineView {
+// machineView maps an API machine to the page's view model; its
+// permissions are the fields the API lists (fleet.PermissionFields).
+func machineView(m *vagon.Machine, fields []fleet.Permission) views.MachineView {
 	a := m.Attributes
 	v := views.MachineView{
 		ID: string(m.ID), Name: a.Name, Status: string(a.FriendlyStatus), Region: a.Region,
@@ -104,11 +105,24 @@ func machineView(m *vagon.Machine) views.MachineView {
 	if a.Task != nil {
 		v.Task = &views.ActiveTaskView{ID: string(a.Task.ID), UID: a.Task.UID, CreatedAt: a.Task.CreatedAt}
 	}
-	perms := a.Permissions.AsMap()
-	for _, pm := range fleet.Permissions {
-		v.Permissions = append(v.Permissions, views.PermissionView{Key: pm.Key, Label: pm.Label, Help: pm.Help, On: perms[pm.Key]})
-	}
+	v.Permissions = permissionViews(a.Permissions, fields)
 	return v
+}
+
+// permissionViews are the permission toggles: one per field, at the
+// machine's value for a key the dashboard knows, else disabled at the
+// field's default (vagon.Permissions carries only the seven known keys).
+func permissionViews(p vagon.Permissions, fields []fleet.Permission) []views.PermissionView {
+	cur := p.AsMap()
+	out := make([]views.PermissionView, 0, len(fields))
+	for _, f := range fields {
+		pv := views.PermissionView{Key: f.Key, Label: f.Label, Help: f.Help, On: f.Default, ReadOnly: !f.Known()}
+		if on, ok := cur[f.Key]; ok && f.Known() {
+			pv.On = on
+		}
+		out = append(out, pv)
+	}
+	return out
 }
 
 // parts says which sections of the machine page to load from the API.
@@ -136,10 +150,10 @@ func partsFor(section string) parts {
 // machinePage builds the page's view: the machine and, concurrently, the
 // sections asked for. A section that fails to load says so in its place.
 func (s *Server) machinePage(c echo.Context, m *vagon.Machine, pt parts) views.MachinePageView {
-	v := views.MachinePageView{Machine: machineView(m), NameHint: m.Attributes.Name, AutoStopOptions: autoStopOptions()}
-	s.machineCan(c, &v)
 	ctx, cancel := withTimeout(c, apiTimeout)
 	defer cancel()
+	v := views.MachinePageView{Machine: machineView(m, s.fleet.PermissionFields(ctx)), NameHint: m.Attributes.Name, AutoStopOptions: autoStopOptions()}
+	s.machineCan(c, &v)
 	id := string(m.ID)
 	var wg sync.WaitGroup
 	if v.CanAccess {

@@ -415,17 +415,36 @@ func (s *Server) createAccessLink(c echo.Context) error {
 	return render(c, http.StatusOK, views.MachinePage(p, v))
 }
 
-// setPermissions is POST /machines/{id}/permissions: the seven checkboxes;
-// only the changed ones are sent, and the audit keeps before and after.
+// setPermissions is POST /machines/{id}/permissions: a checkbox per key the
+// API lists (fleet.PermissionFields) that the dashboard can change; other
+// form fields are ignored. Only the changed ones are sent, and the audit
+// keeps before and after.
 func (s *Server) setPermissions(c echo.Context) error {
 	m, err := s.loadMachine(c)
 	if err != nil {
 		return s.pageError(c, err)
 	}
 	before := m.Attributes.Permissions.AsMap()
-	after := make(map[string]bool, len(before))
+	var keys []string
+	for _, f := range s.fleet.PermissionFields(c.Request().Context()) {
+		if f.Known() {
+			keys = append(keys, f.Key)
+		}
+	}
+	// A form that says what its reader saw (seen_*) and is silent on a
+	// key did not show that key (the list changed since): it stays as it is.
+	rendered := false
+	for _, k := range keys {
+		if _, ok := seenValue(c, k); ok {
+			rendered = true
+		}
+	}
+	after := make(map[string]bool, len(keys))
 	var bad []string
-	for _, k := range vagon.PermissionKeys {
+	for _, k := range keys {
+		if _, ok := seenValue(c, k); rendered && !ok {
+			continue
+		}
 		on, ok := checkbox(c, k)
 		if !ok {
 			bad = append(bad, k)
@@ -445,7 +464,10 @@ func (s *Server) setPermissions(c echo.Context) error {
 	var conflict []views.ConflictRow
 	stale := false
 	wanted := make(map[string]bool, len(after))
-	for _, k := range vagon.PermissionKeys {
+	for _, k := range keys {
+		if _, in := after[k]; !in {
+			continue
+		}
 		seen, ok := seenValue(c, k)
 		wanted[k] = after[k]
 		if ok && (seen == "true") == after[k] {
