@@ -67,24 +67,7 @@ func (s *Server) activityFilter(c echo.Context) (db.TimelineFilter, views.Activi
 			fv.Errors["action"] = "Unknown action."
 		}
 	}
-	if fv.From != "" {
-		t, err := time.ParseInLocation(time.DateOnly, fv.From, time.UTC)
-		if err != nil {
-			fv.Errors["from"] = "Use a date like 2026-01-31."
-		}
-		f.From = t
-	}
-	if fv.To != "" {
-		t, err := time.ParseInLocation(time.DateOnly, fv.To, time.UTC)
-		if err != nil {
-			fv.Errors["to"] = "Use a date like 2026-01-31."
-		} else {
-			f.To = t.AddDate(0, 0, 1) // inclusive end date
-		}
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		fv.Errors["to"] = "The end date is before the start date."
-	}
+	f.From, f.To = dateRange(fv.From, fv.To, fv.Errors)
 	if u := currentUser(c); u != nil && !seesAllActivity(c) {
 		f.ActorEmail, f.Actor = u.Email, ""
 		fv.Actor = ""

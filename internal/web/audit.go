@@ -56,24 +56,7 @@ func (s *Server) auditFilter(c echo.Context) (db.AuditFilter, views.AuditFilterV
 			fv.Errors["outcome"] = "Choose started, succeeded, failed, denied or unknown."
 		}
 	}
-	if fv.From != "" {
-		t, err := time.ParseInLocation(time.DateOnly, fv.From, time.UTC)
-		if err != nil {
-			fv.Errors["from"] = "Use a date like 2026-01-31."
-		}
-		f.From = t
-	}
-	if fv.To != "" {
-		t, err := time.ParseInLocation(time.DateOnly, fv.To, time.UTC)
-		if err != nil {
-			fv.Errors["to"] = "Use a date like 2026-01-31."
-		} else {
-			f.To = t.AddDate(0, 0, 1) // inclusive end date
-		}
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		fv.Errors["to"] = "The end date is before the start date."
-	}
+	f.From, f.To = dateRange(fv.From, fv.To, fv.Errors)
 	if b := q.Get("before"); b != "" {
 		if n, err := strconv.ParseInt(b, 10, 64); err == nil && n > 0 {
 			f.BeforeID = n
@@ -234,3 +217,28 @@ func (s *Server) exportAudit(c echo.Context) error {
 // csvSafe defuses spreadsheet formulas in a cell: every CSV export of the
 // web layer passes its cells through it (csvsafe.Cell, the one rule).
 func csvSafe(v string) string { return csvsafe.Cell(v) }
+
+// dateRange reads a filter's from and to dates (YYYY-MM-DD, UTC days; to is
+// inclusive, so the returned end is the day after it), putting any problem
+// next to its field in errs. Zero times mean no bound.
+func dateRange(fromText, toText string, errs map[string]string) (from, to time.Time) {
+	if fromText != "" {
+		t, err := time.ParseInLocation(time.DateOnly, fromText, time.UTC)
+		if err != nil {
+			errs["from"] = "Use a date like 2026-01-31."
+		}
+		from = t
+	}
+	if toText != "" {
+		t, err := time.ParseInLocation(time.DateOnly, toText, time.UTC)
+		if err != nil {
+			errs["to"] = "Use a date like 2026-01-31."
+		} else {
+			to = t.AddDate(0, 0, 1) // inclusive end date
+		}
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		errs["to"] = "The end date is before the start date."
+	}
+	return from, to
+}
