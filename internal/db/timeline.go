@@ -20,10 +20,6 @@ const (
 	SourceVagon     = "vagon"
 )
 
-// TimelineMatchWindow is how far apart in time a Vagon entry and the audit
-// row of the dashboard action that caused it may be.
-const TimelineMatchWindow = 2 * time.Minute
-
 // TimelineEntry is one line of the merged timeline: an audit action (its
 // outcome row; a started row only when no outcome row exists) or one entry
 // of Vagon's activity log.
@@ -45,7 +41,7 @@ type TimelineEntry struct {
 	// Checked: a Vagon entry whose action the dashboard can also take (see
 	// TimelineFilter.Matches), so Outside means something. Outside: no
 	// started or succeeded audit row of that action on that machine within
-	// TimelineMatchWindow of it.
+	// TimelineFilter.MatchWindow of it.
 	Checked, Outside bool
 	// Cursor is this entry's position, for TimelineFilter.After.
 	Cursor string
@@ -64,6 +60,9 @@ type TimelineFilter struct {
 	// records when it causes it (fleet.ActivityAuditActions): the rule for
 	// Outside, passed in as data.
 	Matches map[string]string
+	// MatchWindow is how far apart in time a Vagon entry and the audit row
+	// of the dashboard action that caused it may be (fleet's rule).
+	MatchWindow time.Duration
 	// After is the cursor of the last entry of the previous page.
 	After string
 	Limit int // DefaultAuditLimit when <= 0, at most MaxAuditLimit
@@ -163,7 +162,7 @@ func (f TimelineFilter) query(limit int) (string, []any, error) {
 		a = append(a, "(a.at, "+auditTie+") < ("+pAt+"::timestamptz, "+pTie+`::text COLLATE "C")`)
 		v = append(v, "(v.at, "+vagonTie+") < ("+pAt+"::timestamptz, "+pTie+`::text COLLATE "C")`)
 	}
-	win := arg(strconv.Itoa(int(TimelineMatchWindow/time.Second)) + " seconds")
+	win := arg(strconv.Itoa(int(f.MatchWindow/time.Second)) + " seconds")
 	pLimit := arg(limit)
 	q := `
 SELECT at, source, entry_id, tie, actor_email, actor_role, action, machine_id, machine_name,

@@ -49,7 +49,7 @@ func TestTimeline(t *testing.T) {
 		}
 		return out
 	}
-	all, next, err := s.ListTimeline(ctx, db.TimelineFilter{Matches: timelineMatches})
+	all, next, err := s.ListTimeline(ctx, db.TimelineFilter{Matches: timelineMatches, MatchWindow: 2 * time.Minute})
 	if err != nil || next != "" {
 		t.Fatalf("list: next %q, %v", next, err)
 	}
@@ -85,7 +85,7 @@ func TestTimeline(t *testing.T) {
 
 	// Paging across both sources: pages of 3 give the same order.
 	var paged []db.TimelineEntry
-	f := db.TimelineFilter{Matches: timelineMatches, Limit: 3}
+	f := db.TimelineFilter{Matches: timelineMatches, MatchWindow: 2 * time.Minute, Limit: 3}
 	for range 10 {
 		page, next, err := s.ListTimeline(ctx, f)
 		if err != nil {

@@ -398,6 +398,11 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// ActivityMatchWindow is how far apart in time a Vagon entry and the audit
+// row of the dashboard action that caused it may be, for the timeline and
+// the access-link ledger alike.
+const ActivityMatchWindow = 2 * time.Minute
+
 // ActivityAuditActions maps the Vagon activity log's action types to the
 // audit action the dashboard records when it causes them: the one rule for
 // marking a Vagon entry "outside the dashboard" (the activity timeline
