@@ -18,7 +18,7 @@ const (
 	// machine.access_link audit row for the same machine lies within this
 	// of it (and, when the entry says its minutes, with the same
 	// expires_in). Otherwise it was issued outside the dashboard.
-	AccessLinkMatchWindow = ActivityMatchWindow
+	AccessLinkMatchWindow = OutsideMatchWindow
 	// MaxAccessLinkMinutes is the longest link the dashboard issues (30
 	// days). Vagon documents no maximum for expires_in.
 	MaxAccessLinkMinutes = 43200

@@ -68,7 +68,12 @@ func TestBulk_emitsFailed(t *testing.T) {
 	if st.Op.Status != db.BulkFailed {
 		t.Fatalf("op %s, want failed", st.Op.Status)
 	}
+	// The event follows the op's finished status (same call, just after):
+	// wait for it rather than read before it is emitted.
 	events, data := rec.got()
+	for deadline := time.Now().Add(10 * time.Second); len(events) == 0 && time.Now().Before(deadline); events, data = rec.got() {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if len(events) != 1 || events[0] != fleet.AlertBulkFailed {
 		t.Fatalf("emitted %v, want one bulk.failed", events)
 	}

@@ -398,10 +398,10 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// ActivityMatchWindow is how far apart in time a Vagon entry and the audit
+// OutsideMatchWindow is how far apart in time a Vagon entry and the audit
 // row of the dashboard action that caused it may be, for the timeline and
 // the access-link ledger alike.
-const ActivityMatchWindow = 2 * time.Minute
+const OutsideMatchWindow = 2 * time.Minute
 
 // ActivityAuditActions maps the Vagon activity log's action types to the
 // audit action the dashboard records when it causes them: the one rule for

@@ -52,7 +52,7 @@ func (s *Server) activityFilter(c echo.Context) (db.TimelineFilter, views.Activi
 		Action: truncate(q.Get("action"), 100), From: truncate(q.Get("from"), 10), To: truncate(q.Get("to"), 10),
 		Errors: map[string]string{},
 	}
-	f := db.TimelineFilter{Actor: fv.Actor, Machine: fv.Machine, MachineID: fv.MachineID, Matches: fleet.ActivityAuditActions, MatchWindow: fleet.ActivityMatchWindow,
+	f := db.TimelineFilter{Actor: fv.Actor, Machine: fv.Machine, MachineID: fv.MachineID, Matches: fleet.ActivityAuditActions, MatchWindow: fleet.OutsideMatchWindow,
 		After: truncate(q.Get("after"), 200)}
 	switch fv.Source {
 	case "", db.SourceDashboard, db.SourceVagon:
@@ -159,7 +159,7 @@ func (s *Server) showMachineActivity(c echo.Context) error {
 		return s.pageError(c, err)
 	}
 	id := string(m.ID)
-	f := db.TimelineFilter{MachineID: id, Matches: fleet.ActivityAuditActions, MatchWindow: fleet.ActivityMatchWindow}
+	f := db.TimelineFilter{MachineID: id, Matches: fleet.ActivityAuditActions, MatchWindow: fleet.OutsideMatchWindow}
 	own := !seesAllActivity(c)
 	if u := currentUser(c); u != nil && own {
 		f.ActorEmail = u.Email
