@@ -204,6 +204,30 @@ func TestAxe_everyPage(t *testing.T) {
 					gotoPath(t, page, p)
 					total += reportAxe(t, name, p, runAxe(t, page, axePath))
 				}
+				// Pages found at run time: a job's page (admins; its id is
+				// whatever ran first), and the error pages (not found, and
+				// for a viewer a refused page).
+				extra := map[string]int{"/machines/no-such-machine": 404}
+				if role == "admin" {
+					gotoPath(t, page, "/jobs")
+					href, err := byTestID(page, "job-link").First().GetAttribute("href")
+					if err != nil || href == "" {
+						t.Fatalf("no job on /jobs to open: %v", err)
+					}
+					extra[href] = 200
+				} else {
+					extra["/users"] = 403
+				}
+				for p, status := range extra {
+					resp, err := page.Goto(p)
+					if err != nil {
+						t.Fatalf("goto %s: %v", p, err)
+					}
+					if resp == nil || resp.Status() != status {
+						t.Fatalf("goto %s: %v, want status %d", p, resp, status)
+					}
+					total += reportAxe(t, name, p, runAxe(t, page, axePath))
+				}
 			}
 		}
 	}
