@@ -12,8 +12,9 @@ import (
 	"github.com/playwright-community/playwright-go"
 )
 
-// TestJourney_desktopNoStraySize (9.4): at 1440×900 no page's document is
-// wider than the viewport or taller than its body.
+// TestJourney_desktopNoStraySize (9.4, 9.3): at 1440×900 no page's document
+// is wider than the viewport or taller than its body, and no table scrolls
+// inside the page.
 func TestJourney_desktopNoStraySize(t *testing.T) {
 	t.Parallel()
 	machineID, bulkPath, schedulePath := axeSetup(t)
@@ -43,6 +44,11 @@ func TestJourney_desktopNoStraySize(t *testing.T) {
 				// the viewport's height, which is no stray height.
 				if sh > max(bh, vh)+1 {
 					t.Errorf("%s at 1440 px: document %v px tall for a %v px body", path, sh, bh)
+				}
+				// 9.3: the page scrolls, not a table (the usage table was
+				// cut mid-row in its own scroller).
+				if n := evalNum(t, page, `() => [...document.querySelectorAll(".table-wrap")].filter(w => w.scrollHeight - w.clientHeight > 1).length`); n > 0 {
+					t.Errorf("%s at 1440 px: %v tables scroll inside the page", path, n)
 				}
 			}
 		})
