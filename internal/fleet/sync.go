@@ -155,21 +155,27 @@ type fetched struct {
 	err      error // the sessions could not be fetched
 }
 
-// passWriter is the one goroutine of a pass that writes: it gathers fetched
-// machines into a batch and stores the batch when it is full.
+// passWriter gathers the fetched machines of a pass into batches and hands
+// each full batch to its one writing goroutine, which stores it while the
+// next batch fills: the fetches do not wait for the writes unless the
+// writes are the slower. It holds at most two batches.
 type passWriter struct {
 	s      *Syncer
 	passID int64
+
+	full  chan batch // to the writing goroutine; unbuffered
+	wrote chan struct{}
 
 	// listed and listedAll are written by the lister; the writer reads
 	// them for the progress it records.
 	listed    atomic.Int64
 	listedAll atomic.Bool
 
-	batch         []fetched
-	batchSessions int
-	lastFlush     time.Time
+	// The batch filling, for add and close only.
+	batch     batch
+	lastFlush time.Time
 
+	// The outcome so far, for the writing goroutine only (until close).
 	done     int
 	failed   int
 	failures []db.FailedMachine // the first db.MaxFailedMachines
@@ -185,36 +191,61 @@ func (w *passWriter) fail(id string, err error) {
 	}
 }
 
-// add takes one fetched machine and writes the batch when it is full.
-func (w *passWriter) add(ctx context.Context, f fetched) {
-	w.batch = append(w.batch, f)
-	w.batchSessions += len(f.sessions)
-	full := len(w.batch) >= w.s.o.BatchMachines || w.batchSessions >= w.s.o.BatchSessions ||
-		(w.s.o.FlushInterval > 0 && time.Since(w.lastFlush) >= w.s.o.FlushInterval)
-	if full {
-		w.flush(ctx)
+// batch is the machines of one write, with their sessions counted.
+type batch struct {
+	machines []fetched
+	sessions int
+}
+
+// newPassWriter starts the writing goroutine of a pass; close stops it.
+func (s *Syncer) newPassWriter(ctx context.Context, passID int64) *passWriter {
+	w := &passWriter{s: s, passID: passID, full: make(chan batch), wrote: make(chan struct{}), lastFlush: time.Now()}
+	go func() {
+		defer close(w.wrote)
+		for b := range w.full {
+			w.write(ctx, b)
+		}
+	}()
+	return w
+}
+
+// add takes one fetched machine and hands the batch over when it is full.
+func (w *passWriter) add(f fetched) {
+	w.batch.machines = append(w.batch.machines, f)
+	w.batch.sessions += len(f.sessions)
+	if len(w.batch.machines) >= w.s.o.BatchMachines || w.batch.sessions >= w.s.o.BatchSessions ||
+		(w.s.o.FlushInterval > 0 && time.Since(w.lastFlush) >= w.s.o.FlushInterval) {
+		w.handOver()
 	}
 }
 
-// flush stores the batch: the machines' snapshots, then their sessions in
-// one upsert, and records the pass's progress. Once ctx has ended (the
-// job's timeout), what was fetched is still stored, under a detached
-// context with a timeout of its own.
-func (w *passWriter) flush(ctx context.Context) {
-	defer func() {
-		w.batch, w.batchSessions, w.lastFlush = w.batch[:0], 0, time.Now()
-	}()
-	if len(w.batch) == 0 {
-		return
+func (w *passWriter) handOver() {
+	if len(w.batch.machines) > 0 {
+		w.full <- w.batch
 	}
+	w.batch, w.lastFlush = batch{machines: make([]fetched, 0, w.s.o.BatchMachines)}, time.Now()
+}
+
+// close writes the last batch and waits for every write to end.
+func (w *passWriter) close() {
+	w.handOver()
+	close(w.full)
+	<-w.wrote
+}
+
+// write stores a batch: the machines' snapshots, then their sessions in one
+// upsert, and records the pass's progress. Once ctx has ended (the job's
+// timeout), what was fetched is still stored, under a detached context with
+// a timeout of its own.
+func (w *passWriter) write(ctx context.Context, b batch) {
 	fctx, cancel := detached(ctx)
 	defer cancel()
 	wctx := ctx
 	if ctx.Err() != nil {
 		wctx = fctx
 	}
-	snaps := make([]db.Snapshot, len(w.batch))
-	for i, f := range w.batch {
+	snaps := make([]db.Snapshot, len(b.machines))
+	for i, f := range b.machines {
 		snaps[i] = f.snap
 	}
 	err := w.s.store.InsertSnapshots(wctx, w.passID, snaps)
@@ -225,8 +256,8 @@ func (w *passWriter) flush(ctx context.Context) {
 		w.snapErr = err
 	}
 
-	rows := make([]db.Session, 0, w.batchSessions)
-	for _, f := range w.batch {
+	rows := make([]db.Session, 0, b.sessions)
+	for _, f := range b.machines {
 		if f.err == nil {
 			rows = append(rows, f.sessions...)
 		}
@@ -236,7 +267,7 @@ func (w *passWriter) flush(ctx context.Context) {
 	if err != nil && ctx.Err() != nil && wctx == ctx {
 		c, err = w.s.store.UpsertSessions(fctx, rows, now)
 	}
-	for _, f := range w.batch {
+	for _, f := range b.machines {
 		switch {
 		case f.err != nil:
 			w.fail(f.snap.MachineID, f.err)
@@ -269,7 +300,7 @@ func (w *passWriter) flush(ctx context.Context) {
 		w.s.o.Log.Warn("sessions sync: record progress", "pass", w.passID, "err", perr)
 	}
 	if w.s.o.OnFlush != nil {
-		w.s.o.OnFlush(SyncFlush{Progress: p, Machines: len(w.batch), Sessions: len(rows), ProgressErr: perr})
+		w.s.o.OnFlush(SyncFlush{Progress: p, Machines: len(b.machines), Sessions: len(rows), ProgressErr: perr})
 	}
 }
 
@@ -297,7 +328,7 @@ func (s *Syncer) RunOnce(ctx context.Context) (SyncResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("fleet: sync: %w", err)
 	}
-	w := &passWriter{s: s, passID: res.PassID, lastFlush: time.Now()}
+	w := s.newPassWriter(ctx, res.PassID)
 
 	// The lister reads the list ahead: the next page is on its way while
 	// the machines of this one are still being fetched.
@@ -354,9 +385,9 @@ func (s *Syncer) RunOnce(ctx context.Context) (SyncResult, error) {
 	}()
 
 	for f := range results {
-		w.add(ctx, f)
+		w.add(f)
 	}
-	w.flush(ctx)
+	w.close()
 
 	// The record must be closed even when ctx was cancelled.
 	fctx, cancel := detached(ctx)
