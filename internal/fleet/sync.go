@@ -44,8 +44,9 @@ type SyncOptions struct {
 	BatchMachines int
 	BatchSessions int
 	// FlushInterval also stores a batch that has waited this long since the
-	// last write, so that a slow API still shows progress
-	// (DefaultSyncFlushInterval; negative: only by size).
+	// last write (checked as machines come and on a ticker of half of it),
+	// so that a slow API still shows progress (DefaultSyncFlushInterval;
+	// negative: only by size).
 	FlushInterval time.Duration
 	Log           *slog.Logger
 	Now           func() time.Time
@@ -213,8 +214,16 @@ func (s *Syncer) newPassWriter(ctx context.Context, passID int64) *passWriter {
 func (w *passWriter) add(f fetched) {
 	w.batch.machines = append(w.batch.machines, f)
 	w.batch.sessions += len(f.sessions)
-	if len(w.batch.machines) >= w.s.o.BatchMachines || w.batch.sessions >= w.s.o.BatchSessions ||
-		(w.s.o.FlushInterval > 0 && time.Since(w.lastFlush) >= w.s.o.FlushInterval) {
+	if len(w.batch.machines) >= w.s.o.BatchMachines || w.batch.sessions >= w.s.o.BatchSessions {
+		w.handOver()
+		return
+	}
+	w.handOverStale()
+}
+
+// handOverStale hands the batch over when it has waited FlushInterval.
+func (w *passWriter) handOverStale() {
+	if len(w.batch.machines) > 0 && w.s.o.FlushInterval > 0 && time.Since(w.lastFlush) >= w.s.o.FlushInterval {
 		w.handOver()
 	}
 }
@@ -384,8 +393,25 @@ func (s *Syncer) RunOnce(ctx context.Context) (SyncResult, error) {
 		close(results)
 	}()
 
-	for f := range results {
-		w.add(f)
+	// A batch that waited FlushInterval is written even when no machine
+	// comes (calls slower than the interval): the panel still moves.
+	var tick <-chan time.Time
+	if s.o.FlushInterval > 0 {
+		t := time.NewTicker(s.o.FlushInterval / 2)
+		defer t.Stop()
+		tick = t.C
+	}
+	for in := results; in != nil; {
+		select {
+		case f, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			w.add(f)
+		case <-tick:
+			w.handOverStale()
+		}
 	}
 	w.close()
 

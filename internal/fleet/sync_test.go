@@ -593,3 +593,54 @@ func TestSyncer_RunOnce_manyFailed(t *testing.T) {
 		t.Fatalf("%d machines' snapshots stored, want 60", len(latest))
 	}
 }
+
+// TestSyncer_RunOnce_flushWhileWaiting holds every sessions call after the
+// first 5: the 5 machines fetched are still written (FlushInterval), and
+// their progress recorded, while the others wait.
+func TestSyncer_RunOnce_flushWhileWaiting(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	var calls atomic.Int64
+	e := newSyncEnv(t, 20, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/sessions") && calls.Add(1) > 5 {
+				<-gate
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	flushed := make(chan fleet.SyncFlush, 100)
+	s := e.syncer(e.store, fleet.SyncOptions{Concurrency: 2, FlushInterval: 20 * time.Millisecond,
+		OnFlush: func(f fleet.SyncFlush) { flushed <- f }})
+	type outcome struct {
+		res fleet.SyncResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := s.RunOnce(context.Background())
+		done <- outcome{res, err}
+	}()
+	var got int
+	for got < 5 {
+		select {
+		case f := <-flushed:
+			got = f.Progress.MachinesDone
+			if f.ProgressErr != nil {
+				t.Fatal(f.ProgressErr)
+			}
+		case <-time.After(30 * time.Second):
+			close(gate)
+			t.Fatalf("no write of the first 5 machines while the others wait (%d done)", got)
+		}
+	}
+	passes, _ := e.store.LastSyncPasses(context.Background(), 1)
+	if p := passes[0]; p.Status != db.PassRunning || p.MachinesDone != 5 {
+		t.Fatalf("pass record while waiting = %+v", p)
+	}
+	close(gate)
+	o := <-done
+	if o.err != nil || o.res.MachinesDone != 20 {
+		t.Fatalf("pass = %+v, %v", o.res, o.err)
+	}
+}
