@@ -167,8 +167,8 @@ type passWriter struct {
 	full  chan batch // to the writing goroutine; unbuffered
 	wrote chan struct{}
 
-	// listed and listedAll are written by the lister; the writer reads
-	// them for the progress it records.
+	// listed and listedAll are written by the dispatcher; the writing
+	// goroutine reads them for the progress it records.
 	listed    atomic.Int64
 	listedAll atomic.Bool
 
