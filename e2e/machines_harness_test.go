@@ -23,8 +23,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/playwright-community/playwright-go"
-
-	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 )
 
 // claimed holds the demo machines a journey has taken for itself.
@@ -197,12 +195,16 @@ func freshDatabase(t *testing.T) string {
 // apiDashboard is a second dashboard in API mode against sim.
 type apiDashboard struct {
 	URL, AdminEmail, AdminPassword string
+	// Env is the binary's environment: its database and API, for another
+	// command (`dashboard sync`) on the same.
+	Env []string
 }
 
-// startAPIDashboard serves sim (credentials k/s) on a test server and runs
-// the binary against it with its own database; both stop when the test
-// ends. The log goes to e2e-artifacts/<test>-server.log.
-func startAPIDashboard(t *testing.T, sim *vagonsim.Sim) apiDashboard {
+// startAPIDashboard serves sim (a *vagonsim.Sim with credentials k/s, or a
+// handler in front of one) on a test server and runs the binary against it
+// with its own database; both stop when the test ends. The log goes to
+// e2e-artifacts/<test>-server.log.
+func startAPIDashboard(t *testing.T, sim http.Handler) apiDashboard {
 	t.Helper()
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
@@ -214,6 +216,7 @@ func startAPIDashboard(t *testing.T, sim *vagonsim.Sim) apiDashboard {
 		"VAGON_API_KEY=k", "VAGON_API_SECRET=s",
 		"ADMIN_EMAIL="+d.AdminEmail, "ADMIN_PASSWORD="+d.AdminPassword,
 	)
+	d.Env = env
 	cmd := exec.Command(dashboardBinary(t), "serve")
 	cmd.Dir = t.TempDir()
 	cmd.Env = env

@@ -52,6 +52,9 @@ func syncOnce(ctx context.Context, getenv func(string) string, stdout, stderr io
 	for _, f := range r.Failed {
 		fmt.Fprintf(stdout, "  failed: machine %s: %s\n", f.ID, f.Error)
 	}
+	if more := r.MachinesFailed - len(r.Failed); more > 0 {
+		fmt.Fprintf(stdout, "  failed: %d more machines (the first %d are named)\n", more, len(r.Failed))
+	}
 	a, err := fleet.NewActivityImporter(api, e.store, fleet.ActivityOptions{Log: e.log}).RunOnce(ctx)
 	if err != nil {
 		return fmt.Errorf("activity import: %w", err)

@@ -159,10 +159,15 @@ type Snapshot struct {
 
 // InsertSnapshots records the machines a pass saw, and makes each the latest
 // known state of its machine (unless a newer one is already stored), in one
-// transaction. A machine must appear at most once per pass.
+// transaction. A machine must appear at most once per pass. A pass may call
+// it once per batch of machines: each call writes only its own machines.
 func (s *Store) InsertSnapshots(ctx context.Context, passID int64, snaps []Snapshot) error {
 	if len(snaps) == 0 {
 		return nil
+	}
+	ids := make([]string, len(snaps))
+	for i, x := range snaps {
+		ids[i] = x.MachineID
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"machine_snapshots"},
@@ -182,7 +187,7 @@ func (s *Store) InsertSnapshots(ctx context.Context, passID int64, snaps []Snaps
 				 usage_source, remaining_usage_minutes, taken_at, first_seen_at, gone_at)
 			SELECT machine_id, pass_id, name, user_email, user_name, region, machine_type, status,
 				usage_source, remaining_usage_minutes, taken_at, taken_at, NULL
-			FROM machine_snapshots WHERE pass_id = $1
+			FROM machine_snapshots WHERE pass_id = $1 AND machine_id = ANY($2)
 			ON CONFLICT (machine_id) DO UPDATE SET
 				pass_id = excluded.pass_id, name = excluded.name,
 				user_email = excluded.user_email, user_name = excluded.user_name,
@@ -190,7 +195,7 @@ func (s *Store) InsertSnapshots(ctx context.Context, passID int64, snaps []Snaps
 				status = excluded.status, usage_source = excluded.usage_source,
 				remaining_usage_minutes = excluded.remaining_usage_minutes,
 				taken_at = excluded.taken_at, gone_at = NULL
-			WHERE ml.taken_at <= excluded.taken_at`, passID)
+			WHERE ml.taken_at <= excluded.taken_at`, passID, ids)
 		return err
 	})
 	if err != nil {
@@ -250,10 +255,24 @@ type SyncPass struct {
 	SessionsNew     int64           `db:"sessions_new"`
 	SessionsUpdated int64           `db:"sessions_updated"`
 	Error           string          `db:"error"`
+	// MachinesListed is how many machines the listing has produced so far;
+	// ListedAll says it walked every page (MachinesListed is then the
+	// fleet's size).
+	MachinesListed int  `db:"machines_listed"`
+	ListedAll      bool `db:"listed_all"`
+	// MachinesExpected is, while the listing is under way, the size of the
+	// last complete listing: nil before any. Set by BeginSyncPass.
+	MachinesExpected *int `db:"machines_expected"`
+	// SessionsSeen is how many sessions the pass read from the API, new,
+	// changed or not.
+	SessionsSeen int64 `db:"sessions_seen"`
+	// ProgressAt is when the progress was last written; nil until then.
+	ProgressAt *time.Time `db:"progress_at"`
 }
 
 const syncPassColumns = `id, started_at, finished_at, status, machines_done, machines_failed,
-	failed_machines, sessions_new, sessions_updated, error`
+	failed_machines, sessions_new, sessions_updated, error,
+	machines_listed, listed_all, machines_expected, sessions_seen, progress_at`
 
 // BeginSyncPass records a pass that starts at startedAt and returns its id.
 // Call it while holding the sync lock: passes still marked running were left
@@ -267,7 +286,12 @@ func (s *Store) BeginSyncPass(ctx context.Context, startedAt time.Time) (int64, 
 			WHERE status = 'running'`, startedAt); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `INSERT INTO sync_passes (started_at) VALUES ($1) RETURNING id`,
+		// The last complete listing tells how many machines to expect
+		// until this one ends.
+		return tx.QueryRow(ctx, `
+			INSERT INTO sync_passes (started_at, machines_expected)
+			VALUES ($1, (SELECT machines_listed FROM sync_passes WHERE listed_all ORDER BY id DESC LIMIT 1))
+			RETURNING id`,
 			startedAt).Scan(&id)
 	})
 	if err != nil {
@@ -279,21 +303,14 @@ func (s *Store) BeginSyncPass(ctx context.Context, startedAt time.Time) (int64, 
 // FinishSyncPass writes the outcome of pass p.ID: its status, finish time,
 // counts and failures. FailedMachines is cut to MaxFailedMachines entries and
 // each error to MaxFailedError bytes. It returns ErrNotFound for an unknown id.
+// MachinesExpected and ProgressAt of p are ignored.
 func (s *Store) FinishSyncPass(ctx context.Context, p SyncPass) error {
 	switch p.Status {
 	case PassSucceeded, PassFailed:
 	default:
 		return fmt.Errorf("db: finish sync pass: status %q: want %q or %q", p.Status, PassSucceeded, PassFailed)
 	}
-	failed := p.FailedMachines
-	if len(failed) > MaxFailedMachines {
-		failed = failed[:MaxFailedMachines]
-	}
-	kept := make([]FailedMachine, len(failed))
-	for i, f := range failed {
-		kept[i] = FailedMachine{ID: truncate(f.ID, 64), Error: truncate(f.Error, MaxFailedError)}
-	}
-	js, err := json.Marshal(kept)
+	js, err := failedJSON(p.FailedMachines)
 	if err != nil {
 		return fmt.Errorf("db: finish sync pass: %w", err)
 	}
@@ -304,10 +321,12 @@ func (s *Store) FinishSyncPass(ctx context.Context, p SyncPass) error {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE sync_passes SET finished_at = $2, status = $3, machines_done = $4,
 			machines_failed = $5, failed_machines = $6, sessions_new = $7,
-			sessions_updated = $8, error = $9
+			sessions_updated = $8, error = $9, machines_listed = $10, listed_all = $11,
+			sessions_seen = $12, progress_at = $2
 		WHERE id = $1`,
 		p.ID, finished, p.Status, p.MachinesDone, p.MachinesFailed, js,
-		p.SessionsNew, p.SessionsUpdated, truncate(p.Error, 1000))
+		p.SessionsNew, p.SessionsUpdated, truncate(p.Error, 1000),
+		p.MachinesListed, p.ListedAll, p.SessionsSeen)
 	if err != nil {
 		return fmt.Errorf("db: finish sync pass: %w", err)
 	}
@@ -315,6 +334,57 @@ func (s *Store) FinishSyncPass(ctx context.Context, p SyncPass) error {
 		return fmt.Errorf("db: finish sync pass %d: %w", p.ID, ErrNotFound)
 	}
 	return nil
+}
+
+// SyncProgress is how far a running pass has got.
+type SyncProgress struct {
+	PassID          int64
+	MachinesListed  int
+	ListedAll       bool
+	MachinesDone    int
+	MachinesFailed  int
+	FailedMachines  []FailedMachine // cut as FinishSyncPass cuts them
+	SessionsSeen    int64
+	SessionsNew     int64
+	SessionsUpdated int64
+	At              time.Time
+}
+
+// UpdateSyncProgress records the progress of a running pass, for the sync
+// panels of every replica. It returns ErrNotFound when the pass is unknown or
+// no longer running (closed as interrupted by another process, say).
+func (s *Store) UpdateSyncProgress(ctx context.Context, p SyncProgress) error {
+	js, err := failedJSON(p.FailedMachines)
+	if err != nil {
+		return fmt.Errorf("db: update sync progress: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE sync_passes SET machines_listed = $2, listed_all = $3, machines_done = $4,
+			machines_failed = $5, failed_machines = $6, sessions_seen = $7,
+			sessions_new = $8, sessions_updated = $9, progress_at = $10
+		WHERE id = $1 AND status = 'running'`,
+		p.PassID, p.MachinesListed, p.ListedAll, p.MachinesDone, p.MachinesFailed, js,
+		p.SessionsSeen, p.SessionsNew, p.SessionsUpdated, p.At)
+	if err != nil {
+		return fmt.Errorf("db: update sync progress: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("db: update sync progress of pass %d: %w", p.PassID, ErrNotFound)
+	}
+	return nil
+}
+
+// failedJSON is the failed_machines value of a pass record: the first
+// MaxFailedMachines entries, each cut short.
+func failedJSON(failed []FailedMachine) ([]byte, error) {
+	if len(failed) > MaxFailedMachines {
+		failed = failed[:MaxFailedMachines]
+	}
+	kept := make([]FailedMachine, len(failed))
+	for i, f := range failed {
+		kept[i] = FailedMachine{ID: truncate(f.ID, 64), Error: truncate(f.Error, MaxFailedError)}
+	}
+	return json.Marshal(kept)
 }
 
 // LastSyncPasses returns the n most recent passes, newest first.

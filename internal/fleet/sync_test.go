@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -396,4 +398,249 @@ func TestReports_matchSimulator(t *testing.T) {
 				len(chart.Days), len(chart.Series), sum, total.minutes)
 		}
 	})
+}
+
+// TestSyncer_RunOnce_batches shows the bound on what a pass holds: the
+// writer stores a batch as soon as it holds BatchMachines machines or
+// BatchSessions sessions, so no write is bigger than that plus one
+// machine's sessions, whatever the fleet's size.
+func TestSyncer_RunOnce_batches(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name                       string
+		batchMachines, batchRows   int
+		wantFlushes                int // 0: not fixed by the machine count
+		wantMachinesPerFullFlushes int
+	}{
+		{name: "by machines", batchMachines: 7, batchRows: 1 << 20, wantFlushes: 6, wantMachinesPerFullFlushes: 7},
+		{name: "by sessions", batchMachines: 1000, batchRows: 25},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			e := newSyncEnv(t, 40, nil)
+			var maxPerMachine int
+			for _, ss := range e.sim.AllSessions() {
+				maxPerMachine = max(maxPerMachine, len(ss))
+			}
+			var flushes []fleet.SyncFlush
+			s := e.syncer(e.store, fleet.SyncOptions{Concurrency: 3, PerPage: 15, BatchMachines: tt.batchMachines,
+				BatchSessions: tt.batchRows, FlushInterval: -1,
+				OnFlush: func(f fleet.SyncFlush) { flushes = append(flushes, f) }})
+			res, err := s.RunOnce(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := e.simSessionCount()
+			if res.SessionsNew != want || res.SessionsSeen != want || res.MachinesDone != 40 {
+				t.Fatalf("pass = %+v, want 40 machines and %d new sessions", res, want)
+			}
+			if tt.wantFlushes > 0 && len(flushes) != tt.wantFlushes {
+				t.Errorf("%d flushes, want %d", len(flushes), tt.wantFlushes)
+			}
+			if tt.wantFlushes == 0 && int64(len(flushes)) < want/int64(tt.batchRows+maxPerMachine) {
+				t.Errorf("%d flushes for %d sessions in batches of %d", len(flushes), want, tt.batchRows)
+			}
+			var machines, rows int
+			for i, f := range flushes {
+				machines += f.Machines
+				rows += f.Sessions
+				if f.Machines > tt.batchMachines || f.Sessions >= tt.batchRows+maxPerMachine {
+					t.Errorf("flush %d: %d machines, %d sessions; want at most %d machines, fewer than %d + %d sessions",
+						i, f.Machines, f.Sessions, tt.batchMachines, tt.batchRows, maxPerMachine)
+				}
+				if !last(i, flushes) && tt.wantMachinesPerFullFlushes > 0 && f.Machines != tt.wantMachinesPerFullFlushes {
+					t.Errorf("flush %d: %d machines, want %d", i, f.Machines, tt.wantMachinesPerFullFlushes)
+				}
+				if !last(i, flushes) && tt.wantFlushes == 0 && f.Sessions < tt.batchRows {
+					t.Errorf("flush %d of %d sessions before the batch was full (%d)", i, f.Sessions, tt.batchRows)
+				}
+				if f.ProgressErr != nil {
+					t.Errorf("flush %d: progress: %v", i, f.ProgressErr)
+				}
+			}
+			if machines != 40 || int64(rows) != want {
+				t.Errorf("flushes wrote %d machines and %d sessions, want 40 and %d", machines, rows, want)
+			}
+		})
+	}
+}
+
+func last[T any](i int, s []T) bool { return i == len(s)-1 }
+
+// TestSyncer_RunOnce_progress reads the pass record, as another replica's
+// sync panel would, after every batch: it shows the pass running and
+// advancing, and the next pass expects as many machines as the last
+// listing had.
+func TestSyncer_RunOnce_progress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSyncEnv(t, 30, nil)
+	replica := e.open(t)
+	var seen []db.SyncPass
+	var hookErr error
+	s := e.syncer(e.store, fleet.SyncOptions{Concurrency: 2, PerPage: 10, BatchMachines: 4, FlushInterval: -1,
+		OnFlush: func(f fleet.SyncFlush) {
+			passes, err := replica.LastSyncPasses(ctx, 1)
+			if err != nil || len(passes) != 1 {
+				hookErr = fmt.Errorf("read the pass: %v (%d passes)", err, len(passes))
+				return
+			}
+			p := passes[0]
+			if p.ID != f.Progress.PassID || p.Status != db.PassRunning || p.FinishedAt != nil || p.ProgressAt == nil ||
+				p.MachinesDone != f.Progress.MachinesDone || p.SessionsNew != f.Progress.SessionsNew ||
+				p.SessionsSeen != f.Progress.SessionsSeen || p.MachinesListed < p.MachinesDone+p.MachinesFailed {
+				hookErr = fmt.Errorf("pass record %+v after flush %+v", p, f.Progress)
+			}
+			seen = append(seen, p)
+		}})
+	res, err := s.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hookErr != nil {
+		t.Fatal(hookErr)
+	}
+	if len(seen) != 8 { // 30 machines in batches of 4
+		t.Fatalf("%d progress records, want 8", len(seen))
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i].MachinesDone <= seen[i-1].MachinesDone || seen[i].SessionsSeen < seen[i-1].SessionsSeen {
+			t.Fatalf("progress went from %+v to %+v", seen[i-1], seen[i])
+		}
+	}
+	if seen[0].MachinesExpected != nil || seen[len(seen)-1].MachinesDone != 30 {
+		t.Fatalf("first progress %+v, last %+v", seen[0], seen[len(seen)-1])
+	}
+	passes, _ := replica.LastSyncPasses(ctx, 1)
+	if p := passes[0]; p.Status != db.PassSucceeded || !p.ListedAll || p.MachinesListed != 30 ||
+		p.SessionsSeen != res.SessionsSeen || p.SessionsSeen != e.simSessionCount() {
+		t.Fatalf("finished pass = %+v", p)
+	}
+
+	// The next pass expects the 30 machines from its start.
+	seen = nil
+	if _, err := s.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hookErr != nil {
+		t.Fatal(hookErr)
+	}
+	if len(seen) == 0 || seen[0].MachinesExpected == nil || *seen[0].MachinesExpected != 30 {
+		t.Fatalf("second pass's progress = %+v, want 30 machines expected", seen)
+	}
+}
+
+// TestSyncer_RunOnce_cancelled cancels a pass after its first batch (as a
+// job's timeout would): the pass is recorded as failed, closed, and keeps
+// what it had stored.
+func TestSyncer_RunOnce_cancelled(t *testing.T) {
+	t.Parallel()
+	e := newSyncEnv(t, 30, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var flushes int
+	s := e.syncer(e.store, fleet.SyncOptions{Concurrency: 2, PerPage: 10, BatchMachines: 5, FlushInterval: -1,
+		OnFlush: func(fleet.SyncFlush) {
+			flushes++
+			if flushes == 1 {
+				cancel()
+			}
+		}})
+	res, err := s.RunOnce(ctx)
+	if !errors.Is(err, context.Canceled) || res.Status != db.PassFailed {
+		t.Fatalf("pass = %+v, err %v; want failed, cancelled", res, err)
+	}
+	if res.MachinesDone < 5 || res.MachinesDone+res.MachinesFailed != res.Machines {
+		t.Fatalf("pass = %+v: want the first batch done, every listed machine done or failed", res)
+	}
+	passes, _ := e.store.LastSyncPasses(context.Background(), 1)
+	if p := passes[0]; p.Status != db.PassFailed || p.FinishedAt == nil || !strings.Contains(p.Error, "context canceled") ||
+		p.MachinesDone != res.MachinesDone {
+		t.Fatalf("pass record = %+v", p)
+	}
+	var stored int64
+	if err := e.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM machine_sessions`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != res.SessionsNew || stored == 0 {
+		t.Fatalf("%d sessions stored, the pass counted %d new", stored, res.SessionsNew)
+	}
+}
+
+// TestSyncer_RunOnce_manyFailed keeps the first db.MaxFailedMachines failed
+// machines and counts them all.
+func TestSyncer_RunOnce_manyFailed(t *testing.T) {
+	t.Parallel()
+	e := newSyncEnv(t, 60, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/sessions") {
+				http.Error(w, "boom", http.StatusInternalServerError)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	res, err := e.syncer(e.store, fleet.SyncOptions{}).RunOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "every machine failed") {
+		t.Fatalf("err = %v, want every machine failed", err)
+	}
+	if res.MachinesFailed != 60 || len(res.Failed) != db.MaxFailedMachines || res.MachinesDone != 0 {
+		t.Fatalf("pass = %d failed, %d named, %d done; want 60, %d, 0", res.MachinesFailed, len(res.Failed), res.MachinesDone, db.MaxFailedMachines)
+	}
+	latest, _ := e.store.LatestMachines(context.Background())
+	if len(latest) != 60 {
+		t.Fatalf("%d machines' snapshots stored, want 60", len(latest))
+	}
+}
+
+// TestSyncer_RunOnce_flushWhileWaiting holds every sessions call after the
+// first 5: the 5 machines fetched are still written (FlushInterval), and
+// their progress recorded, while the others wait.
+func TestSyncer_RunOnce_flushWhileWaiting(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	var calls atomic.Int64
+	e := newSyncEnv(t, 20, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/sessions") && calls.Add(1) > 5 {
+				<-gate
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	flushed := make(chan fleet.SyncFlush, 100)
+	s := e.syncer(e.store, fleet.SyncOptions{Concurrency: 2, FlushInterval: 20 * time.Millisecond,
+		OnFlush: func(f fleet.SyncFlush) { flushed <- f }})
+	type outcome struct {
+		res fleet.SyncResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := s.RunOnce(context.Background())
+		done <- outcome{res, err}
+	}()
+	var got int
+	for got < 5 {
+		select {
+		case f := <-flushed:
+			got = f.Progress.MachinesDone
+			if f.ProgressErr != nil {
+				t.Fatal(f.ProgressErr)
+			}
+		case <-time.After(30 * time.Second):
+			close(gate)
+			t.Fatalf("no write of the first 5 machines while the others wait (%d done)", got)
+		}
+	}
+	passes, _ := e.store.LastSyncPasses(context.Background(), 1)
+	if p := passes[0]; p.Status != db.PassRunning || p.MachinesDone != 5 {
+		t.Fatalf("pass record while waiting = %+v", p)
+	}
+	close(gate)
+	o := <-done
+	if o.err != nil || o.res.MachinesDone != 20 {
+		t.Fatalf("pass = %+v, %v", o.res, o.err)
+	}
 }

@@ -65,6 +65,13 @@ type SyncPassView struct {
 	SessionsNew     int64
 	SessionsUpdated int64
 	Error           string
+	// The progress of a pass (see SyncProgress): machines listed so far,
+	// whether the listing is complete, how many machines the pass expects
+	// while it is not (nil: unknown) and the sessions read.
+	MachinesListed   int
+	ListedAll        bool
+	MachinesExpected *int
+	SessionsSeen     int64
 }
 
 // SyncStatusView is what reports say about the sessions sync.
@@ -75,6 +82,11 @@ type SyncStatusView struct {
 	// the sync command): for admins. Others read only how fresh the data
 	// is.
 	ShowDetails bool
+	// Now is the time of the request: how long a running pass has run.
+	Now time.Time
+	// FinishedSincePoll says the pass the panel was polling has finished
+	// since the page was loaded: its reports do not show it yet.
+	FinishedSincePoll bool
 }
 
 // LastSynced is when the newest finished, successful pass ended (nil when

@@ -263,12 +263,14 @@ func (s *Server) syncStatus(c echo.Context, n int) (views.SyncStatusView, error)
 	if err != nil {
 		return views.SyncStatusView{}, fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
-	v := views.SyncStatusView{ShowDetails: isAdminUser(c)}
+	v := views.SyncStatusView{ShowDetails: isAdminUser(c), Now: s.now()}
 	for _, p := range passes {
 		pv := views.SyncPassView{
 			ID: p.ID, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, Status: p.Status,
 			MachinesDone: p.MachinesDone, MachinesFailed: p.MachinesFailed,
 			SessionsNew: p.SessionsNew, SessionsUpdated: p.SessionsUpdated, Error: p.Error,
+			MachinesListed: p.MachinesListed, ListedAll: p.ListedAll, MachinesExpected: p.MachinesExpected,
+			SessionsSeen: p.SessionsSeen,
 		}
 		for _, f := range p.FailedMachines {
 			pv.FailedIDs = append(pv.FailedIDs, f.ID)

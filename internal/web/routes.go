@@ -103,6 +103,7 @@ func (s *Server) buildRoutes() []Route {
 		{http.MethodGet, "/reports/low-remaining.csv", viewer, "", s.exportLowRemainingReport},
 		{http.MethodGet, "/reports/top-users", viewer, "", s.showTopUsersReport},
 		{http.MethodGet, "/reports/top-users.csv", viewer, "", s.exportTopUsersReport},
+		{http.MethodGet, "/reports/sync", viewer, "", s.showSyncPanel},
 
 		// The signed-in user's own preferences (issue 9 §12).
 		{http.MethodGet, "/account", viewer, "", s.showAccount},
