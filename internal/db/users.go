@@ -158,6 +158,20 @@ func (s *Store) SetUserTimeZone(ctx context.Context, id int64, tz string) error 
 	return s.updateUser(ctx, "set user time zone", `time_zone = $2`, id, tz)
 }
 
+// SetUserRoleAndPin sets a user's role and whether it is pinned, in one
+// statement. It returns ErrNotFound for an unknown id and ErrInvalidRole
+// for an unknown role.
+func (s *Store) SetUserRoleAndPin(ctx context.Context, id int64, role string, pinned bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET role = $2, role_pinned = $3, updated_at = now() WHERE id = $1`, id, role, pinned)
+	if err != nil {
+		return fmt.Errorf("db: set user role: %w", userErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("db: set user role: %w", ErrNotFound)
+	}
+	return nil
+}
+
 // SetUserRolePinned pins (or unpins) a user's role against the provider's
 // groups. It returns ErrNotFound for an unknown id.
 func (s *Store) SetUserRolePinned(ctx context.Context, id int64, pinned bool) error {

@@ -339,6 +339,18 @@ func audienceHas(raw json.RawMessage, id string) bool {
 	return false
 }
 
+// EndSessionEndpoint is the provider's end_session_endpoint as discovered
+// so far ("" when it has none or discovery has not succeeded yet); it
+// never contacts the provider.
+func (c *Client) EndSessionEndpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready == nil {
+		return ""
+	}
+	return c.ready.endSession
+}
+
 // EndSessionURL is the provider's logout URL (RP-initiated logout) with
 // idTokenHint (may be ""), the client id and where to come back; "" when
 // the provider has no end_session_endpoint (Google, Entra ID's v1) or has

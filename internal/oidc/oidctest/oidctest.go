@@ -355,12 +355,14 @@ func (k publicKey) Key() any                           { return &k.k.key.PublicK
 // client adapts a Client to op.Client.
 type client struct{ c *Client }
 
-func (c client) GetID() string                        { return c.c.ID }
-func (c client) RedirectURIs() []string               { return c.c.RedirectURIs }
-func (c client) PostLogoutRedirectURIs() []string     { return c.c.PostLogoutRedirectURIs }
-func (c client) ApplicationType() op.ApplicationType  { return op.ApplicationTypeWeb }
-func (c client) AuthMethod() oidc.AuthMethod          { return oidc.AuthMethodBasic }
-func (c client) ResponseTypes() []oidc.ResponseType   { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (c client) GetID() string                       { return c.c.ID }
+func (c client) RedirectURIs() []string              { return c.c.RedirectURIs }
+func (c client) PostLogoutRedirectURIs() []string    { return c.c.PostLogoutRedirectURIs }
+func (c client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
+func (c client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
+func (c client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 func (c client) GrantTypes() []oidc.GrantType         { return []oidc.GrantType{oidc.GrantTypeCode} }
 func (c client) LoginURL(id string) string            { return "/login?authRequestID=" + url.QueryEscape(id) }
 func (c client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
