@@ -549,8 +549,14 @@ func (s *storage) userinfo(ui *oidc.UserInfo, subject string, scopes []string) e
 		switch sc {
 		case oidc.ScopeEmail:
 			ui.Email = u.Email
-			if !u.OmitEmailVerified {
-				ui.EmailVerified = oidc.Bool(u.EmailVerified)
+			switch {
+			case u.OmitEmailVerified:
+			case u.EmailVerified:
+				ui.EmailVerified = oidc.Bool(true)
+			default:
+				// oidc.Bool(false) is omitted from the JSON; a provider
+				// that says "not verified" sends false.
+				ui.AppendClaims("email_verified", false)
 			}
 		case oidc.ScopeProfile:
 			ui.Name = u.Name
