@@ -303,7 +303,26 @@ func (s *Server) findOIDCUser(ctx context.Context, id *oidc.Identity) (u db.User
 
 // ssoFail records a refused single sign-on as auth.login_failed (never a
 // code or token) and shows the sign-in page with the reason.
+//
+// Anyone can call the callback with a made-up state, so those refusals
+// (no sign-in of theirs behind them) are counted per client address like
+// password attempts: past the limit only the first refusal of the window
+// is written to the audit log, and the answer is 429.
 func (s *Server) ssoFail(c echo.Context, f ssoFailure, next string) error {
+	if f.reason == reasonBadState || f.reason == reasonBrowser || f.reason == reasonStateExpired {
+		addr := clientIP(c)
+		att, err := s.store.CountLoginAttempt(c.Request().Context(), "oidc-callback@"+addr, addr, s.now())
+		if err != nil {
+			return fmt.Errorf("%w: %v", errDBUnavailable, err)
+		}
+		if !att.Allowed {
+			c.Response().Header().Set("Retry-After", fmt.Sprint(int(att.RetryAfter.Seconds()+0.999)))
+			f.status = http.StatusTooManyRequests
+			if !att.FirstRefusal {
+				return s.renderSSOError(c, f, next)
+			}
+		}
+	}
 	actor := s.actor(c)
 	actor.Email = f.email
 	p := fleet.Params{"reason": f.reason, "method": db.LoginOIDC}

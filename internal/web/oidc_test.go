@@ -563,3 +563,26 @@ func TestOIDC_logoutAtProvider(t *testing.T) {
 		t.Errorf("last row %s %v", last.Action, auditParams(last))
 	}
 }
+
+// TestOIDC_badStateFloodThrottled: made-up callbacks from one address cost
+// the audit log a bounded number of rows.
+func TestOIDC_badStateFloodThrottled(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	c := w.app.NewClient()
+	before := len(w.app.AuditRows(t))
+	var last int
+	for i := 0; i < db.EmailAttemptsPerWindow+5; i++ {
+		resp, _ := c.Get(t, "/auth/oidc/callback?state=made-up-"+strconv.Itoa(i)+"&code=x")
+		last = resp.StatusCode
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("after a flood: status %d, want 429", last)
+	}
+	if n := len(w.app.AuditRows(t)) - before; n != db.EmailAttemptsPerWindow+1 {
+		t.Errorf("%d audit rows for the flood, want %d (each allowed attempt and the first refusal)", n, db.EmailAttemptsPerWindow+1)
+	}
+	// A real sign-in from the same address still works: only refusals are
+	// counted.
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+}
