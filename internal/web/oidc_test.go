@@ -586,3 +586,15 @@ func TestOIDC_badStateFloodThrottled(t *testing.T) {
 	// counted.
 	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
 }
+
+// TestOIDC_keyRotation: the provider replaces its signing key (the old one
+// leaves its JWKS) while the dashboard runs; the next sign-in works.
+func TestOIDC_keyRotation(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+	if err := w.idp.RotateKey(true); err != nil {
+		t.Fatal(err)
+	}
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+}
