@@ -143,6 +143,7 @@ func TestLoad_errorsNameTheVariable(t *testing.T) {
 		{"issuer without public url", oidcEnv("PUBLIC_URL", ""), "PUBLIC_URL"},
 		{"issuer not a url", oidcEnv("OIDC_ISSUER_URL", "login.example.com"), "OIDC_ISSUER_URL"},
 		{"issuer over plain http", oidcEnv("OIDC_ISSUER_URL", "http://login.example.com"), "OIDC_ISSUER_URL"},
+		{"issuer with user info", oidcEnv("OIDC_ISSUER_URL", "https://u:"+secret+"@login.example.com"), "OIDC_ISSUER_URL"},
 		{"unknown role in map", oidcEnv("OIDC_ROLE_MAP", "it=root"), "OIDC_ROLE_MAP"},
 		{"map entry without =", oidcEnv("OIDC_ROLE_MAP", "it-admins"), "OIDC_ROLE_MAP"},
 		{"group mapped twice", oidcEnv("OIDC_ROLE_MAP", "it=admin,it=viewer"), "OIDC_ROLE_MAP"},
