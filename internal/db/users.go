@@ -172,6 +172,13 @@ func (s *Store) SetUserRoleAndPin(ctx context.Context, id int64, role string, pi
 	return nil
 }
 
+// SetUserEmail changes a user's email (single sign-on follows a renamed
+// account). It returns ErrEmailTaken when another user has it and
+// ErrNotFound for an unknown id.
+func (s *Store) SetUserEmail(ctx context.Context, id int64, email string) error {
+	return s.updateUser(ctx, "set user email", `email = $2`, id, NormalizeEmail(email))
+}
+
 // SetUserRolePinned pins (or unpins) a user's role against the provider's
 // groups. It returns ErrNotFound for an unknown id.
 func (s *Store) SetUserRolePinned(ctx context.Context, id int64, pinned bool) error {

@@ -248,6 +248,22 @@ func (s *Server) finishOIDC(c echo.Context, id *oidc.Identity, next string) erro
 			return s.store.LinkUserOIDC(ctx, u.ID, id.Issuer, id.Subject)
 		})
 	}
+	verified := id.EmailVerified != nil && *id.EmailVerified
+	if err == nil && how == "identity" && email != u.Email && verified {
+		// Renamed at the provider (a verified address): follow it, unless
+		// another account has the new address.
+		p := fleet.Params{"user_id": u.ID, "email": email, "before": map[string]any{"email": u.Email}}
+		err = s.audit.Do(ctx, actor, fleet.ActUserUpdate, "", p, func(ctx context.Context, _ fleet.Params) error {
+			return s.store.SetUserEmail(ctx, u.ID, email)
+		})
+		switch {
+		case err == nil:
+			u.Email = email
+		case errors.Is(err, db.ErrEmailTaken):
+			s.log.Warn("single sign-on: the provider's new email is another account's; keeping the old one", "user_id", u.ID, "request_id", requestID(c))
+			err = nil
+		}
+	}
 	if err == nil && how != "new" && role != u.Role {
 		p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": role, "before": map[string]any{"role": u.Role}, "matched_groups": matched}
 		err = s.audit.Do(ctx, actor, fleet.ActUserUpdate, "", p, func(ctx context.Context, _ fleet.Params) error {

@@ -598,3 +598,24 @@ func TestOIDC_keyRotation(t *testing.T) {
 	}
 	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
 }
+
+// TestOIDC_emailFollowsProvider: an account renamed at the provider (a
+// verified address) is renamed in the dashboard, audited; the new address
+// of another account is not taken.
+func TestOIDC_emailFollowsProvider(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+	uid := w.app.UserID(t, "olga@corp.example")
+	w.idp.AddUser(oidctest.User{Subject: "sub-olga", Username: "olga", Password: "olga-pw", Email: "olga.ops@corp.example", EmailVerified: true, Groups: []string{"it-ops"}})
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+	if u, _ := w.app.Store.UserByID(context.Background(), uid); u.Email != "olga.ops@corp.example" {
+		t.Fatalf("email %q after the rename", u.Email)
+	}
+	w.app.CreateUser(t, "taken@corp.example", fleet.RoleViewer)
+	w.idp.AddUser(oidctest.User{Subject: "sub-olga", Username: "olga", Password: "olga-pw", Email: "taken@corp.example", EmailVerified: true, Groups: []string{"it-ops"}})
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+	if u, _ := w.app.Store.UserByID(context.Background(), uid); u.Email != "olga.ops@corp.example" {
+		t.Fatalf("email %q: took another account's address", u.Email)
+	}
+}
