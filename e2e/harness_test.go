@@ -313,6 +313,9 @@ func serverEnv(dbURL string) []string {
 		"ADDR": true, "SESSION_KEY": true, "ADMIN_EMAIL": true, "ADMIN_PASSWORD": true,
 		"COOKIE_SECURE": true, "SYNC_INTERVAL": true, "LOG_FORMAT": true,
 		"DEMO_TRANSITION_SECONDS": true, "DEMO_MACHINES": true,
+		"PUBLIC_URL": true, "LOCAL_LOGIN": true, "OIDC_ISSUER_URL": true, "OIDC_CLIENT_ID": true, "OIDC_CLIENT_SECRET": true,
+		"OIDC_ROLES_CLAIM": true, "OIDC_ROLE_MAP": true, "OIDC_DEFAULT_ROLE": true, "OIDC_ALLOWED_DOMAINS": true,
+		"OIDC_SCOPES": true, "OIDC_PROVIDER_NAME": true,
 	}
 	var env []string
 	for _, kv := range os.Environ() {

@@ -17,6 +17,7 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/jobs"
+	"github.com/vagon-dashboard/dashboard/internal/oidc"
 	"github.com/vagon-dashboard/dashboard/internal/passwd"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
@@ -210,6 +211,36 @@ func bootstrapUsers(ctx context.Context, e *env) error {
 	return nil
 }
 
+// singleSignOn builds the OpenID relying party of OIDC_*, nil without
+// OIDC_ISSUER_URL. The provider's discovery document is read once now, in
+// the background, to log a mistake early; a provider that is down does not
+// stop the dashboard (password sign-in works, and single sign-on tries
+// again at the next sign-in).
+func singleSignOn(ctx context.Context, e *env) (*web.SSO, error) {
+	o := e.cfg.OIDC
+	if o == nil {
+		return nil, nil
+	}
+	client, err := oidc.New(oidc.Config{IssuerURL: o.IssuerURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		RedirectURL: o.RedirectURL, Scopes: o.Scopes, RolesClaim: o.RolesClaim})
+	if err != nil {
+		return nil, fmt.Errorf("OIDC_ISSUER_URL: %w", err)
+	}
+	go func() {
+		if err := client.Discover(ctx); err != nil {
+			e.log.Warn("single sign-on: the provider's discovery document cannot be read yet; password sign-in works, single sign-on retries at the next sign-in",
+				"issuer", o.IssuerURL, "err", err.Error())
+			return
+		}
+		e.log.Info("single sign-on ready", "issuer", o.IssuerURL, "redirect_url", o.RedirectURL, "provider", o.ProviderName)
+	}()
+	if !e.cfg.LocalLogin && e.cfg.AdminEmail == "" {
+		e.log.Warn("LOCAL_LOGIN=false without ADMIN_EMAIL: no break-glass password sign-in; if the provider is down, no one can sign in")
+	}
+	return &web.SSO{Client: client, ProviderName: o.ProviderName, RoleMap: o.RoleMap, DefaultRole: o.DefaultRole,
+		AllowedDomains: o.AllowedDomains, PostLogoutURL: o.PostLogoutURL}, nil
+}
+
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		return usageError{"serve takes no arguments; configure it with environment variables (see README)"}
@@ -255,9 +286,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	sched.SetQueue(q)
 	alerts.SetQueue(q)
 	svc.SetAlerts(alerts)
+	sso, err := singleSignOn(ctx, e)
+	if err != nil {
+		return err
+	}
 	h, err := web.New(web.Deps{Store: e.store, API: api, Log: e.log, SessionKey: key, CookieSecure: e.cfg.CookieSecure,
 		Demo: e.cfg.Demo(), Metrics: metrics, Fleet: svc, Bulk: bulk, Scheduler: sched, Alerts: alerts, TrustedProxies: e.cfg.TrustedProxies,
-		Jobs: jobs.NewAdmin(q.Client()).WithBulk(bulk).WithScheduler(sched), ActivityNow: q.ActivityNow})
+		Jobs: jobs.NewAdmin(q.Client()).WithBulk(bulk).WithScheduler(sched), ActivityNow: q.ActivityNow,
+		SSO: sso, LocalLoginDisabled: !e.cfg.LocalLogin, BreakGlassEmail: e.cfg.AdminEmail})
 	if err != nil {
 		return err
 	}

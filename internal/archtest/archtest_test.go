@@ -89,7 +89,10 @@ func TestDependencyRules(t *testing.T) {
 		{"fleet", true, func(p string) bool { return !under(p, mod+"/internal/web") && !under(p, mod+"/internal/views") },
 			"fleet imports neither web nor views"},
 		{"web", false, webAllowed,
-			"web imports the standard library, echo, gorilla, templ, prometheus, golang.org/x and the module's views, fleet, vagon, db, csvsafe, passwd, config and static (never pgx, River or jobs)"},
+			"web imports the standard library, echo, gorilla, templ, prometheus, golang.org/x and the module's views, fleet, vagon, db, csvsafe, passwd, config, oidc and static (never pgx, River or jobs)"},
+		{"oidc", false, func(p string) bool {
+			return std(p) || under(p, "github.com/coreos/go-oidc/v3") || under(p, "golang.org/x/oauth2")
+		}, "oidc imports only the standard library, go-oidc and x/oauth2 (no hand-rolled JOSE, nothing of the app)"},
 	}
 	for _, r := range rules {
 		p := in(r.pkg)
@@ -119,6 +122,13 @@ func TestDependencyRules(t *testing.T) {
 			}
 		}
 	}
+	// The test identity provider (zitadel's OP) is for tests only: the
+	// binary holds neither oidctest nor zitadel.
+	for _, d := range pkgs[mod+"/cmd/dashboard"].Deps {
+		if under(d, mod+"/internal/oidc/oidctest") || under(d, "github.com/zitadel") {
+			t.Errorf("cmd/dashboard depends on %s: the test identity provider must stay out of the binary", d)
+		}
+	}
 	// Nothing imports web but the command that wires it.
 	for path, p := range pkgs {
 		if !under(path, mod) || path == mod+"/cmd/dashboard" || under(path, mod+"/internal/web") {
@@ -141,7 +151,7 @@ func webAllowed(p string) bool {
 		"github.com/labstack/echo/v4", "github.com/gorilla", "github.com/a-h/templ",
 		"github.com/prometheus/client_golang", "golang.org/x",
 		mod + "/internal/views", mod + "/internal/fleet", mod + "/internal/vagon", mod + "/internal/db",
-		mod + "/internal/csvsafe", mod + "/internal/passwd", mod + "/internal/config", mod + "/static",
+		mod + "/internal/csvsafe", mod + "/internal/passwd", mod + "/internal/config", mod + "/internal/oidc", mod + "/static",
 	} {
 		if under(p, prefix) {
 			return true

@@ -11,9 +11,12 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 )
 
 // Config is the whole configuration of the dashboard.
@@ -48,6 +51,41 @@ type Config struct {
 	// again on any replica (JOBS_RESCUE_AFTER). Every job is cut off at
 	// half of it; a bulk operation works in slices of a quarter of it.
 	JobsRescueAfter time.Duration
+	// PublicURL is the dashboard's external URL without a trailing slash
+	// (PUBLIC_URL); "" when unset.
+	PublicURL string
+	// OIDC is single sign-on with an OpenID provider; nil when
+	// OIDC_ISSUER_URL is unset (passwords only).
+	OIDC *OIDC
+	// LocalLogin allows password sign-in for everyone (LOCAL_LOGIN, true by
+	// default); false keeps it for ADMIN_EMAIL only.
+	LocalLogin bool
+}
+
+// OIDC is the single sign-on configuration (the OIDC_* variables).
+type OIDC struct {
+	IssuerURL    string
+	ClientID     string
+	ClientSecret string
+	// RedirectURL is PUBLIC_URL/auth/oidc/callback; PostLogoutURL is
+	// PUBLIC_URL/login.
+	RedirectURL   string
+	PostLogoutURL string
+	// Scopes are requested at the provider (OIDC_SCOPES); openid first.
+	Scopes []string
+	// RolesClaim names the ID token claim holding the groups
+	// (OIDC_ROLES_CLAIM, default groups; a dotted path such as
+	// realm_access.roles reaches into an object).
+	RolesClaim string
+	// RoleMap maps groups to roles (OIDC_ROLE_MAP).
+	RoleMap fleet.RoleMap
+	// DefaultRole is the role of a user no group maps ("" refuses them).
+	DefaultRole string
+	// AllowedDomains, when not empty, are the only email domains that may
+	// sign in (lowercase, without "@").
+	AllowedDomains []string
+	// ProviderName is shown on the button ("Sign in with Okta").
+	ProviderName string
 }
 
 // Demo reports whether the dashboard runs against its built-in simulator.
@@ -63,6 +101,9 @@ const (
 	// DefaultJobsRescueAfter: a replica killed mid-way through a bulk
 	// operation has it resumed elsewhere within about this long.
 	DefaultJobsRescueAfter = 5 * time.Minute
+	// DefaultOIDCRolesClaim is the claim read for groups when
+	// OIDC_ROLES_CLAIM is unset.
+	DefaultOIDCRolesClaim = "groups"
 	// MinJobsRescueAfter is the safe floor. A job attempt is cut off at
 	// half of it (15 s here), and after the cut a bulk attempt still
 	// settles its call in flight and writes its rows for at most
@@ -196,7 +237,144 @@ func Load(getenv func(string) string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("LOG_FORMAT: %q is neither text nor json", c.LogFormat)
 	}
+	if err := loadSSO(&c, getenv); err != nil {
+		return Config{}, err
+	}
 	return c, nil
+}
+
+// oidcVars are the variables that only mean something with
+// OIDC_ISSUER_URL.
+var oidcVars = []string{"OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_ROLES_CLAIM", "OIDC_ROLE_MAP", "OIDC_DEFAULT_ROLE", "OIDC_ALLOWED_DOMAINS", "OIDC_SCOPES", "OIDC_PROVIDER_NAME"}
+
+// loadSSO reads PUBLIC_URL, the OIDC_* variables and LOCAL_LOGIN, and
+// refuses a combination that would start half-configured.
+func loadSSO(c *Config, getenv func(string) string) error {
+	if v := strings.TrimSpace(getenv("PUBLIC_URL")); v != "" {
+		u, err := url.Parse(v)
+		if err == nil && u.User != nil {
+			return fmt.Errorf("PUBLIC_URL: must not carry a user name or password")
+		}
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("PUBLIC_URL: %q is not an absolute http(s) URL such as https://dashboard.example.com", v)
+		}
+		c.PublicURL = strings.TrimRight(v, "/")
+	}
+	c.LocalLogin = true
+	if v := strings.TrimSpace(getenv("LOCAL_LOGIN")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("LOCAL_LOGIN: %q is not true or false", v)
+		}
+		c.LocalLogin = b
+	}
+	issuer := strings.TrimSpace(getenv("OIDC_ISSUER_URL"))
+	if issuer == "" {
+		for _, k := range oidcVars {
+			if strings.TrimSpace(getenv(k)) != "" {
+				return fmt.Errorf("OIDC_ISSUER_URL: must be set when %s is set", k)
+			}
+		}
+		if !c.LocalLogin {
+			return fmt.Errorf("LOCAL_LOGIN: false needs single sign-on (OIDC_ISSUER_URL), else only ADMIN_EMAIL could sign in")
+		}
+		return nil
+	}
+	u, err := url.Parse(issuer)
+	if err == nil && u.User != nil {
+		return fmt.Errorf("OIDC_ISSUER_URL: must not carry a user name or password")
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("OIDC_ISSUER_URL: %q is not an https URL such as https://login.example.com/realms/it", issuer)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("OIDC_ISSUER_URL: %q must use https (http only on a loopback address)", issuer)
+	}
+	o := &OIDC{
+		IssuerURL:    issuer,
+		ClientID:     strings.TrimSpace(getenv("OIDC_CLIENT_ID")),
+		ClientSecret: getenv("OIDC_CLIENT_SECRET"),
+		RolesClaim:   strings.TrimSpace(getenv("OIDC_ROLES_CLAIM")),
+		DefaultRole:  strings.TrimSpace(getenv("OIDC_DEFAULT_ROLE")),
+		ProviderName: strings.TrimSpace(getenv("OIDC_PROVIDER_NAME")),
+	}
+	switch {
+	case o.ClientID == "":
+		return fmt.Errorf("OIDC_CLIENT_ID: must be set when OIDC_ISSUER_URL is set")
+	case o.ClientSecret == "":
+		return fmt.Errorf("OIDC_CLIENT_SECRET: must be set when OIDC_ISSUER_URL is set (register the dashboard as a confidential web client)")
+	case c.PublicURL == "":
+		return fmt.Errorf("PUBLIC_URL: must be set when OIDC_ISSUER_URL is set (the redirect URL is PUBLIC_URL/auth/oidc/callback)")
+	}
+	o.RedirectURL = c.PublicURL + "/auth/oidc/callback"
+	o.PostLogoutURL = c.PublicURL + "/login"
+	if o.RolesClaim == "" {
+		o.RolesClaim = DefaultOIDCRolesClaim
+	}
+	if strings.ContainsAny(o.RolesClaim, " \t,") || strings.HasPrefix(o.RolesClaim, ".") || strings.HasSuffix(o.RolesClaim, ".") {
+		return fmt.Errorf("OIDC_ROLES_CLAIM: %q is not a claim name (such as groups, roles or realm_access.roles)", o.RolesClaim)
+	}
+	if o.RoleMap, err = fleet.ParseRoleMap(getenv("OIDC_ROLE_MAP")); err != nil {
+		return fmt.Errorf("OIDC_ROLE_MAP: %v", err)
+	}
+	if o.DefaultRole != "" && fleet.RoleRank(o.DefaultRole) == 0 {
+		return fmt.Errorf("OIDC_DEFAULT_ROLE: unknown role %q (want one of %s)", o.DefaultRole, strings.Join(fleet.Roles, ", "))
+	}
+	if o.RoleMap.Len() == 0 && o.DefaultRole == "" {
+		return fmt.Errorf("OIDC_ROLE_MAP: set it (group=role,...) or OIDC_DEFAULT_ROLE, else no one can sign in with single sign-on")
+	}
+	for _, d := range strings.FieldsFunc(getenv("OIDC_ALLOWED_DOMAINS"), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		d = strings.ToLower(strings.TrimPrefix(d, "@"))
+		if !validDomain(d) {
+			return fmt.Errorf("OIDC_ALLOWED_DOMAINS: %q is not an email domain such as example.com", d)
+		}
+		o.AllowedDomains = append(o.AllowedDomains, d)
+	}
+	o.Scopes = []string{"openid", "email", "profile"}
+	if v := strings.TrimSpace(getenv("OIDC_SCOPES")); v != "" {
+		o.Scopes = strings.Fields(v)
+		if !slices.Contains(o.Scopes, "openid") {
+			return fmt.Errorf("OIDC_SCOPES: %q must include openid", v)
+		}
+	}
+	if len(o.ProviderName) > 40 {
+		return fmt.Errorf("OIDC_PROVIDER_NAME: at most 40 characters")
+	}
+	if o.ProviderName == "" {
+		o.ProviderName = ProviderName(u)
+	}
+	c.OIDC = o
+	return nil
+}
+
+// ProviderName guesses a provider's name for the sign-in button from its
+// issuer URL; OIDC_PROVIDER_NAME overrides it.
+func ProviderName(issuer *url.URL) string {
+	host := strings.ToLower(issuer.Hostname())
+	switch {
+	case host == "login.microsoftonline.com" || strings.HasSuffix(host, ".microsoftonline.com") || strings.HasSuffix(host, ".ciamlogin.com"):
+		return "Microsoft"
+	case host == "accounts.google.com":
+		return "Google"
+	case strings.HasSuffix(host, ".okta.com") || strings.HasSuffix(host, ".oktapreview.com"):
+		return "Okta"
+	case strings.Contains(issuer.Path, "/realms/"):
+		return "Keycloak"
+	}
+	return host
+}
+
+// validDomain reports whether d looks like a DNS name with a dot.
+func validDomain(d string) bool {
+	if len(d) < 3 || len(d) > 253 || !strings.Contains(d, ".") || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.Contains(d, "..") {
+		return false
+	}
+	for _, r := range d {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseTrustedProxies reads a comma-separated list of CIDRs (10.0.0.0/8,

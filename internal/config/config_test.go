@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,66 @@ func TestLoad_values(t *testing.T) {
 	}
 }
 
+// oidcEnv is a working single sign-on configuration with key set to v
+// ("" removes it).
+func oidcEnv(key, v string) map[string]string {
+	m := map[string]string{
+		"OIDC_ISSUER_URL": "https://login.example.com/realms/it", "OIDC_CLIENT_ID": "dash", "OIDC_CLIENT_SECRET": "supersecretvalue",
+		"PUBLIC_URL": "https://dash.example.com", "OIDC_ROLE_MAP": "it=admin",
+	}
+	m[key] = v
+	return m
+}
+
+func TestLoad_oidc(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"OIDC_ISSUER_URL": "https://login.microsoftonline.com/tid/v2.0", "OIDC_CLIENT_ID": "dash", "OIDC_CLIENT_SECRET": "s3",
+		"PUBLIC_URL": "https://dash.example.com/", "OIDC_ROLE_MAP": "it=admin, desk=helpdesk", "OIDC_DEFAULT_ROLE": "viewer",
+		"OIDC_ALLOWED_DOMAINS": "Example.com @corp.example.org", "LOCAL_LOGIN": "false",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.OIDC
+	if o == nil || c.LocalLogin || c.PublicURL != "https://dash.example.com" {
+		t.Fatalf("config = %+v", c)
+	}
+	if o.RedirectURL != "https://dash.example.com/auth/oidc/callback" || o.PostLogoutURL != "https://dash.example.com/login" {
+		t.Errorf("redirect %q, post-logout %q", o.RedirectURL, o.PostLogoutURL)
+	}
+	if o.RolesClaim != "groups" || o.DefaultRole != "viewer" || o.RoleMap.Len() != 2 || o.ProviderName != "Microsoft" {
+		t.Errorf("oidc = %+v", o)
+	}
+	if strings.Join(o.AllowedDomains, " ") != "example.com corp.example.org" || strings.Join(o.Scopes, " ") != "openid email profile" {
+		t.Errorf("domains %v, scopes %v", o.AllowedDomains, o.Scopes)
+	}
+
+	// Without OIDC: local login on, no OIDC; loopback http issuer allowed.
+	c, err = Load(env(nil))
+	if err != nil || c.OIDC != nil || !c.LocalLogin {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	c, err = Load(env(oidcEnv("OIDC_ISSUER_URL", "http://127.0.0.1:9999")))
+	if err != nil || c.OIDC.IssuerURL != "http://127.0.0.1:9999" || c.OIDC.ProviderName != "127.0.0.1" {
+		t.Fatalf("loopback issuer: %+v %v", c.OIDC, err)
+	}
+}
+
+func TestProviderName(t *testing.T) {
+	for issuer, want := range map[string]string{
+		"https://login.microsoftonline.com/0000/v2.0": "Microsoft",
+		"https://accounts.google.com":                 "Google",
+		"https://corp.okta.com/oauth2/default":        "Okta",
+		"https://sso.example.com/realms/it":           "Keycloak",
+		"https://idp.example.com":                     "idp.example.com",
+	} {
+		u, _ := url.Parse(issuer)
+		if got := ProviderName(u); got != want {
+			t.Errorf("ProviderName(%s) = %q, want %q", issuer, got, want)
+		}
+	}
+}
+
 func TestLoad_errorsNameTheVariable(t *testing.T) {
 	secret := "supersecretvalue"
 	tests := []struct {
@@ -65,6 +126,34 @@ func TestLoad_errorsNameTheVariable(t *testing.T) {
 		{"bad trusted proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, "TRUSTED_PROXIES"},
 		{"bad trusted prefix", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"},
 		{"empty trusted list", map[string]string{"TRUSTED_PROXIES": " , "}, "TRUSTED_PROXIES"},
+
+		// Single sign-on: every bad combination names its variable.
+		{"public url relative", map[string]string{"PUBLIC_URL": "/dash"}, "PUBLIC_URL"},
+		{"public url no scheme", map[string]string{"PUBLIC_URL": "dash.example.com"}, "PUBLIC_URL"},
+		{"public url ftp", map[string]string{"PUBLIC_URL": "ftp://dash.example.com"}, "PUBLIC_URL"},
+		{"public url query", map[string]string{"PUBLIC_URL": "https://dash.example.com/?a=b"}, "PUBLIC_URL"},
+		{"public url user info", map[string]string{"PUBLIC_URL": "https://u:" + secret + "@dash.example.com"}, "PUBLIC_URL"},
+		{"bad local login", map[string]string{"LOCAL_LOGIN": "sometimes"}, "LOCAL_LOGIN"},
+		{"local login off without oidc", map[string]string{"LOCAL_LOGIN": "false"}, "LOCAL_LOGIN"},
+		{"client id without issuer", map[string]string{"OIDC_CLIENT_ID": "dash"}, "OIDC_ISSUER_URL"},
+		{"secret without issuer", map[string]string{"OIDC_CLIENT_SECRET": secret}, "OIDC_ISSUER_URL"},
+		{"role map without issuer", map[string]string{"OIDC_ROLE_MAP": "it=admin"}, "OIDC_ISSUER_URL"},
+		{"issuer without client id", oidcEnv("OIDC_CLIENT_ID", ""), "OIDC_CLIENT_ID"},
+		{"issuer without secret", oidcEnv("OIDC_CLIENT_SECRET", ""), "OIDC_CLIENT_SECRET"},
+		{"issuer without public url", oidcEnv("PUBLIC_URL", ""), "PUBLIC_URL"},
+		{"issuer not a url", oidcEnv("OIDC_ISSUER_URL", "login.example.com"), "OIDC_ISSUER_URL"},
+		{"issuer over plain http", oidcEnv("OIDC_ISSUER_URL", "http://login.example.com"), "OIDC_ISSUER_URL"},
+		{"issuer with user info", oidcEnv("OIDC_ISSUER_URL", "https://u:"+secret+"@login.example.com"), "OIDC_ISSUER_URL"},
+		{"unknown role in map", oidcEnv("OIDC_ROLE_MAP", "it=root"), "OIDC_ROLE_MAP"},
+		{"map entry without =", oidcEnv("OIDC_ROLE_MAP", "it-admins"), "OIDC_ROLE_MAP"},
+		{"group mapped twice", oidcEnv("OIDC_ROLE_MAP", "it=admin,it=viewer"), "OIDC_ROLE_MAP"},
+		{"unknown default role", oidcEnv("OIDC_DEFAULT_ROLE", "guest"), "OIDC_DEFAULT_ROLE"},
+		{"neither map nor default", oidcEnv("OIDC_ROLE_MAP", ""), "OIDC_ROLE_MAP"},
+		{"bad allowed domain", oidcEnv("OIDC_ALLOWED_DOMAINS", "example.com, not a domain"), "OIDC_ALLOWED_DOMAINS"},
+		{"allowed domain without dot", oidcEnv("OIDC_ALLOWED_DOMAINS", "localhost"), "OIDC_ALLOWED_DOMAINS"},
+		{"roles claim with space", oidcEnv("OIDC_ROLES_CLAIM", "my groups"), "OIDC_ROLES_CLAIM"},
+		{"scopes without openid", oidcEnv("OIDC_SCOPES", "email profile"), "OIDC_SCOPES"},
+		{"long provider name", oidcEnv("OIDC_PROVIDER_NAME", strings.Repeat("x", 41)), "OIDC_PROVIDER_NAME"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

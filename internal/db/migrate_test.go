@@ -69,7 +69,7 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, table := range []string{"users", "settings", "login_attempts", "web_sessions", "audit_events"} {
+	for _, table := range []string{"users", "settings", "login_attempts", "web_sessions", "audit_events", "oidc_logins"} {
 		var n int
 		if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
 			t.Errorf("table %s: %v", table, err)

@@ -23,6 +23,10 @@ var ErrNotFound = errors.New("not found")
 // regard to letter case) already exists.
 var ErrEmailTaken = errors.New("email already in use")
 
+// ErrIdentityTaken is returned when an OpenID identity (issuer + subject)
+// is linked to another user, or the user to another identity.
+var ErrIdentityTaken = errors.New("identity already linked")
+
 // ErrInvalidRole is returned when a role is not one of viewer, helpdesk,
 // operator or admin.
 var ErrInvalidRole = errors.New("invalid role")

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,6 +22,23 @@ type WebSession struct {
 	RevokedReason string     `db:"revoked_reason"` // logout, disabled, admin
 	RemoteAddr    string     `db:"remote_addr"`
 	UserAgent     string     `db:"user_agent"`
+	// Method is how the session was started: LoginPassword or LoginOIDC.
+	Method string `db:"method"`
+}
+
+// NewWebSession is what StartWebSession records.
+type NewWebSession struct {
+	UserID     int64
+	Token      string // the cookie's random token; only its hash is stored
+	RemoteAddr string
+	UserAgent  string
+	// Method is LoginPassword or LoginOIDC; it becomes the user's
+	// last_login_method too.
+	Method string
+	// IDToken is the provider's ID token of a single sign-on, kept until
+	// the session ends for the logout's id_token_hint ("" for none).
+	IDToken string
+	Now     time.Time
 }
 
 // Reasons a session was revoked.
@@ -38,23 +56,32 @@ const SessionTouchEvery = time.Minute
 // can still show recent ones.
 const webSessionRetention = 7 * 24 * time.Hour
 
-const webSessionColumns = `id, user_id, created_at, last_seen_at, revoked_at, revoked_reason, remote_addr, user_agent`
+const webSessionColumns = `id, user_id, created_at, last_seen_at, revoked_at, revoked_reason, remote_addr, user_agent, method`
 
 func tokenHash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
 }
 
-// CreateWebSession records a new session for user at now, with the token its
-// cookie carries, and notes the sign-in as the user's last. Rows older than
-// a week are pruned on the way.
+// CreateWebSession records a new password session for user at now, with
+// the token its cookie carries (StartWebSession with LoginPassword).
 func (s *Store) CreateWebSession(ctx context.Context, userID int64, token, remoteAddr, userAgent string, now time.Time) (WebSession, error) {
+	return s.StartWebSession(ctx, NewWebSession{UserID: userID, Token: token, RemoteAddr: remoteAddr, UserAgent: userAgent, Method: LoginPassword, Now: now})
+}
+
+// StartWebSession records a new session and notes the sign-in (time and
+// method) as the user's last. Rows older than a week are pruned on the way.
+func (s *Store) StartWebSession(ctx context.Context, n NewWebSession) (WebSession, error) {
 	var ws WebSession
+	var idToken *string
+	if n.IDToken != "" {
+		idToken = &n.IDToken
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE created_at < $1`, now.Add(-webSessionRetention)); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE created_at < $1`, n.Now.Add(-webSessionRetention)); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE users SET last_login_at = $2 WHERE id = $1`, userID, now)
+		tag, err := tx.Exec(ctx, `UPDATE users SET last_login_at = $2, last_login_method = $3 WHERE id = $1`, n.UserID, n.Now, n.Method)
 		if err != nil {
 			return err
 		}
@@ -62,10 +89,10 @@ func (s *Store) CreateWebSession(ctx context.Context, userID int64, token, remot
 			return ErrNotFound
 		}
 		rows, _ := tx.Query(ctx, `
-			INSERT INTO web_sessions (token_hash, user_id, created_at, last_seen_at, remote_addr, user_agent)
-			VALUES ($1, $2, $3, $3, $4, $5)
+			INSERT INTO web_sessions (token_hash, user_id, created_at, last_seen_at, remote_addr, user_agent, method, id_token)
+			VALUES ($1, $2, $3, $3, $4, $5, $6, $7)
 			RETURNING `+webSessionColumns,
-			tokenHash(token), userID, now, remoteAddr, userAgent)
+			tokenHash(n.Token), n.UserID, n.Now, n.RemoteAddr, n.UserAgent, n.Method, idToken)
 		ws, err = pgx.CollectOneRow(rows, pgx.RowToStructByName[WebSession])
 		return err
 	})
@@ -92,13 +119,15 @@ func (s *Store) SessionUser(ctx context.Context, token string, now time.Time) (W
 			UPDATE web_sessions SET last_seen_at = $2
 			WHERE token_hash = $1 AND revoked_at IS NULL AND last_seen_at < $3
 		)
-		SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.revoked_at, s.revoked_reason, s.remote_addr, s.user_agent,
-		       u.id, u.email, u.password_hash, u.role, u.disabled, u.created_at, u.updated_at, u.last_login_at, u.time_zone
+		SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.revoked_at, s.revoked_reason, s.remote_addr, s.user_agent, s.method,
+		       u.id, u.email, u.password_hash, u.role, u.disabled, u.created_at, u.updated_at, u.last_login_at, u.time_zone,
+		       coalesce(u.oidc_issuer, ''), coalesce(u.oidc_subject, ''), coalesce(u.last_login_method, ''), u.role_pinned
 		FROM web_sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1`,
 		tokenHash(token), now, now.Add(-SessionTouchEvery),
-	).Scan(&ws.ID, &ws.UserID, &ws.CreatedAt, &ws.LastSeenAt, &ws.RevokedAt, &ws.RevokedReason, &ws.RemoteAddr, &ws.UserAgent,
-		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt, &u.TimeZone)
+	).Scan(&ws.ID, &ws.UserID, &ws.CreatedAt, &ws.LastSeenAt, &ws.RevokedAt, &ws.RevokedReason, &ws.RemoteAddr, &ws.UserAgent, &ws.Method,
+		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt, &u.TimeZone,
+		&u.OIDCIssuer, &u.OIDCSubject, &u.LastLoginMethod, &u.RolePinned)
 	if err != nil {
 		return WebSession{}, User{}, fmt.Errorf("db: session user: %w", notFound(err))
 	}
@@ -108,20 +137,40 @@ func (s *Store) SessionUser(ctx context.Context, token string, now time.Time) (W
 // RevokeWebSessionByToken ends the session whose cookie carries token
 // (logout). Ending one that is already ended or unknown is not an error.
 func (s *Store) RevokeWebSessionByToken(ctx context.Context, token, reason string, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE web_sessions SET revoked_at = $2, revoked_reason = $3
-		WHERE token_hash = $1 AND revoked_at IS NULL`, tokenHash(token), now, reason)
-	if err != nil {
-		return fmt.Errorf("db: revoke web session: %w", err)
+	_, err := s.EndWebSession(ctx, token, reason, now)
+	return err
+}
+
+// EndWebSession ends the session whose cookie carries token, like
+// RevokeWebSessionByToken, and returns the ID token it kept (for the
+// provider's logout; "" when none or the session had already ended). The
+// token is erased from the row in the same statement.
+func (s *Store) EndWebSession(ctx context.Context, token, reason string, now time.Time) (idToken string, err error) {
+	var kept *string
+	err = s.pool.QueryRow(ctx, `
+		WITH old AS (
+			SELECT id, id_token FROM web_sessions WHERE token_hash = $1 AND revoked_at IS NULL FOR UPDATE
+		)
+		UPDATE web_sessions s SET revoked_at = $2, revoked_reason = $3, id_token = NULL
+		FROM old WHERE s.id = old.id
+		RETURNING old.id_token`, tokenHash(token), now, reason).Scan(&kept)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
 	}
-	return nil
+	if err != nil {
+		return "", fmt.Errorf("db: revoke web session: %w", err)
+	}
+	if kept == nil {
+		return "", nil
+	}
+	return *kept, nil
 }
 
 // RevokeWebSession ends one session of user (an admin's "end session"). It
 // returns ErrNotFound when the user has no such session still open.
 func (s *Store) RevokeWebSession(ctx context.Context, userID, sessionID int64, reason string, now time.Time) error {
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE web_sessions SET revoked_at = $3, revoked_reason = $4
+		UPDATE web_sessions SET revoked_at = $3, revoked_reason = $4, id_token = NULL
 		WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, sessionID, userID, now, reason)
 	if err != nil {
 		return fmt.Errorf("db: revoke web session: %w", err)
@@ -143,7 +192,7 @@ func (s *Store) RevokeUserWebSessions(ctx context.Context, userID int64, reason 
 }
 
 const revokeUserSessionsSQL = `
-	UPDATE web_sessions SET revoked_at = $2, revoked_reason = $3
+	UPDATE web_sessions SET revoked_at = $2, revoked_reason = $3, id_token = NULL
 	WHERE user_id = $1 AND revoked_at IS NULL`
 
 // OpenWebSessions lists the sessions not revoked whose last activity is

@@ -212,6 +212,19 @@ type LoginForm struct {
 	// Unavailable says sign-in is refused because the audit log cannot be
 	// written (answered with 503).
 	Unavailable bool
+	// ErrorReason is the machine-readable reason of Error (a refused
+	// single sign-on: bad_state, unmapped_group...), for tests.
+	ErrorReason string
+	// SSOName, when set, shows "Sign in with <SSOName>" linking to SSOURL
+	// (GET /login/oidc?next=...).
+	SSOName string
+	SSOURL  string
+	// PasswordHidden hides the password form (LOCAL_LOGIN=false); a link
+	// to /login?local=1 shows it for the break-glass administrator.
+	PasswordHidden bool
+	// BreakGlassOnly says password sign-in is for the break-glass
+	// administrator only.
+	BreakGlassOnly bool
 }
 
 // ErrorView is an error page's content. It never carries internal detail.
@@ -260,8 +273,18 @@ type UserRow struct {
 	CreatedAt time.Time
 	// Self marks the signed-in admin's own row: no role change or disable.
 	Self bool
-	// LastSignIn is the latest successful sign-in (zero: never).
-	LastSignIn time.Time
+	// LastSignIn is the latest successful sign-in (zero: never), made with
+	// LastSignInMethod ("password", "oidc", or "" when not recorded).
+	LastSignIn       time.Time
+	LastSignInMethod string
+	// HasPassword and HasSSO say how the user can sign in: with a
+	// password, with single sign-on (linked to an identity at the
+	// provider), or both.
+	HasPassword bool
+	HasSSO      bool
+	// RolePinned: single sign-on keeps Role whatever the provider's
+	// groups say.
+	RolePinned bool
 	// Sessions are the user's open sessions, newest first.
 	Sessions []SignInSession
 	// ConfirmDisable shows the row's confirmation step for disabling.

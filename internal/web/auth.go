@@ -72,7 +72,7 @@ func (s *Server) showLogin(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
 	}
 	p := s.page(c, "Sign in", "")
-	f := views.LoginForm{Next: safeNext(c.QueryParam("next"))}
+	f := s.loginForm(c, safeNext(c.QueryParam("next")))
 	if getSession(c).raw.Values["expired"] == true {
 		p.Flashes = append(p.Flashes, views.Flash{Kind: views.FlashInfo, Text: "Your session ended. Sign in again."})
 		delete(getSession(c).raw.Values, "expired")
@@ -91,7 +91,8 @@ func (s *Server) login(c echo.Context) error {
 	email := db.NormalizeEmail(truncate(c.FormValue("email"), 320))
 	pw := c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
-	form := views.LoginForm{Email: email, Next: next, Errors: map[string]string{}}
+	form := s.loginForm(c, next)
+	form.Email, form.Errors, form.PasswordHidden = email, map[string]string{}, false
 	if email == "" {
 		form.Errors["email"] = "Enter your email address."
 	}
@@ -113,9 +114,21 @@ func (s *Server) login(c echo.Context) error {
 	if !att.Allowed {
 		return s.loginThrottled(c, actor, form, att)
 	}
+	if s.localLoginOff && email != s.breakGlass {
+		// LOCAL_LOGIN=false: no password is checked for anyone but the
+		// break-glass admin (counted above, so a flood is throttled).
+		if err := s.audit.Record(ctx, actor, fleet.ActAuthLoginFailed, "", db.OutcomeDenied, fleet.Params{"email": email, "reason": reasonLocalDisabled, "method": db.LoginPassword}, nil, "password sign-in is turned off (LOCAL_LOGIN=false)"); err != nil {
+			return s.loginUnavailable(c, form, err)
+		}
+		form.Error = "Password sign-in is turned off on this dashboard. Use " + s.sso.ProviderName + "."
+		return render(c, http.StatusForbidden, views.LoginPage(s.page(c, "Sign in", ""), form))
+	}
 	u, err := s.store.UserByEmail(ctx, email)
 	ok := false
 	switch {
+	case err == nil && !u.HasPassword():
+		// An account made by single sign-on has no password to match.
+		s.dummyCheckPassword(pw)
 	case err == nil:
 		ok, err = s.checkPassword(pw, u.PasswordHash)
 		if err != nil {
@@ -132,14 +145,14 @@ func (s *Server) login(c echo.Context) error {
 		if ok && u.Disabled {
 			reason = "disabled"
 		}
-		if err := s.audit.Record(ctx, actor, fleet.ActAuthLoginFailed, "", db.OutcomeFailed, fleet.Params{"email": email, "reason": reason}, nil, reason); err != nil {
+		if err := s.audit.Record(ctx, actor, fleet.ActAuthLoginFailed, "", db.OutcomeFailed, fleet.Params{"email": email, "reason": reason, "method": db.LoginPassword}, nil, reason); err != nil {
 			return s.loginUnavailable(c, form, err)
 		}
 		form.Error = "Email or password is incorrect."
 		return render(c, http.StatusUnauthorized, views.LoginPage(s.page(c, "Sign in", ""), form))
 	}
 	actor.Role = u.Role
-	if err := s.audit.Record(ctx, actor, fleet.ActAuthLogin, "", db.OutcomeSucceeded, fleet.Params{"email": email}, nil, "signed in"); err != nil {
+	if err := s.audit.Record(ctx, actor, fleet.ActAuthLogin, "", db.OutcomeSucceeded, fleet.Params{"email": email, "method": db.LoginPassword}, nil, "signed in"); err != nil {
 		return s.loginUnavailable(c, form, err)
 	}
 	if err := s.store.ClearLoginAttempts(ctx, email, actor.RemoteAddr, att); err != nil {
@@ -182,11 +195,18 @@ func (s *Server) loginUnavailable(c echo.Context, form views.LoginForm, err erro
 // logout ends the session server-side and in the cookie. Unlike every
 // other action it is not refused when the audit log cannot be written:
 // refusing would keep a credential alive that its owner wants dead. The
-// failure is logged and the user told.
+// failure is logged and the user told. A session started by single
+// sign-on then goes on to the provider's end_session endpoint (when it has
+// one), which signs the browser out there too and sends it back to
+// /login.
 func (s *Server) logout(c echo.Context) error {
 	ctx := c.Request().Context()
-	auditErr := s.audit.Record(ctx, s.actor(c), fleet.ActAuthLogout, "", db.OutcomeSucceeded, fleet.Params{"reason": "user"}, nil, "signed out")
-	revokeErr := s.store.RevokeWebSessionByToken(ctx, getSession(c).str("sid"), db.RevokedLogout, s.now())
+	idToken, revokeErr := s.store.EndWebSession(ctx, getSession(c).str("sid"), db.RevokedLogout, s.now())
+	method := db.LoginPassword
+	if idToken != "" {
+		method = db.LoginOIDC
+	}
+	auditErr := s.audit.Record(ctx, s.actor(c), fleet.ActAuthLogout, "", db.OutcomeSucceeded, fleet.Params{"reason": "user", "method": method}, nil, "signed out")
 	if err := s.endSession(c); err != nil {
 		return err
 	}
@@ -196,9 +216,14 @@ func (s *Server) logout(c echo.Context) error {
 	if auditErr != nil {
 		s.log.Error("audit logout", "err", auditErr.Error(), "request_id", requestID(c))
 		s.addFlash(c, views.FlashError, "You are signed out, but the audit log could not record it. Tell your administrator.")
-		return redirect(c, "/login")
+	} else {
+		s.addFlash(c, views.FlashInfo, "You are signed out.")
 	}
-	s.addFlash(c, views.FlashInfo, "You are signed out.")
+	if idToken != "" && s.sso != nil {
+		if to := s.sso.Client.EndSessionURL(ctx, idToken, s.sso.PostLogoutURL); to != "" {
+			return redirect(c, to)
+		}
+	}
 	return redirect(c, "/login")
 }
 

@@ -86,6 +86,12 @@ type appConfig struct {
 	apiTimeout     time.Duration
 	// jobs is Deps.Jobs, built over the app's database when set.
 	jobs func(t testing.TB, dbURL string) JobQueue
+	// sso builds Deps.SSO once the app's URL is known (single sign-on
+	// tests); localLoginOff and breakGlass are Deps.LocalLoginDisabled and
+	// BreakGlassEmail.
+	sso           func(t testing.TB, app *testApp) *SSO
+	localLoginOff bool
+	breakGlass    string
 }
 
 // appOption configures newTestApp.
@@ -164,6 +170,15 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	if cfg.jobs != nil {
 		jobs = cfg.jobs(t, app.DBURL)
 	}
+	// The listener first: single sign-on needs the app's URL (its redirect
+	// URL) before the server is built.
+	srv := httptest.NewUnstartedServer(nil)
+	t.Cleanup(srv.Close)
+	app.URL = "http://" + srv.Listener.Addr().String()
+	var sso *SSO
+	if cfg.sso != nil {
+		sso = cfg.sso(t, app)
+	}
 	logger := slog.New(slog.NewTextHandler(app.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sessionKey := make([]byte, 32)
 	_, _ = rand.Read(sessionKey)
@@ -173,13 +188,13 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		TrustedProxies: cfg.trustedProxies,
 		APITimeout:     cfg.apiTimeout,
 		Jobs:           jobs,
+		SSO:            sso, LocalLoginDisabled: cfg.localLoginOff, BreakGlassEmail: cfg.breakGlass,
 	})
 	if err != nil {
 		t.Fatalf("harness: web.New: %v", err)
 	}
-	srv := httptest.NewServer(app.Server)
-	t.Cleanup(srv.Close)
-	app.URL = srv.URL
+	srv.Config.Handler = app.Server
+	srv.Start()
 	return app
 }
 

@@ -150,7 +150,13 @@ func (s *Server) mwAccessLog(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) mwSecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+		// form-action also governs where a form's answer may redirect:
+		// POST /logout goes on to the provider's end_session endpoint.
+		formAction := "'self'"
+		for _, o := range s.ssoOrigins() {
+			formAction += " " + o
+		}
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action "+formAction+"; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
@@ -226,10 +232,17 @@ func (s *Server) saveSession(c echo.Context) error {
 // session is recorded server-side (db.CreateWebSession) under a new random
 // token the cookie carries, so logout, disabling and admins can end it.
 func (s *Server) startSession(c echo.Context, uid int64) error {
+	return s.startSessionWith(c, uid, db.LoginPassword, "")
+}
+
+// startSessionWith is startSession for a sign-in by method, keeping the
+// provider's ID token (single sign-on) server-side for the logout.
+func (s *Server) startSessionWith(c echo.Context, uid int64, method, idToken string) error {
 	sd := getSession(c)
 	now := s.now()
 	token := randomHex(32)
-	if _, err := s.store.CreateWebSession(c.Request().Context(), uid, token, clientIP(c), truncate(c.Request().UserAgent(), 300), now); err != nil {
+	n := db.NewWebSession{UserID: uid, Token: token, RemoteAddr: clientIP(c), UserAgent: truncate(c.Request().UserAgent(), 300), Method: method, IDToken: idToken, Now: now}
+	if _, err := s.store.StartWebSession(c.Request().Context(), n); err != nil {
 		return fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
 	sd.raw.Values = map[any]any{"uid": uid, "csrf": randomHex(32), "created": now.Unix(), "seen": now.Unix(), "sid": token}

@@ -44,6 +44,9 @@ func (s *Server) buildRoutes() []Route {
 		// Sign in and out.
 		{http.MethodGet, "/login", Public, "", s.showLogin},
 		{http.MethodPost, "/login", Public, "", s.login},
+		// Single sign-on (issue 12): start at the provider, come back.
+		{http.MethodGet, "/login/oidc", Public, "", s.startOIDC},
+		{http.MethodGet, "/auth/oidc/callback", Public, "", s.oidcCallback},
 		{http.MethodPost, "/logout", viewer, fleet.ActAuthLogout, s.logout},
 
 		// Machines.

@@ -56,6 +56,14 @@ type Deps struct {
 	// ActivityNow enqueues an import of Vagon's activity log (jobs.Jobs.
 	// ActivityNow); nil: the activity page offers no import.
 	ActivityNow func(context.Context) error
+	// SSO is single sign-on with the organization's OpenID provider; nil:
+	// passwords only.
+	SSO *SSO
+	// LocalLoginDisabled refuses password sign-in to everyone but
+	// BreakGlassEmail (LOCAL_LOGIN=false, ADMIN_EMAIL) and hides the
+	// password form.
+	LocalLoginDisabled bool
+	BreakGlassEmail    string
 	// APITimeout bounds an action's calls to the Vagon API (apiTimeout when
 	// zero); tests shorten it.
 	APITimeout time.Duration
@@ -83,6 +91,11 @@ type Server struct {
 	trustedProxies []netip.Prefix
 	// activityNow: see Deps.ActivityNow.
 	activityNow func(context.Context) error
+	// sso, localLoginOff, breakGlass: see Deps.SSO, LocalLoginDisabled,
+	// BreakGlassEmail.
+	sso           *SSO
+	localLoginOff bool
+	breakGlass    string
 	// passwordChecks counts password verifications (real and dummy).
 	passwordChecks atomic.Int64
 }
@@ -120,6 +133,13 @@ func New(d Deps) (*Server, error) {
 		alerts: d.Alerts, sched: d.Scheduler, store: d.Store, api: d.API, fleet: d.Fleet, bulkSvc: d.Bulk, audit: d.Fleet.Auditor(),
 		log: d.Log, secure: d.CookieSecure, demo: d.Demo, metrics: d.Metrics, now: d.Now,
 	}
+	if d.SSO != nil && d.SSO.Client == nil {
+		return nil, errors.New("web: SSO needs its oidc client")
+	}
+	if d.LocalLoginDisabled && d.SSO == nil {
+		return nil, errors.New("web: password sign-in can be turned off only with single sign-on")
+	}
+	s.sso, s.localLoginOff, s.breakGlass = d.SSO, d.LocalLoginDisabled, db.NormalizeEmail(d.BreakGlassEmail)
 	s.trustedProxies = d.TrustedProxies
 	s.jobs = d.Jobs
 	s.activityNow = d.ActivityNow

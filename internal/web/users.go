@@ -61,7 +61,8 @@ func (s *Server) openSessions(c echo.Context, uid int64) (map[int64][]views.Sign
 }
 
 func userRow(u db.User, me *authUser, sessions []views.SignInSession) views.UserRow {
-	r := views.UserRow{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Self: me != nil && me.ID == u.ID, Sessions: sessions}
+	r := views.UserRow{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Self: me != nil && me.ID == u.ID, Sessions: sessions,
+		HasPassword: u.HasPassword(), HasSSO: u.HasOIDC(), RolePinned: u.RolePinned, LastSignInMethod: u.LastLoginMethod}
 	if u.LastLoginAt != nil {
 		r.LastSignIn = *u.LastLoginAt
 	}
@@ -173,11 +174,29 @@ func (s *Server) setUserRole(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose one of viewer, helpdesk, operator or admin.")
 	}
 	p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": role, "before": map[string]any{"role": u.Role}}
-	if err := s.auditDo(c, fleet.ActUserUpdate, "", p, func() error { return s.store.SetUserRole(c.Request().Context(), u.ID, role) }); err != nil {
+	// A single sign-on user's role comes from the provider's groups at
+	// every sign-in, unless the admin pins it here (field pinned=true).
+	pinned := u.RolePinned
+	if u.HasOIDC() {
+		pinned = c.FormValue("pinned") == "true"
+		p["pinned"] = pinned
+		p["before"] = map[string]any{"role": u.Role, "pinned": u.RolePinned}
+	}
+	err = s.auditDo(c, fleet.ActUserUpdate, "", p, func() error {
+		return s.store.SetUserRoleAndPin(c.Request().Context(), u.ID, role, pinned)
+	})
+	if err != nil {
 		return err
 	}
-	u.Role = role
-	return s.afterUserChange(c, u, u.Email+" is now "+role+".")
+	u.Role, u.RolePinned = role, pinned
+	msg := u.Email + " is now " + role + "."
+	switch {
+	case u.HasOIDC() && pinned:
+		msg += " The role is pinned: single sign-on keeps it whatever the provider's groups say."
+	case u.HasOIDC():
+		msg += " Single sign-on sets the role from the provider's groups again at the next sign-in (pin it to keep it)."
+	}
+	return s.afterUserChange(c, u, msg)
 }
 
 // disableUser is two steps: without confirmed=true it only shows the

@@ -1,0 +1,170 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
+)
+
+func TestOIDCLogins_claimOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	t0 := time.Now().Truncate(time.Second)
+	in := db.OIDCLogin{Nonce: "n-1", Verifier: "v-1", Next: "/machines?q=a", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
+	if err := s.CreateOIDCLogin(ctx, "state-1", "browser-1", in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ClaimOIDCLogin(ctx, "state-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Nonce != "n-1" || got.Verifier != "v-1" || got.Next != "/machines?q=a" || !got.ExpiresAt.Equal(in.ExpiresAt) {
+		t.Errorf("claimed %+v", got)
+	}
+	if !got.BoundTo("browser-1") || got.BoundTo("browser-2") || got.BoundTo("") {
+		t.Errorf("BoundTo: want true only for browser-1")
+	}
+	if _, err := s.ClaimOIDCLogin(ctx, "state-1"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("second claim: err %v, want ErrNotFound", err)
+	}
+	if _, err := s.ClaimOIDCLogin(ctx, "never-issued"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("unknown state: err %v, want ErrNotFound", err)
+	}
+	if err := s.CreateOIDCLogin(ctx, "", "b", in); err == nil {
+		t.Error("empty state accepted")
+	}
+}
+
+func TestOIDCLogins_expiredPruned(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	t0 := time.Now().Truncate(time.Second)
+	old := db.OIDCLogin{Nonce: "n", Verifier: "v", CreatedAt: t0.Add(-3 * time.Hour), ExpiresAt: t0.Add(-3*time.Hour + 10*time.Minute)}
+	if err := s.CreateOIDCLogin(ctx, "old", "b", old); err != nil {
+		t.Fatal(err)
+	}
+	recent := db.OIDCLogin{Nonce: "n", Verifier: "v", CreatedAt: t0.Add(-20 * time.Minute), ExpiresAt: t0.Add(-10 * time.Minute)}
+	if err := s.CreateOIDCLogin(ctx, "recent", "b", recent); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOIDCLogin(ctx, "new", "b", db.OIDCLogin{Nonce: "n", Verifier: "v", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimOIDCLogin(ctx, "old"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("a row expired for over an hour: err %v, want pruned (ErrNotFound)", err)
+	}
+	// Expired but recent: still returned, so the callback can say "expired".
+	got, err := s.ClaimOIDCLogin(ctx, "recent")
+	if err != nil || !got.ExpiresAt.Before(t0) {
+		t.Errorf("recently expired: %+v, %v", got, err)
+	}
+}
+
+func TestUsers_oidcIdentity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	const iss = "https://idp.example.com"
+	u, err := s.CreateOIDCUser(ctx, "Dana@Example.com", "operator", iss, "sub-dana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Email != "dana@example.com" || u.HasPassword() || !u.HasOIDC() || u.OIDCIssuer != iss || u.OIDCSubject != "sub-dana" || u.RolePinned {
+		t.Fatalf("created %+v", u)
+	}
+	got, err := s.UserByOIDC(ctx, iss, "sub-dana")
+	if err != nil || got.ID != u.ID {
+		t.Fatalf("UserByOIDC = %+v, %v", got, err)
+	}
+	if _, err := s.UserByOIDC(ctx, "https://other.example.com", "sub-dana"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("same subject at another issuer: err %v, want ErrNotFound", err)
+	}
+	if _, err := s.CreateOIDCUser(ctx, "dana2@example.com", "viewer", iss, "sub-dana"); !errors.Is(err, db.ErrIdentityTaken) {
+		t.Errorf("same identity twice: err %v, want ErrIdentityTaken", err)
+	}
+	if _, err := s.CreateOIDCUser(ctx, "dana@example.com", "viewer", iss, "sub-other"); !errors.Is(err, db.ErrEmailTaken) {
+		t.Errorf("same email: err %v, want ErrEmailTaken", err)
+	}
+
+	// Linking a password account: once, and never to a second identity.
+	ed, err := s.CreateUser(ctx, "ed@example.com", "viewer", "hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkUserOIDC(ctx, ed.ID, iss, "sub-ed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkUserOIDC(ctx, ed.ID, iss, "sub-ed"); err != nil {
+		t.Errorf("linking the same identity again: %v", err)
+	}
+	if err := s.LinkUserOIDC(ctx, ed.ID, iss, "sub-ed-2"); !errors.Is(err, db.ErrIdentityTaken) {
+		t.Errorf("relinking to another identity: err %v, want ErrIdentityTaken", err)
+	}
+	fay, _ := s.CreateUser(ctx, "fay@example.com", "viewer", "hash")
+	if err := s.LinkUserOIDC(ctx, fay.ID, iss, "sub-dana"); !errors.Is(err, db.ErrIdentityTaken) {
+		t.Errorf("linking an identity another user has: err %v, want ErrIdentityTaken", err)
+	}
+	if err := s.LinkUserOIDC(ctx, 999999, iss, "sub-x"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("unknown user: err %v, want ErrNotFound", err)
+	}
+	ed, _ = s.UserByID(ctx, ed.ID)
+	if !ed.HasPassword() || !ed.HasOIDC() {
+		t.Errorf("linked password user: %+v", ed)
+	}
+
+	if err := s.SetUserRolePinned(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.UserByID(ctx, u.ID); !got.RolePinned {
+		t.Error("role_pinned not stored")
+	}
+}
+
+func TestWebSessions_oidcMethodAndIDToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	u, err := s.CreateOIDCUser(ctx, "gil@example.com", "viewer", "https://idp.example.com", "sub-gil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Truncate(time.Second)
+	ws, err := s.StartWebSession(ctx, db.NewWebSession{UserID: u.ID, Token: "tok-1", Method: db.LoginOIDC, IDToken: "header.payload.sig", Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.Method != db.LoginOIDC {
+		t.Errorf("method %q", ws.Method)
+	}
+	if got, _ := s.UserByID(ctx, u.ID); got.LastLoginMethod != db.LoginOIDC || got.LastLoginAt == nil || !got.LastLoginAt.Equal(t0) {
+		t.Errorf("last login %v via %q", got.LastLoginAt, got.LastLoginMethod)
+	}
+	idt, err := s.EndWebSession(ctx, "tok-1", db.RevokedLogout, t0.Add(time.Minute))
+	if err != nil || idt != "header.payload.sig" {
+		t.Fatalf("EndWebSession = %q, %v", idt, err)
+	}
+	// Ended: the token is gone from the row, a second end returns none.
+	if idt, err := s.EndWebSession(ctx, "tok-1", db.RevokedLogout, t0.Add(2*time.Minute)); err != nil || idt != "" {
+		t.Errorf("second end = %q, %v", idt, err)
+	}
+	var left int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM web_sessions WHERE id_token IS NOT NULL`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("id tokens left after logout: %d (%v)", left, err)
+	}
+	// Revoked by an admin: erased too.
+	if _, err := s.StartWebSession(ctx, db.NewWebSession{UserID: u.ID, Token: "tok-2", Method: db.LoginOIDC, IDToken: "x.y.z", Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeUserWebSessions(ctx, u.ID, db.RevokedAdmin, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM web_sessions WHERE id_token IS NOT NULL`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("id tokens left after admin revoke: %d (%v)", left, err)
+	}
+}
