@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -45,6 +46,7 @@ import (
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/passwd"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
@@ -86,6 +88,15 @@ type appConfig struct {
 	apiTimeout     time.Duration
 	// jobs is Deps.Jobs, built over the app's database when set.
 	jobs func(t testing.TB, dbURL string) JobQueue
+	// apiDelay, when set, puts a proxy between the API client and the
+	// simulator that holds every request this long (the round trip to
+	// Vagon); the benchmarks use it.
+	apiDelay time.Duration
+	// listTTL is fleet.ServiceOptions.ListTTL (negative: no machine cache).
+	listTTL time.Duration
+	// logTo, when set, receives the server's log at Info as JSON, the way
+	// cmd/dashboard writes it, instead of the test buffer at Debug.
+	logTo io.Writer
 }
 
 // appOption configures newTestApp.
@@ -123,6 +134,16 @@ func withJobs(mk func(t testing.TB, dbURL string) JobQueue) appOption {
 	return func(c *appConfig) { c.jobs = mk }
 }
 
+// withAPIDelay routes the API client through a proxy adding d to every
+// call (see appConfig.apiDelay).
+func withAPIDelay(d time.Duration) appOption { return func(c *appConfig) { c.apiDelay = d } }
+
+// withListTTL sets the machine list cache's TTL (negative: none).
+func withListTTL(d time.Duration) appOption { return func(c *appConfig) { c.listTTL = d } }
+
+// withLogTo writes the server's log as production does (JSON, Info) to w.
+func withLogTo(w io.Writer) appOption { return func(c *appConfig) { c.logTo = w } }
+
 // withSim changes the simulator's options (machines, seed, clock, durations).
 func withSim(f func(*vagonsim.Options)) appOption { return func(c *appConfig) { f(&c.sim) } }
 
@@ -154,6 +175,9 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	simSrv := httptest.NewServer(app.Sim)
 	t.Cleanup(simSrv.Close)
 	app.SimURL = simSrv.URL + "/organization-management/v1"
+	if cfg.apiDelay > 0 {
+		app.SimURL = delayProxy(t, simSrv.URL, cfg.apiDelay) + "/organization-management/v1"
+	}
 	key, secret := app.Sim.Credentials()
 	app.API, err = vagon.New(app.SimURL, key, secret)
 	if err != nil {
@@ -165,6 +189,13 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		jobs = cfg.jobs(t, app.DBURL)
 	}
 	logger := slog.New(slog.NewTextHandler(app.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if cfg.logTo != nil {
+		logger = slog.New(slog.NewJSONHandler(cfg.logTo, nil))
+	}
+	var svc *fleet.Service
+	if cfg.listTTL != 0 {
+		svc = fleet.NewService(app.API, store, fleet.ServiceOptions{Log: logger, ListTTL: cfg.listTTL})
+	}
 	sessionKey := make([]byte, 32)
 	_, _ = rand.Read(sessionKey)
 	app.Server, err = New(Deps{
@@ -173,6 +204,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		TrustedProxies: cfg.trustedProxies,
 		APITimeout:     cfg.apiTimeout,
 		Jobs:           jobs,
+		Fleet:          svc,
 	})
 	if err != nil {
 		t.Fatalf("harness: web.New: %v", err)
@@ -181,6 +213,28 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	t.Cleanup(srv.Close)
 	app.URL = srv.URL
 	return app
+}
+
+// delayProxy is a reverse proxy to target on a loopback listener that holds
+// each request for d before passing it on: the distance to Vagon.
+func delayProxy(t testing.TB, target string, d time.Duration) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("harness: proxy target: %v", err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // CreateUser adds an active user with a random password (returned) straight
