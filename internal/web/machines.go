@@ -96,6 +96,7 @@ func (s *Server) listMachines(c echo.Context) error {
 // of band), the canonical URL in HX-Push-Url.
 func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewForm, status int) error {
 	o, mq, errs := parseMachineQuery(q)
+	var src *vagon.MachineList
 	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}, Errors: errs, ViewForm: form}
 	v.CanCreate = s.allowed(c, http.MethodPost, "/machines")
 	v.CanBulk = s.allowed(c, http.MethodPost, "/bulk")
@@ -123,6 +124,7 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 				status = http.StatusBadRequest // a filter value the API refused
 			}
 		} else {
+			src = pg.src
 			v.Count = pg.count
 			for _, m := range pg.machines {
 				r := fleetRow(m, 0)
@@ -142,12 +144,31 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		}
 	}
 	p := s.page(c, "Machines", views.NavMachines)
+	results := views.FleetResults(p, v)
+	if src != nil {
+		// The rows of a cached list: rendered and compressed once.
+		d, err := s.fleetFrags.get(c.Request().Context(), fleetFragKey{src: src, query: mq.URL(), bulk: v.CanBulk}, results)
+		if err != nil {
+			return err
+		}
+		results = fragment(d)
+		v.Results = results
+	}
 	if isHTMX(c) {
 		c.Response().Header().Set("HX-Push-Url", mq.URL())
-		return render(c, status, templ.Join(views.FleetResults(p, v), views.FleetOOB(p, v)))
+		return render(c, status, templ.Join(results, views.FleetOOB(p, v)))
 	}
 	v.Views, v.ViewForm.LoadError = s.savedViewRows(c)
 	return render(c, status, views.FleetPage(p, v))
+}
+
+// fleetFragKey names a rendering of the fleet results: the cached list it
+// was cut from, the canonical query (filters, sort, page) and whether rows
+// are selectable.
+type fleetFragKey struct {
+	src   *vagon.MachineList
+	query string
+	bulk  bool
 }
 
 func machineRow(m vagon.Machine) views.MachineRow {

@@ -4,7 +4,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
@@ -83,6 +81,8 @@ type Server struct {
 	trustedProxies []netip.Prefix
 	// activityNow: see Deps.ActivityNow.
 	activityNow func(context.Context) error
+	// fleetFrags are the fleet list's rendered results (renderFleet).
+	fleetFrags fragmentCache[fleetFragKey]
 	// passwordChecks counts password verifications (real and dummy).
 	passwordChecks atomic.Int64
 }
@@ -177,19 +177,6 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	}
 	p.Flashes = s.takeFlashes(c)
 	return p
-}
-
-// render writes a component with a status: into a buffer first, so a failed
-// render never leaves half a page.
-func render(c echo.Context, status int, comp templ.Component) error {
-	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
-		return err
-	}
-	h := c.Response().Header()
-	h.Add("Vary", "HX-Request")
-	h.Set("Cache-Control", "no-store")
-	return c.HTMLBlob(status, buf.Bytes())
 }
 
 // isHTMX reports whether the request wants a fragment: an htmx request that
