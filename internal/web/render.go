@@ -37,7 +37,9 @@ func (b *renderBuf) WriteString(s string) (int, error) {
 	return len(s), nil
 }
 
-func (b *renderBuf) splice(d *deflated) { b.marks = append(b.marks, renderMark{at: len(b.text), frag: d}) }
+func (b *renderBuf) splice(d *deflated) {
+	b.marks = append(b.marks, renderMark{at: len(b.text), frag: d})
+}
 
 func (b *renderBuf) len() int {
 	n := len(b.text)
