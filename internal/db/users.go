@@ -114,6 +114,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) er
 		_, err = tx.Exec(ctx, revokeUserSessionsSQL, id, time.Now(), RevokedDisabled)
 		return err
 	})
+	s.auth.dropUser(id)
 	if err != nil {
 		return fmt.Errorf("db: set user disabled: %w", err)
 	}
@@ -136,6 +137,7 @@ func (s *Store) SetUserTimeZone(ctx context.Context, id int64, tz string) error 
 // file, never user input.
 func (s *Store) updateUser(ctx context.Context, what, set string, id int64, value any) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET `+set+`, updated_at = now() WHERE id = $1`, id, value)
+	s.auth.dropUser(id)
 	if err != nil {
 		return fmt.Errorf("db: %s: %w", what, userErr(err))
 	}

@@ -170,6 +170,12 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	}
 	t.Cleanup(store.Close)
 	app.Store = store
+	// As cmd/dashboard serve does: sessions kept in memory while the
+	// listener hears changes, so every test runs through that cache.
+	lctx, stopListen := context.WithCancel(context.Background())
+	listenDone := make(chan struct{})
+	go func() { defer close(listenDone); store.ListenAuthChanges(lctx, nil) }()
+	t.Cleanup(func() { stopListen(); <-listenDone })
 
 	app.Sim = vagonsim.New(cfg.sim)
 	simSrv := httptest.NewServer(app.Sim)
