@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -91,12 +92,33 @@ func (s *Server) listMachines(c echo.Context) error {
 	return s.renderFleet(c, q, views.SavedViewForm{}, http.StatusOK)
 }
 
+// prefetchFleet starts the machine-list call GET /machines will make, so it
+// runs while the user is looked up; the handler's own call joins it (the
+// service coalesces identical calls in flight) or finds it cached.
+func (s *Server) prefetchFleet(c echo.Context) {
+	q := c.QueryParams()
+	o, mq, errs := parseMachineQuery(q)
+	if len(errs) > 0 || (c.Request().Header.Get("HX-Request") != "true" && !sameQuery(q, mq.URL())) {
+		return // refused, or redirected to the canonical URL: no call
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), apiTimeout)
+	go func() {
+		defer cancel()
+		_, _ = s.fleetPage(ctx, o, mq)
+	}()
+}
+
 // renderFleet renders the fleet list for query q: the whole page, or for
 // htmx the results with the parts outside them that follow the query (out
 // of band), the canonical URL in HX-Push-Url.
 func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewForm, status int) error {
 	o, mq, errs := parseMachineQuery(q)
-	var src *vagon.MachineList
+	var (
+		src       *vagon.MachineList
+		savedDone chan struct{}
+		saved     []views.SavedViewRow
+		savedErr  string
+	)
 	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}, Errors: errs, ViewForm: form}
 	v.CanCreate = s.allowed(c, http.MethodPost, "/machines")
 	v.CanBulk = s.allowed(c, http.MethodPost, "/bulk")
@@ -110,6 +132,15 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		v.Error = "This filter is not valid: " + strings.Join(parts, "; ") + "."
 		status = http.StatusBadRequest
 	} else {
+		if !isHTMX(c) {
+			// The saved views (a full page only) are read alongside.
+			savedDone = make(chan struct{})
+			go func() {
+				defer close(savedDone)
+				saved, savedErr = s.savedViewRows(c)
+			}()
+			defer func() { <-savedDone }() // on every way out: c is not ours after
+		}
 		ctx, cancel := withTimeout(c, apiTimeout)
 		defer cancel()
 		pg, err := s.fleetPage(ctx, o, mq)
@@ -158,7 +189,12 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		c.Response().Header().Set("HX-Push-Url", mq.URL())
 		return render(c, status, templ.Join(results, views.FleetOOB(p, v)))
 	}
-	v.Views, v.ViewForm.LoadError = s.savedViewRows(c)
+	if savedDone != nil {
+		<-savedDone
+		v.Views, v.ViewForm.LoadError = saved, savedErr
+	} else {
+		v.Views, v.ViewForm.LoadError = s.savedViewRows(c)
+	}
 	return render(c, status, views.FleetPage(p, v))
 }
 

@@ -312,6 +312,12 @@ func (s *Server) mwLoadUser(next echo.HandlerFunc) echo.HandlerFunc {
 				now = s.now()
 			)
 			if token := sd.str("sid"); token != "" {
+				// The cookie verified: a page's upstream call can start
+				// now, alongside the lookup (its answer only fills the
+				// shared cache; the handler runs only if the user may).
+				if pf := s.prefetch[c.Request().Method+" "+c.Path()]; pf != nil {
+					pf(c)
+				}
 				ws, u, err = s.store.SessionUser(c.Request().Context(), token, now)
 			}
 			// The record's own timers too, so the server-side session

@@ -81,6 +81,9 @@ type Server struct {
 	trustedProxies []netip.Prefix
 	// activityNow: see Deps.ActivityNow.
 	activityNow func(context.Context) error
+	// prefetch starts a route's upstream read as soon as the session
+	// cookie verifies, keyed "METHOD /pattern" (mwLoadUser).
+	prefetch map[string]func(echo.Context)
 	// fleetFrags are the fleet list's rendered results (renderFleet).
 	fleetFrags fragmentCache[fleetFragKey]
 	// passwordChecks counts password verifications (real and dummy).
@@ -130,6 +133,7 @@ func New(d Deps) (*Server, error) {
 	e.Logger.SetOutput(discard{})
 	s.e = e
 	s.routes = s.buildRoutes()
+	s.prefetch = map[string]func(echo.Context){"GET /machines": s.prefetchFleet}
 	s.register()
 	if d.APITimeout > 0 {
 		e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
