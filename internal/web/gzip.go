@@ -2,10 +2,12 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
 	"hash/crc32"
+	"hash/maphash"
 	"net"
 	"net/http"
 	"strings"
@@ -242,11 +244,67 @@ func gzipSegments(dst []byte, segs []renderSeg) []byte {
 		if len(s.text) == 0 {
 			continue
 		}
-		dst = deflateSegment(dst, s.text)
+		dst = segmentCodes.encode(dst, s.text)
 		crc = crc32.Update(crc, crc32.IEEETable, s.text)
 		size += uint32(len(s.text))
 	}
 	dst = append(dst, finalBlock...)
 	dst = binary.LittleEndian.AppendUint32(dst, crc)
 	return binary.LittleEndian.AppendUint32(dst, size)
+}
+
+// storedMax: text up to this long goes in stored (uncompressed) blocks:
+// building Huffman codes for it costs more than the bytes it saves.
+const storedMax = 1024
+
+// appendStored appends p as stored deflate blocks (byte-aligned, not final).
+func appendStored(dst, p []byte) []byte {
+	for len(p) > 0 {
+		n := min(len(p), 0xffff)
+		dst = append(dst, 0x00, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8))
+		dst = append(dst, p[:n]...)
+		p = p[n:]
+	}
+	return dst
+}
+
+// segmentCache remembers the deflate encoding of recent text segments by
+// their content: the text of a page around its fragments repeats as long
+// as the user, the query and the session's CSRF token do (a reload, the
+// list's autorefresh), and compressing it again is the largest cost left.
+// A hit compares the whole text, not only its hash.
+type segmentCache struct {
+	seed maphash.Seed
+	mu   sync.Mutex
+	m    map[uint64]*deflated
+}
+
+// maxSegments bounds the cache (about 8 MB of pages); past it the cache
+// starts afresh.
+const maxSegments = 1024
+
+var segmentCodes = &segmentCache{seed: maphash.MakeSeed()}
+
+// encode appends p's deflate segment to dst.
+func (c *segmentCache) encode(dst, p []byte) []byte {
+	if len(p) <= storedMax {
+		return appendStored(dst, p)
+	}
+	h := maphash.Bytes(c.seed, p)
+	c.mu.Lock()
+	d := c.m[h]
+	c.mu.Unlock()
+	if d != nil && bytes.Equal(d.raw, p) {
+		return append(dst, d.comp...)
+	}
+	start := len(dst)
+	dst = deflateSegment(dst, p)
+	d = &deflated{raw: bytes.Clone(p), comp: bytes.Clone(dst[start:])}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxSegments {
+		c.m = make(map[uint64]*deflated)
+	}
+	c.m[h] = d
+	c.mu.Unlock()
+	return dst
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"hash/maphash"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -36,6 +37,8 @@ func TestGzipSegments_decode(t *testing.T) {
 		{"text fragment text", []renderSeg{{text: text(3000)}, {frag: newDeflated(text(28000))}, {text: text(900)}}},
 		{"two fragments, empty text between", []renderSeg{{frag: newDeflated(text(10))}, {text: nil}, {frag: newDeflated(text(70000))}, {text: []byte("</html>")}}},
 		{"empty fragment", []renderSeg{{text: text(10)}, {frag: newDeflated(nil)}, {text: text(10)}}},
+		{"stored text over one block", []renderSeg{{text: text(storedMax)}, {frag: newDeflated(text(100))}, {text: text(storedMax - 1)}}},
+		{"same text twice (the second from the segment cache)", []renderSeg{{text: bytes.Repeat([]byte("<p>again</p>"), 500)}, {frag: newDeflated(text(5))}, {text: bytes.Repeat([]byte("<p>again</p>"), 500)}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,5 +184,38 @@ func TestGzipWriter(t *testing.T) {
 	none := run(func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 	if none.Code != http.StatusNoContent || none.Header().Get("Content-Encoding") != "" {
 		t.Errorf("no body: %d %q", none.Code, none.Header().Get("Content-Encoding"))
+	}
+}
+
+// Stored blocks carry text of any length, split at 65535 bytes.
+func TestAppendStored(t *testing.T) {
+	for _, n := range []int{1, 0xffff, 0xffff + 1, 200000} {
+		p := bytes.Repeat([]byte{'a'}, n)
+		zr, err := gzip.NewReader(bytes.NewReader(gzipSegments(nil, []renderSeg{{frag: &deflated{raw: p, comp: appendStored(nil, p)}}})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, p) {
+			t.Errorf("%d bytes: decoded %d, %v", n, len(got), err)
+		}
+	}
+}
+
+// The segment cache answers a text by its content, never another text's
+// encoding, whatever the hash says.
+func TestSegmentCache(t *testing.T) {
+	c := &segmentCache{seed: maphash.MakeSeed()}
+	a := bytes.Repeat([]byte("<td>a</td>"), 300)
+	b := bytes.Repeat([]byte("<td>b</td>"), 300)
+	first := c.encode(nil, a)
+	if again := c.encode(nil, a); !bytes.Equal(again, first) {
+		t.Error("the same text encodes differently the second time")
+	}
+	// A forged entry under b's hash holding a's encoding is not used for b.
+	c.m[maphash.Bytes(c.seed, b)] = &deflated{raw: a, comp: first}
+	zr, _ := gzip.NewReader(bytes.NewReader(gzipSegments(nil, []renderSeg{{text: b}})))
+	if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, b) {
+		t.Errorf("b decoded as %.20q…, %v", got, err)
 	}
 }

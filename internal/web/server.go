@@ -84,6 +84,8 @@ type Server struct {
 	// prefetch starts a route's upstream read as soon as the session
 	// cookie verifies, keyed "METHOD /pattern" (mwLoadUser).
 	prefetch map[string]func(echo.Context)
+	// cookieVals are decoded session cookies (loadSession).
+	cookieVals cookieCache
 	// fleetFrags are the fleet list's rendered results (renderFleet).
 	fleetFrags fragmentCache[fleetFragKey]
 	// passwordChecks counts password verifications (real and dummy).
