@@ -198,7 +198,6 @@ func (w *gzipWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type deflated struct {
 	raw  []byte
 	comp []byte
-	crc  uint32
 }
 
 // deflateSegment compresses p as a self-contained, byte-aligned segment
@@ -215,7 +214,7 @@ func deflateSegment(dst, p []byte) []byte {
 }
 
 func newDeflated(raw []byte) *deflated {
-	return &deflated{raw: raw, comp: deflateSegment(nil, raw), crc: crc32.ChecksumIEEE(raw)}
+	return &deflated{raw: raw, comp: deflateSegment(nil, raw)}
 }
 
 type sliceWriter struct{ b []byte }

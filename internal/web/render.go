@@ -159,7 +159,10 @@ func (fc *fragmentCache[K]) get(ctx context.Context, key K, comp templ.Component
 	if err := comp.Render(ctx, rb); err != nil {
 		return nil, err
 	}
-	d = newDeflated(append([]byte(nil), rb.flat()...))
+	// Compressed through the segment cache: a list fetched again whose
+	// rows did not change renders to the same text.
+	raw := append([]byte(nil), rb.flat()...)
+	d = &deflated{raw: raw, comp: segmentCodes.encode(nil, raw)}
 	fc.mu.Lock()
 	if fc.m == nil || len(fc.m) >= maxFragments {
 		fc.m = make(map[K]*deflated)
