@@ -49,6 +49,7 @@ func TestRows_verdicts(t *testing.T) {
 		{"ratio over the goal", "BenchmarkFleetMiss-2 1 1 ns/op 1.031 x-direct 44 ms-p50-page 42 ms-p50-direct", 0, notMet},
 		{"fast but p99 too long", "BenchmarkFleetCached-2 1 1 ns/op 3000 req/s 101 ms-p99", 1, notMet},
 		{"p99 fine, too few", "BenchmarkFleetCached-2 1 1 ns/op 2499 req/s 50 ms-p99", 1, notMet},
+		{"with its CPU per request", "BenchmarkFleetCached-2 1 1 ns/op 2600 req/s 50 ms-p99 240 cpu-us/req", 1, met},
 		{"a grouping missing", "BenchmarkUsageReport/user-2 1 1 ns/op 1 ms/report(median)", 2, notRun},
 		{"one grouping over", "BenchmarkUsageReport/user 1 1 ns/op 1 ms/report(median)\nBenchmarkUsageReport/machine 1 1 ns/op 1 ms/report(median)\nBenchmarkUsageReport/day 1 1 ns/op 51 ms/report(median)\nBenchmarkUsageReport/region 1 1 ns/op 1 ms/report(median)", 2, notMet},
 		{"series with subs", "BenchmarkUsageSeries/user-2 1 1 ns/op 20 ms/series(median)\nBenchmarkUsageSeries/day-2 1 1 ns/op 60 ms/series(median)", 3, notMet},
