@@ -156,6 +156,14 @@ func (s *Store) AuthCacheLive() bool {
 	return live
 }
 
+// SessionKept reports whether SessionUser would answer token from memory
+// at now, without a query (a caller with work to start alongside a slow
+// lookup skips it for a fast one).
+func (s *Store) SessionKept(token string, now time.Time) bool {
+	_, _, ok := s.auth.session(tokenKey(token), now)
+	return ok
+}
+
 // authRetry is the pause before the listener connects again.
 const authRetry = time.Second
 

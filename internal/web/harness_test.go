@@ -38,6 +38,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,6 +75,10 @@ type testApp struct {
 	Clock *vagonsim.ManualClock
 	// Log receives the server's slog output (the access log included).
 	Log *syncBuffer
+	// ProxyArrivals counts the API calls that reached the delay proxy
+	// (withAPIDelay), before their delay: a call in flight shows here
+	// first.
+	ProxyArrivals atomic.Int64
 }
 
 // appConfig is what options change; the zero value is the default app.
@@ -182,7 +187,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	t.Cleanup(simSrv.Close)
 	app.SimURL = simSrv.URL + "/organization-management/v1"
 	if cfg.apiDelay > 0 {
-		app.SimURL = delayProxy(t, simSrv.URL, cfg.apiDelay) + "/organization-management/v1"
+		app.SimURL = delayProxy(t, simSrv.URL, cfg.apiDelay, &app.ProxyArrivals) + "/organization-management/v1"
 	}
 	key, secret := app.Sim.Credentials()
 	app.API, err = vagon.New(app.SimURL, key, secret)
@@ -223,7 +228,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 
 // delayProxy is a reverse proxy to target on a loopback listener that holds
 // each request for d before passing it on: the distance to Vagon.
-func delayProxy(t testing.TB, target string, d time.Duration) string {
+func delayProxy(t testing.TB, target string, d time.Duration, arrivals *atomic.Int64) string {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -232,6 +237,7 @@ func delayProxy(t testing.TB, target string, d time.Duration) string {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrivals.Add(1)
 		select {
 		case <-time.After(d):
 		case <-r.Context().Done():

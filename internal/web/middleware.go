@@ -386,9 +386,10 @@ func (s *Server) mwLoadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			)
 			if token := sd.str("sid"); token != "" {
 				// The cookie verified: a page's upstream call can start
-				// now, alongside the lookup (its answer only fills the
-				// shared cache; the handler runs only if the user may).
-				if pf := s.prefetch[c.Request().Method+" "+c.Path()]; pf != nil {
+				// now, alongside a lookup that asks Postgres (its answer
+				// only fills the shared cache; the handler runs only if
+				// the user may).
+				if pf := s.prefetch[c.Request().Method+" "+c.Path()]; pf != nil && !s.store.SessionKept(token, now) {
 					pf(c)
 				}
 				ws, u, err = s.store.SessionUser(c.Request().Context(), token, now)

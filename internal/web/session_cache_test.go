@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
@@ -43,6 +44,20 @@ func superExec(t *testing.T, dbURL string, sqls ...string) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+}
+
+// sessionToken is the server-side session token c's cookie carries.
+func sessionToken(t *testing.T, app *testApp, c *client) string {
+	t.Helper()
+	vals := map[any]any{}
+	if err := securecookie.DecodeMulti(sessionName, c.SessionCookie(t), &vals, app.Server.cookies.Codecs...); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := vals["sid"].(string)
+	if tok == "" {
+		t.Fatal("no sid in the cookie")
+	}
+	return tok
 }
 
 func roleShown(t *testing.T, c *client) string {
@@ -102,4 +117,79 @@ func TestSessionCache_listenerDown(t *testing.T) {
 	resp, _ := ann.Get(t, "/machines")
 	wantRedirectToLogin(t, resp)
 	waitUntil(t, "the listener is back", app.Store.AuthCacheLive)
+}
+
+// GET /machines starts its list call alongside the user lookup only for a
+// cookie that verifies: no cookie or a forged one calls nothing, and a
+// signed-out cookie's call only fills the cache (the answer is the login
+// redirect).
+func TestFleetPrefetch_onlyVerifiedCookies(t *testing.T) {
+	t.Parallel()
+	// Slow enough upstream that the prefetched call is still in flight
+	// when the handler asks (no cache: only coalescing can make it one).
+	app := newTestApp(t, withListTTL(-1), withAPIDelay(500*time.Millisecond))
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
+	calls := func() int { return app.Sim.Count("GET /machines") }
+
+	before := calls()
+	resp, _ := app.NewClient().Get(t, "/machines")
+	wantRedirectToLogin(t, resp)
+	forged := replay(app, "MTcwMDAwMDAwMHxmb3JnZWR8")
+	resp, _ = forged.Get(t, "/machines")
+	wantRedirectToLogin(t, resp)
+	if n := calls() - before; n != 0 {
+		t.Errorf("%d list calls for requests without a verified cookie, want 0", n)
+	}
+
+	ann := app.Login(t, "ann@example.com", pw)
+	// A minute on, the session is no longer answered from memory: the
+	// lookup asks Postgres, and the list call starts alongside it.
+	app.Clock.Advance(2 * time.Minute)
+	if app.Store.SessionKept(sessionToken(t, app, ann), app.Clock.Now()) {
+		t.Fatal("the session is still kept: the prefetch would not run")
+	}
+	// The lookup (its once-a-minute touch) waits on a row lock held
+	// here: the list call must reach the proxy meanwhile.
+	ctx := context.Background()
+	lock, err := pgx.Connect(ctx, dbtest.AsAdmin(t, app.DBURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close(ctx)
+	tx, err := lock.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM web_sessions FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	before, arrived := calls(), app.ProxyArrivals.Load()
+	type answer struct {
+		status, rows int
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, doc := ann.Get(t, "/machines")
+		done <- answer{resp.StatusCode, doc.Find(testID("machine-row")).Length()}
+	}()
+	waitUntil(t, "the list call leaves while the lookup waits", func() bool { return app.ProxyArrivals.Load() > arrived })
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-done; a.status != http.StatusOK || a.rows == 0 {
+		t.Fatalf("signed in: status %d, %d rows", a.status, a.rows)
+	}
+	if n := calls() - before; n != 1 {
+		t.Errorf("%d list calls for one page, want 1 (the handler joins the prefetched call)", n)
+	}
+
+	cookie := ann.SessionCookie(t)
+	if resp, _ := ann.PostForm(t, "/logout", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	resp, doc := replay(app, cookie).Get(t, "/machines")
+	wantRedirectToLogin(t, resp)
+	if doc.Find(testID("machine-row")).Length() != 0 {
+		t.Error("a signed-out cookie was shown machines")
+	}
 }
