@@ -2,12 +2,14 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 
 	"github.com/a-h/templ"
 	templruntime "github.com/a-h/templ/runtime"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
 )
 
 // renderBuf collects a rendered page: the text rendered now and, between
@@ -141,6 +143,9 @@ func fragment(d *deflated) templ.Component {
 type fragmentCache[K comparable] struct {
 	mu sync.Mutex
 	m  map[K]*deflated
+	// rendering coalesces the requests that miss the same key at once (a
+	// new list under load): one renders, the others wait for it.
+	rendering singleflight.Group
 }
 
 // maxFragments bounds a fragmentCache; past it the cache starts afresh.
@@ -154,20 +159,26 @@ func (fc *fragmentCache[K]) get(ctx context.Context, key K, comp templ.Component
 	if ok {
 		return d, nil
 	}
-	rb := getRenderBuf()
-	defer putRenderBuf(rb)
-	if err := comp.Render(ctx, rb); err != nil {
+	v, err, _ := fc.rendering.Do(fmt.Sprint(key), func() (any, error) {
+		rb := getRenderBuf()
+		defer putRenderBuf(rb)
+		if err := comp.Render(ctx, rb); err != nil {
+			return nil, err
+		}
+		// Compressed through the segment cache: a list fetched again
+		// whose rows did not change renders to the same text.
+		raw := append([]byte(nil), rb.flat()...)
+		d := &deflated{raw: raw, comp: segmentCodes.encode(nil, raw)}
+		fc.mu.Lock()
+		if fc.m == nil || len(fc.m) >= maxFragments {
+			fc.m = make(map[K]*deflated)
+		}
+		fc.m[key] = d
+		fc.mu.Unlock()
+		return d, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	// Compressed through the segment cache: a list fetched again whose
-	// rows did not change renders to the same text.
-	raw := append([]byte(nil), rb.flat()...)
-	d = &deflated{raw: raw, comp: segmentCodes.encode(nil, raw)}
-	fc.mu.Lock()
-	if fc.m == nil || len(fc.m) >= maxFragments {
-		fc.m = make(map[K]*deflated)
-	}
-	fc.m[key] = d
-	fc.mu.Unlock()
-	return d, nil
+	return v.(*deflated), nil
 }
