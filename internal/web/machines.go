@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -115,6 +116,7 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 	o, mq, errs := parseMachineQuery(q)
 	var (
 		src       *vagon.MachineList
+		machines  []vagon.Machine
 		savedDone chan struct{}
 		saved     []views.SavedViewRow
 		savedErr  string
@@ -122,7 +124,7 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}, Errors: errs, ViewForm: form}
 	v.CanCreate = s.allowed(c, http.MethodPost, "/machines")
 	v.CanBulk = s.allowed(c, http.MethodPost, "/bulk")
-	v.BulkActions, v.Permissions, v.AutoStopOptions = bulkActionOptions(), bulkPermissionChoices(), autoStopOptions()
+	v.BulkActions, v.Permissions, v.AutoStopOptions = fleetBulkChoices()
 	if len(errs) > 0 {
 		var parts []string
 		for k, m := range errs {
@@ -155,13 +157,8 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 				status = http.StatusBadRequest // a filter value the API refused
 			}
 		} else {
-			src = pg.src
+			src, machines = pg.src, pg.machines
 			v.Count = pg.count
-			for _, m := range pg.machines {
-				r := fleetRow(m, 0)
-				r.Selectable = v.CanBulk
-				v.Machines = append(v.Machines, r)
-			}
 			if o.Page > 1 {
 				prev := mq
 				prev.Page = o.Page - 1
@@ -175,15 +172,28 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		}
 	}
 	p := s.page(c, "Machines", views.NavMachines)
-	results := views.FleetResults(p, v)
+	// The rows are built only to be rendered: not at all when the
+	// fragment of a cached list is at hand (only FleetResults reads them).
+	withRows := func() templ.Component {
+		v.Machines = make([]views.FleetRow, 0, len(machines))
+		for _, m := range machines {
+			r := fleetRow(m, 0)
+			r.Selectable = v.CanBulk
+			v.Machines = append(v.Machines, r)
+		}
+		return views.FleetResults(p, v)
+	}
+	var results templ.Component
 	if src != nil {
 		// The rows of a cached list: rendered and compressed once.
-		d, err := s.fleetFrags.get(c.Request().Context(), fleetFragKey{src: src, query: mq.URL(), bulk: v.CanBulk}, results)
+		d, err := s.fleetFrags.get(c.Request().Context(), fleetFragKey{src: src, query: mq.URL(), bulk: v.CanBulk}, withRows)
 		if err != nil {
 			return err
 		}
 		results = fragment(d)
 		v.Results = results
+	} else {
+		results = withRows()
 	}
 	if isHTMX(c) {
 		c.Response().Header().Set("HX-Push-Url", mq.URL())
@@ -281,6 +291,21 @@ func (s *Server) exportMachines(c echo.Context) error {
 	w.Flush()
 	return nil
 }
+
+// fleetBulkChoices are the bulk form's choices, made once (read only).
+func fleetBulkChoices() ([]views.Option, []views.BulkPermissionChoice, []views.Option) {
+	c := bulkChoicesOnce()
+	return c.actions, c.perms, c.autoStop
+}
+
+var bulkChoicesOnce = sync.OnceValue(func() (c struct {
+	actions  []views.Option
+	perms    []views.BulkPermissionChoice
+	autoStop []views.Option
+}) {
+	c.actions, c.perms, c.autoStop = bulkActionOptions(), bulkPermissionChoices(), autoStopOptions()
+	return c
+})
 
 // bulkActionOptions are the bulk form's actions, named by fleet.
 func bulkActionOptions() []views.Option {

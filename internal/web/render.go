@@ -151,8 +151,9 @@ type fragmentCache[K comparable] struct {
 // maxFragments bounds a fragmentCache; past it the cache starts afresh.
 const maxFragments = 256
 
-// get returns the fragment of key, rendering comp for it when missing.
-func (fc *fragmentCache[K]) get(ctx context.Context, key K, comp templ.Component) (*deflated, error) {
+// get returns the fragment of key, rendering the component mk makes when
+// missing.
+func (fc *fragmentCache[K]) get(ctx context.Context, key K, mk func() templ.Component) (*deflated, error) {
 	fc.mu.Lock()
 	d, ok := fc.m[key]
 	fc.mu.Unlock()
@@ -162,7 +163,7 @@ func (fc *fragmentCache[K]) get(ctx context.Context, key K, comp templ.Component
 	v, err, _ := fc.rendering.Do(fmt.Sprint(key), func() (any, error) {
 		rb := getRenderBuf()
 		defer putRenderBuf(rb)
-		if err := comp.Render(ctx, rb); err != nil {
+		if err := mk().Render(ctx, rb); err != nil {
 			return nil, err
 		}
 		// Compressed through the segment cache: a list fetched again
