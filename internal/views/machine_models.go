@@ -35,6 +35,9 @@ type FleetView struct {
 	BulkActions     []Option
 	Permissions     []BulkPermissionChoice
 	AutoStopOptions []Option
+	// RowHTML, where set, is rendered in place of FleetRowView(Machines[i]):
+	// the same row, rendered before (the web layer keeps rows by content).
+	RowHTML []templ.Component
 	// Results, when set, is rendered in place of FleetResults(p, v): the
 	// same fragment, rendered (and compressed) once per machine list by
 	// the web layer (issue 13).

@@ -176,10 +176,12 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 	// fragment of a cached list is at hand (only FleetResults reads them).
 	withRows := func() templ.Component {
 		v.Machines = make([]views.FleetRow, 0, len(machines))
+		v.RowHTML = make([]templ.Component, 0, len(machines))
 		for _, m := range machines {
 			r := fleetRow(m, 0)
 			r.Selectable = v.CanBulk
 			v.Machines = append(v.Machines, r)
+			v.RowHTML = append(v.RowHTML, s.fleetRows.get(c.Request().Context(), r))
 		}
 		return views.FleetResults(p, v)
 	}
@@ -206,6 +208,54 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		v.Views, v.ViewForm.LoadError = s.savedViewRows(c)
 	}
 	return render(c, status, views.FleetPage(p, v))
+}
+
+// rowKey is everything a fleet row's rendering is made of: the row with its
+// time as a value (a struct of comparable fields, so a field added to the
+// row is part of the key by itself).
+type rowKey struct {
+	row     views.FleetRow
+	last    int64
+	hasLast bool
+}
+
+// rowCache keeps rendered fleet rows by content: a machine whose row did
+// not change renders to the same text in every list it appears in, and a
+// list fetched again (a cache miss) mostly holds such rows.
+type rowCache struct {
+	mu sync.Mutex
+	m  map[rowKey]templ.Component
+}
+
+// maxRows bounds a rowCache; past it, it starts afresh.
+const maxRows = 20_000
+
+// get is r's rendering: kept, or rendered now (a render error leaves the
+// row to FleetRowView, whose error the page's render then reports).
+func (rc *rowCache) get(ctx context.Context, r views.FleetRow) templ.Component {
+	k := rowKey{row: r}
+	if r.LastSessionAt != nil {
+		k.last, k.hasLast = r.LastSessionAt.UnixNano(), true
+		k.row.LastSessionAt = nil
+	}
+	rc.mu.Lock()
+	comp, ok := rc.m[k]
+	rc.mu.Unlock()
+	if ok {
+		return comp
+	}
+	var b strings.Builder
+	if err := views.FleetRowView(r).Render(ctx, &b); err != nil {
+		return nil
+	}
+	comp = templ.Raw(b.String())
+	rc.mu.Lock()
+	if rc.m == nil || len(rc.m) >= maxRows {
+		rc.m = make(map[rowKey]templ.Component)
+	}
+	rc.m[k] = comp
+	rc.mu.Unlock()
+	return comp
 }
 
 // fleetFragKey names a rendering of the fleet results: the cached list it

@@ -11,9 +11,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+
+	"github.com/vagon-dashboard/dashboard/internal/views"
 )
 
 // A page made of text compressed per request and fragments compressed
@@ -217,5 +220,55 @@ func TestSegmentCache(t *testing.T) {
 	zr, _ := gzip.NewReader(bytes.NewReader(gzipSegments(nil, []renderSeg{{text: b}})))
 	if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, b) {
 		t.Errorf("b decoded as %.20q…, %v", got, err)
+	}
+}
+
+// A row from the row cache is the row FleetRowView renders, and a row that
+// differs in any field is not answered with another's rendering.
+func TestRowCache(t *testing.T) {
+	ctx := context.Background()
+	v := benchFleet()
+	var rc rowCache
+	render := func(c templ.Component) string {
+		var b strings.Builder
+		if err := c.Render(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for i, r := range v.Machines[:10] {
+		want := render(views.FleetRowView(r))
+		for range 2 { // rendered, then kept
+			if got := render(rc.get(ctx, r)); got != want {
+				t.Fatalf("row %d: cached rendering differs", i)
+			}
+		}
+	}
+	r := v.Machines[0]
+	for name, change := range map[string]func(*views.FleetRow){
+		"name":       func(r *views.FleetRow) { r.Name += "x" },
+		"selectable": func(r *views.FleetRow) { r.Selectable = !r.Selectable },
+		"poll":       func(r *views.FleetRow) { r.Poll++ },
+		"last session, same pointer target changed": func(r *views.FleetRow) {
+			later := r.LastSessionAt.Add(time.Hour)
+			r.LastSessionAt = &later
+		},
+		"never used": func(r *views.FleetRow) { r.LastSessionAt = nil },
+	} {
+		c := r
+		change(&c)
+		if got, want := render(rc.get(ctx, c)), render(views.FleetRowView(c)); got != want {
+			t.Errorf("%s: the cache answered another row's rendering", name)
+		}
+	}
+	whole := v
+	whole.RowHTML = nil
+	cached := v
+	for _, r := range v.Machines {
+		cached.RowHTML = append(cached.RowHTML, rc.get(ctx, r))
+	}
+	p := views.Page{}
+	if render(views.FleetResults(p, cached)) != render(views.FleetResults(p, whole)) {
+		t.Error("results with cached rows differ from results rendered whole")
 	}
 }

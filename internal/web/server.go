@@ -86,6 +86,8 @@ type Server struct {
 	prefetch map[string]func(echo.Context)
 	// cookieVals are decoded session cookies (loadSession).
 	cookieVals cookieCache
+	// fleetRows are rendered fleet rows by content (renderFleet).
+	fleetRows rowCache
 	// fleetFrags are the fleet list's rendered results (renderFleet).
 	fleetFrags fragmentCache[fleetFragKey]
 	// passwordChecks counts password verifications (real and dummy).
