@@ -14,7 +14,7 @@ export PLAYWRIGHT_DRIVER_PATH ?= $(CURDIR)/e2e-driver/node_modules
 export PLAYWRIGHT_NODEJS_PATH ?= $(shell command -v node)
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: build run test generate lint templ-check unit fuzz e2e-driver bench sim clean
+.PHONY: build run test generate lint templ-check unit fuzz e2e-driver bench bench-all sim clean
 
 build: generate
 	$(GO) build -o $(BIN) ./cmd/dashboard
@@ -51,7 +51,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSessionsAndTasks$$' -fuzztime $(FUZZTIME) ./internal/vagon
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckResponse$$' -fuzztime $(FUZZTIME) ./internal/vagon
 
+## bench: issue 13's table (fleet page, usage report, sync) from one run, each
+## row with its goal and a verdict (scripts/benchtable; a few minutes)
 bench:
+	$(GO) run ./scripts/benchtable
+
+## bench-all: every benchmark of every package, as go test prints them
+bench-all:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 clean:

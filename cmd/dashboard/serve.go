@@ -314,6 +314,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	cpDone := make(chan struct{})
 	go func() { defer close(cpDone); cp.Run(cpCtx, fleet.DefaultCheckpointInterval) }()
 	go spool.Run(bg, fleet.DefaultSpoolRetry)
+	// Signed-in sessions are kept in memory between requests while this
+	// replica hears every change to users and sessions (issue 13).
+	go e.store.ListenAuthChanges(bg, func(err error) {
+		e.log.Warn("auth listener lost; every request reads its session from Postgres until it is back", "err", err.Error())
+	})
 	// Resumes the bulk operations a previous process left unfinished. Its
 	// context outlives the signal, so that Stop can let jobs finish.
 	jctx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))

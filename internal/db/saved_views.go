@@ -54,6 +54,7 @@ func (s *Store) CreateSavedView(ctx context.Context, userID int64, name, query s
 		v, err = pgx.CollectOneRow(rows, pgx.RowToStructByName[SavedView])
 		return err
 	})
+	s.auth.dropUser(userID)
 	if err != nil {
 		if code, constraint := pgCode(err); code == "23505" && constraint == "saved_views_user_name_key" {
 			err = ErrViewNameTaken
@@ -65,12 +66,19 @@ func (s *Store) CreateSavedView(ctx context.Context, userID int64, name, query s
 
 // SavedViews returns a user's views, by name.
 func (s *Store) SavedViews(ctx context.Context, userID int64) ([]SavedView, error) {
+	if vs, ok := s.auth.savedViews(userID); ok {
+		return vs, nil
+	}
+	gen, keep := s.auth.begin()
 	rows, _ := s.pool.Query(ctx, `
 		SELECT `+savedViewColumns+` FROM saved_views WHERE user_id = $1
 		ORDER BY lower(name), id`, userID)
 	vs, err := pgx.CollectRows(rows, pgx.RowToStructByName[SavedView])
 	if err != nil {
 		return nil, fmt.Errorf("db: saved views: %w", err)
+	}
+	if keep {
+		s.auth.keepViews(gen, userID, vs)
 	}
 	return vs, nil
 }
@@ -79,6 +87,7 @@ func (s *Store) SavedViews(ctx context.Context, userID int64) ([]SavedView, erro
 // when the user has no view with that id (someone else's included).
 func (s *Store) DeleteSavedView(ctx context.Context, userID, id int64) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM saved_views WHERE id = $1 AND user_id = $2`, id, userID)
+	s.auth.dropUser(userID)
 	if err != nil {
 		return fmt.Errorf("db: delete saved view: %w", err)
 	}

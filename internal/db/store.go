@@ -43,6 +43,9 @@ type Store struct {
 	// auditKey keys the audit hash chain (HMAC-SHA256) when set; see
 	// SetAuditKey. nil: plain SHA-256.
 	auditKey []byte
+	// auth keeps sessions and saved views between requests while
+	// ListenAuthChanges runs (authcache.go).
+	auth authCache
 }
 
 // Open connects to the Postgres server at url and checks that it answers.

@@ -140,6 +140,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, id int64, disabled bool) er
 		_, err = tx.Exec(ctx, revokeUserSessionsSQL, id, time.Now(), RevokedDisabled)
 		return err
 	})
+	s.auth.dropUser(id)
 	if err != nil {
 		return fmt.Errorf("db: set user disabled: %w", err)
 	}
@@ -163,6 +164,7 @@ func (s *Store) SetUserTimeZone(ctx context.Context, id int64, tz string) error 
 // for an unknown role.
 func (s *Store) SetUserRoleAndPin(ctx context.Context, id int64, role string, pinned bool) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET role = $2, role_pinned = $3, updated_at = now() WHERE id = $1`, id, role, pinned)
+	s.auth.dropUser(id)
 	if err != nil {
 		return fmt.Errorf("db: set user role: %w", userErr(err))
 	}
@@ -222,6 +224,7 @@ func (s *Store) LinkUserOIDC(ctx context.Context, id int64, issuer, subject stri
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE users SET oidc_issuer = $2, oidc_subject = $3, updated_at = now()
 		WHERE id = $1 AND (oidc_subject IS NULL OR (oidc_issuer = $2 AND oidc_subject = $3))`, id, issuer, subject)
+	s.auth.dropUser(id)
 	if err != nil {
 		return fmt.Errorf("db: link user oidc: %w", userErr(err))
 	}
@@ -238,6 +241,7 @@ func (s *Store) LinkUserOIDC(ctx context.Context, id int64, issuer, subject stri
 // file, never user input.
 func (s *Store) updateUser(ctx context.Context, what, set string, id int64, value any) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET `+set+`, updated_at = now() WHERE id = $1`, id, value)
+	s.auth.dropUser(id)
 	if err != nil {
 		return fmt.Errorf("db: %s: %w", what, userErr(err))
 	}

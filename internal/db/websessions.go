@@ -96,6 +96,7 @@ func (s *Store) StartWebSession(ctx context.Context, n NewWebSession) (WebSessio
 		ws, err = pgx.CollectOneRow(rows, pgx.RowToStructByName[WebSession])
 		return err
 	})
+	s.auth.dropUser(n.UserID) // its last_login_at changed
 	if err != nil {
 		return WebSession{}, fmt.Errorf("db: create web session: %w", err)
 	}
@@ -110,6 +111,11 @@ func (s *Store) StartWebSession(ctx context.Context, n NewWebSession) (WebSessio
 // ErrNotFound when no session has that token. The caller refuses a revoked
 // session or a disabled user.
 func (s *Store) SessionUser(ctx context.Context, token string, now time.Time) (WebSession, User, error) {
+	key := tokenKey(token)
+	if ws, u, ok := s.auth.session(key, now); ok {
+		return ws, u, nil
+	}
+	gen, keep := s.auth.begin()
 	var (
 		ws WebSession
 		u  User
@@ -124,12 +130,21 @@ func (s *Store) SessionUser(ctx context.Context, token string, now time.Time) (W
 		       coalesce(u.oidc_issuer, ''), coalesce(u.oidc_subject, ''), coalesce(u.last_login_method, ''), u.role_pinned
 		FROM web_sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1`,
-		tokenHash(token), now, now.Add(-SessionTouchEvery),
+		key[:], now, now.Add(-SessionTouchEvery),
 	).Scan(&ws.ID, &ws.UserID, &ws.CreatedAt, &ws.LastSeenAt, &ws.RevokedAt, &ws.RevokedReason, &ws.RemoteAddr, &ws.UserAgent, &ws.Method,
 		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt, &u.TimeZone,
 		&u.OIDCIssuer, &u.OIDCSubject, &u.LastLoginMethod, &u.RolePinned)
 	if err != nil {
 		return WebSession{}, User{}, fmt.Errorf("db: session user: %w", notFound(err))
+	}
+	if keep {
+		// What the same query would answer next: last_seen_at as the
+		// touch above left it.
+		kept := ws
+		if ws.RevokedAt == nil && ws.LastSeenAt.Before(now.Add(-SessionTouchEvery)) {
+			kept.LastSeenAt = now
+		}
+		s.auth.keepSession(gen, key, sessionEntry{ws: kept, u: u})
 	}
 	return ws, u, nil
 }
@@ -154,6 +169,7 @@ func (s *Store) EndWebSession(ctx context.Context, token, reason string, now tim
 		UPDATE web_sessions s SET revoked_at = $2, revoked_reason = $3, id_token = NULL
 		FROM old WHERE s.id = old.id
 		RETURNING old.id_token`, tokenHash(token), now, reason).Scan(&kept)
+	s.auth.dropSession(tokenKey(token))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -172,6 +188,7 @@ func (s *Store) RevokeWebSession(ctx context.Context, userID, sessionID int64, r
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE web_sessions SET revoked_at = $3, revoked_reason = $4, id_token = NULL
 		WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, sessionID, userID, now, reason)
+	s.auth.dropUser(userID)
 	if err != nil {
 		return fmt.Errorf("db: revoke web session: %w", err)
 	}
@@ -185,6 +202,7 @@ func (s *Store) RevokeWebSession(ctx context.Context, userID, sessionID int64, r
 // it ended.
 func (s *Store) RevokeUserWebSessions(ctx context.Context, userID int64, reason string, now time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, revokeUserSessionsSQL, userID, now, reason)
+	s.auth.dropUser(userID)
 	if err != nil {
 		return 0, fmt.Errorf("db: revoke user web sessions: %w", err)
 	}

@@ -135,16 +135,42 @@ func (s *Service) ListMachines(ctx context.Context, o vagon.ListMachinesOptions)
 // a context that outlives the first caller's request (bounded by timeout);
 // a fetch that raced an Invalidate is not cached. filtered marks a list whose
 // membership depends on machine state (Invalidate drops it on any action).
+//
+// An answer in the last fifth of its TTL is still served, and a fetch to
+// replace it starts in the background (refresh ahead): a list read
+// continuously is never older than the TTL, and no reader waits for Vagon
+// when it expires (every viewer of a busy list did, once per TTL).
 func (s *Service) cachedList(ctx context.Context, key string, timeout time.Duration, filtered bool, fetch func(ctx context.Context) (*vagon.MachineList, error)) (*vagon.MachineList, error) {
 	if s.ttl > 0 {
 		s.mu.Lock()
-		if e, ok := s.lists[key]; ok && s.now().Sub(e.at) < s.ttl {
-			s.mu.Unlock()
-			return e.list, nil
+		if e, ok := s.lists[key]; ok {
+			if age := s.now().Sub(e.at); age < s.ttl {
+				s.mu.Unlock()
+				if age >= s.ttl-s.ttl/5 {
+					// Joins a fetch in flight, if any; nobody waits for it.
+					_ = s.group.DoChan(key, s.fetchList(ctx, key, timeout, filtered, fetch))
+				}
+				return e.list, nil
+			}
 		}
 		s.mu.Unlock()
 	}
-	ch := s.group.DoChan(key, func() (any, error) {
+	ch := s.group.DoChan(key, s.fetchList(ctx, key, timeout, filtered, fetch))
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*vagon.MachineList), nil
+	}
+}
+
+// fetchList is cachedList's shared call: fetch, and keep the answer unless
+// an Invalidate came in between.
+func (s *Service) fetchList(ctx context.Context, key string, timeout time.Duration, filtered bool, fetch func(ctx context.Context) (*vagon.MachineList, error)) func() (any, error) {
+	return func() (any, error) {
 		s.mu.Lock()
 		gen := s.gen
 		s.mu.Unlock()
@@ -168,15 +194,6 @@ func (s *Service) cachedList(ctx context.Context, key string, timeout time.Durat
 			s.mu.Unlock()
 		}
 		return l, nil
-	})
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*vagon.MachineList), nil
 	}
 }
 

@@ -149,3 +149,56 @@ func TestService_ListAllMachines_tooMany(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTooManyToList", err)
 	}
 }
+
+// A list read in the last fifth of its TTL is answered from the cache and
+// fetched again in the background, so a busy list never makes its readers
+// wait when it expires; a list left alone past its TTL is fetched while
+// the reader waits, as before.
+func TestService_refreshAhead(t *testing.T) {
+	sim, c := simClient(t, vagonsim.Options{Machines: 10, Seed: 3})
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	svc := fleet.NewService(c, nil, fleet.ServiceOptions{Now: clock})
+	ctx := context.Background()
+	o := vagon.ListMachinesOptions{PerPage: 5}
+	calls := func() int { return sim.Count("GET /machines") }
+	first, err := svc.ListMachines(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	advance(fleet.DefaultListTTL / 2)
+	if l, _ := svc.ListMachines(ctx, o); l != first || calls() != 1 {
+		t.Fatalf("mid-TTL: a new list or %d calls, want the cached one and 1", calls())
+	}
+	advance(fleet.DefaultListTTL * 2 / 5) // 0.9 TTL
+	if l, _ := svc.ListMachines(ctx, o); l != first {
+		t.Fatal("late in the TTL: not the cached list")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for calls() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refresh in the background: %d calls", calls())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var refreshed *vagon.MachineList
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if refreshed, _ = svc.ListMachines(ctx, o); refreshed != first {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refreshed list never replaced the cached one")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	advance(fleet.DefaultListTTL / 2) // 1.4 TTL after the first fetch
+	if l, _ := svc.ListMachines(ctx, o); l != refreshed || calls() != 2 {
+		t.Errorf("after the first list's TTL: %d calls, want the refreshed list and 2", calls())
+	}
+	advance(2 * fleet.DefaultListTTL)
+	if l, _ := svc.ListMachines(ctx, o); l == refreshed || calls() != 3 {
+		t.Errorf("left alone past its TTL: %d calls, want a new list and 3", calls())
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/a-h/templ"
 )
 
 // LowUsageMinutes is the remaining usage below which the list and the
@@ -33,6 +35,13 @@ type FleetView struct {
 	BulkActions     []Option
 	Permissions     []BulkPermissionChoice
 	AutoStopOptions []Option
+	// RowHTML, where set, is rendered in place of FleetRowView(Machines[i]):
+	// the same row, rendered before (the web layer keeps rows by content).
+	RowHTML []templ.Component
+	// Results, when set, is rendered in place of FleetResults(p, v): the
+	// same fragment, rendered (and compressed) once per machine list by
+	// the web layer (issue 13).
+	Results templ.Component
 }
 
 // FleetRow is one machine of the fleet list.

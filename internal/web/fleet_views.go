@@ -120,6 +120,9 @@ type fleetPageResult struct {
 	machines []vagon.Machine
 	count    int
 	next     int // the next page, 0 at the end
+	// src is the cached list the page was cut from (shared, read only):
+	// the same src, query and flags render the same rows.
+	src *vagon.MachineList
 }
 
 // fleetPage reads one page of the list. Unsorted, it is the API's page.
@@ -131,7 +134,7 @@ func (s *Server) fleetPage(ctx context.Context, o vagon.ListMachinesOptions, mq 
 		if err != nil {
 			return fleetPageResult{}, err
 		}
-		r := fleetPageResult{machines: l.Machines, count: l.Count}
+		r := fleetPageResult{machines: l.Machines, count: l.Count, src: l}
 		if l.NextPage != nil {
 			r.next = *l.NextPage
 		}
@@ -146,7 +149,7 @@ func (s *Server) fleetPage(ctx context.Context, o vagon.ListMachinesOptions, mq 
 	per := max(o.PerPage, 1)
 	start := min((max(o.Page, 1)-1)*per, len(ms))
 	end := min(start+per, len(ms))
-	r := fleetPageResult{machines: ms[start:end], count: len(ms)}
+	r := fleetPageResult{machines: ms[start:end], count: len(ms), src: all}
 	if end < len(ms) {
 		r.next = max(o.Page, 1) + 1
 	}

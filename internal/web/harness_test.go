@@ -31,12 +31,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +47,7 @@ import (
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
+	"github.com/vagon-dashboard/dashboard/internal/fleet"
 	"github.com/vagon-dashboard/dashboard/internal/passwd"
 	"github.com/vagon-dashboard/dashboard/internal/vagon"
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
@@ -72,6 +75,10 @@ type testApp struct {
 	Clock *vagonsim.ManualClock
 	// Log receives the server's slog output (the access log included).
 	Log *syncBuffer
+	// ProxyArrivals counts the API calls that reached the delay proxy
+	// (withAPIDelay), before their delay: a call in flight shows here
+	// first.
+	ProxyArrivals atomic.Int64
 }
 
 // appConfig is what options change; the zero value is the default app.
@@ -92,6 +99,15 @@ type appConfig struct {
 	sso           func(t testing.TB, app *testApp) *SSO
 	localLoginOff bool
 	breakGlass    string
+	// apiDelay, when set, puts a proxy between the API client and the
+	// simulator that holds every request this long (the round trip to
+	// Vagon); the benchmarks use it.
+	apiDelay time.Duration
+	// listTTL is fleet.ServiceOptions.ListTTL (negative: no machine cache).
+	listTTL time.Duration
+	// logTo, when set, receives the server's log at Info as JSON, the way
+	// cmd/dashboard writes it, instead of the test buffer at Debug.
+	logTo io.Writer
 }
 
 // appOption configures newTestApp.
@@ -129,6 +145,16 @@ func withJobs(mk func(t testing.TB, dbURL string) JobQueue) appOption {
 	return func(c *appConfig) { c.jobs = mk }
 }
 
+// withAPIDelay routes the API client through a proxy adding d to every
+// call (see appConfig.apiDelay).
+func withAPIDelay(d time.Duration) appOption { return func(c *appConfig) { c.apiDelay = d } }
+
+// withListTTL sets the machine list cache's TTL (negative: none).
+func withListTTL(d time.Duration) appOption { return func(c *appConfig) { c.listTTL = d } }
+
+// withLogTo writes the server's log as production does (JSON, Info) to w.
+func withLogTo(w io.Writer) appOption { return func(c *appConfig) { c.logTo = w } }
+
 // withSim changes the simulator's options (machines, seed, clock, durations).
 func withSim(f func(*vagonsim.Options)) appOption { return func(c *appConfig) { f(&c.sim) } }
 
@@ -155,11 +181,20 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	}
 	t.Cleanup(store.Close)
 	app.Store = store
+	// As cmd/dashboard serve does: sessions kept in memory while the
+	// listener hears changes, so every test runs through that cache.
+	lctx, stopListen := context.WithCancel(context.Background())
+	listenDone := make(chan struct{})
+	go func() { defer close(listenDone); store.ListenAuthChanges(lctx, nil) }()
+	t.Cleanup(func() { stopListen(); <-listenDone })
 
 	app.Sim = vagonsim.New(cfg.sim)
 	simSrv := httptest.NewServer(app.Sim)
 	t.Cleanup(simSrv.Close)
 	app.SimURL = simSrv.URL + "/organization-management/v1"
+	if cfg.apiDelay > 0 {
+		app.SimURL = delayProxy(t, simSrv.URL, cfg.apiDelay, &app.ProxyArrivals) + "/organization-management/v1"
+	}
 	key, secret := app.Sim.Credentials()
 	app.API, err = vagon.New(app.SimURL, key, secret)
 	if err != nil {
@@ -180,6 +215,13 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		sso = cfg.sso(t, app)
 	}
 	logger := slog.New(slog.NewTextHandler(app.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if cfg.logTo != nil {
+		logger = slog.New(slog.NewJSONHandler(cfg.logTo, nil))
+	}
+	var svc *fleet.Service
+	if cfg.listTTL != 0 {
+		svc = fleet.NewService(app.API, store, fleet.ServiceOptions{Log: logger, ListTTL: cfg.listTTL})
+	}
 	sessionKey := make([]byte, 32)
 	_, _ = rand.Read(sessionKey)
 	app.Server, err = New(Deps{
@@ -189,6 +231,7 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 		APITimeout:     cfg.apiTimeout,
 		Jobs:           jobs,
 		SSO:            sso, LocalLoginDisabled: cfg.localLoginOff, BreakGlassEmail: cfg.breakGlass,
+		Fleet: svc,
 	})
 	if err != nil {
 		t.Fatalf("harness: web.New: %v", err)
@@ -196,6 +239,29 @@ func newTestApp(t testing.TB, opts ...appOption) *testApp {
 	srv.Config.Handler = app.Server
 	srv.Start()
 	return app
+}
+
+// delayProxy is a reverse proxy to target on a loopback listener that holds
+// each request for d before passing it on: the distance to Vagon.
+func delayProxy(t testing.TB, target string, d time.Duration, arrivals *atomic.Int64) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("harness: proxy target: %v", err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrivals.Add(1)
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // CreateUser adds an active user with a random password (returned) straight

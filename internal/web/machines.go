@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -91,15 +93,38 @@ func (s *Server) listMachines(c echo.Context) error {
 	return s.renderFleet(c, q, views.SavedViewForm{}, http.StatusOK)
 }
 
+// prefetchFleet starts the machine-list call GET /machines will make, so it
+// runs while the user is looked up; the handler's own call joins it (the
+// service coalesces identical calls in flight) or finds it cached.
+func (s *Server) prefetchFleet(c echo.Context) {
+	q := c.QueryParams()
+	o, mq, errs := parseMachineQuery(q)
+	if len(errs) > 0 || (c.Request().Header.Get("HX-Request") != "true" && !sameQuery(q, mq.URL())) {
+		return // refused, or redirected to the canonical URL: no call
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), apiTimeout)
+	go func() {
+		defer cancel()
+		_, _ = s.fleetPage(ctx, o, mq)
+	}()
+}
+
 // renderFleet renders the fleet list for query q: the whole page, or for
 // htmx the results with the parts outside them that follow the query (out
 // of band), the canonical URL in HX-Push-Url.
 func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewForm, status int) error {
 	o, mq, errs := parseMachineQuery(q)
+	var (
+		src       *vagon.MachineList
+		machines  []vagon.Machine
+		savedDone chan struct{}
+		saved     []views.SavedViewRow
+		savedErr  string
+	)
 	v := views.FleetView{MachinesView: views.MachinesView{Query: mq}, Errors: errs, ViewForm: form}
 	v.CanCreate = s.allowed(c, http.MethodPost, "/machines")
 	v.CanBulk = s.allowed(c, http.MethodPost, "/bulk")
-	v.BulkActions, v.Permissions, v.AutoStopOptions = bulkActionOptions(), bulkPermissionChoices(), autoStopOptions()
+	v.BulkActions, v.Permissions, v.AutoStopOptions = fleetBulkChoices()
 	if len(errs) > 0 {
 		var parts []string
 		for k, m := range errs {
@@ -109,6 +134,15 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		v.Error = "This filter is not valid: " + strings.Join(parts, "; ") + "."
 		status = http.StatusBadRequest
 	} else {
+		if !isHTMX(c) {
+			// The saved views (a full page only) are read alongside.
+			savedDone = make(chan struct{})
+			go func() {
+				defer close(savedDone)
+				saved, savedErr = s.savedViewRows(c)
+			}()
+			defer func() { <-savedDone }() // on every way out: c is not ours after
+		}
 		ctx, cancel := withTimeout(c, apiTimeout)
 		defer cancel()
 		pg, err := s.fleetPage(ctx, o, mq)
@@ -123,12 +157,8 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 				status = http.StatusBadRequest // a filter value the API refused
 			}
 		} else {
+			src, machines = pg.src, pg.machines
 			v.Count = pg.count
-			for _, m := range pg.machines {
-				r := fleetRow(m, 0)
-				r.Selectable = v.CanBulk
-				v.Machines = append(v.Machines, r)
-			}
 			if o.Page > 1 {
 				prev := mq
 				prev.Page = o.Page - 1
@@ -142,12 +172,99 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 		}
 	}
 	p := s.page(c, "Machines", views.NavMachines)
+	// The rows are built only to be rendered: not at all when the
+	// fragment of a cached list is at hand (only FleetResults reads them).
+	withRows := func() templ.Component {
+		v.Machines = make([]views.FleetRow, 0, len(machines))
+		v.RowHTML = make([]templ.Component, 0, len(machines))
+		for _, m := range machines {
+			r := fleetRow(m, 0)
+			r.Selectable = v.CanBulk
+			v.Machines = append(v.Machines, r)
+			v.RowHTML = append(v.RowHTML, s.fleetRows.get(c.Request().Context(), r))
+		}
+		return views.FleetResults(p, v)
+	}
+	var results templ.Component
+	if src != nil {
+		// The rows of a cached list: rendered and compressed once.
+		d, err := s.fleetFrags.get(c.Request().Context(), fleetFragKey{src: src, query: mq.URL(), bulk: v.CanBulk}, withRows)
+		if err != nil {
+			return err
+		}
+		results = fragment(d)
+		v.Results = results
+	} else {
+		results = withRows()
+	}
 	if isHTMX(c) {
 		c.Response().Header().Set("HX-Push-Url", mq.URL())
-		return render(c, status, templ.Join(views.FleetResults(p, v), views.FleetOOB(p, v)))
+		return render(c, status, templ.Join(results, views.FleetOOB(p, v)))
 	}
-	v.Views, v.ViewForm.LoadError = s.savedViewRows(c)
+	if savedDone != nil {
+		<-savedDone
+		v.Views, v.ViewForm.LoadError = saved, savedErr
+	} else {
+		v.Views, v.ViewForm.LoadError = s.savedViewRows(c)
+	}
 	return render(c, status, views.FleetPage(p, v))
+}
+
+// rowKey is everything a fleet row's rendering is made of: the row with its
+// time as a value (a struct of comparable fields, so a field added to the
+// row is part of the key by itself).
+type rowKey struct {
+	row     views.FleetRow
+	last    int64
+	hasLast bool
+}
+
+// rowCache keeps rendered fleet rows by content: a machine whose row did
+// not change renders to the same text in every list it appears in, and a
+// list fetched again (a cache miss) mostly holds such rows.
+type rowCache struct {
+	mu sync.Mutex
+	m  map[rowKey]templ.Component
+}
+
+// maxRows bounds a rowCache; past it, it starts afresh.
+const maxRows = 20_000
+
+// get is r's rendering: kept, or rendered now (a render error leaves the
+// row to FleetRowView, whose error the page's render then reports).
+func (rc *rowCache) get(ctx context.Context, r views.FleetRow) templ.Component {
+	k := rowKey{row: r}
+	if r.LastSessionAt != nil {
+		k.last, k.hasLast = r.LastSessionAt.UnixNano(), true
+		k.row.LastSessionAt = nil
+	}
+	rc.mu.Lock()
+	comp, ok := rc.m[k]
+	rc.mu.Unlock()
+	if ok {
+		return comp
+	}
+	var b strings.Builder
+	if err := views.FleetRowView(r).Render(ctx, &b); err != nil {
+		return nil
+	}
+	comp = templ.Raw(b.String())
+	rc.mu.Lock()
+	if rc.m == nil || len(rc.m) >= maxRows {
+		rc.m = make(map[rowKey]templ.Component)
+	}
+	rc.m[k] = comp
+	rc.mu.Unlock()
+	return comp
+}
+
+// fleetFragKey names a rendering of the fleet results: the cached list it
+// was cut from, the canonical query (filters, sort, page) and whether rows
+// are selectable.
+type fleetFragKey struct {
+	src   *vagon.MachineList
+	query string
+	bulk  bool
 }
 
 func machineRow(m vagon.Machine) views.MachineRow {
@@ -224,6 +341,21 @@ func (s *Server) exportMachines(c echo.Context) error {
 	w.Flush()
 	return nil
 }
+
+// fleetBulkChoices are the bulk form's choices, made once (read only).
+func fleetBulkChoices() ([]views.Option, []views.BulkPermissionChoice, []views.Option) {
+	c := bulkChoicesOnce()
+	return c.actions, c.perms, c.autoStop
+}
+
+var bulkChoicesOnce = sync.OnceValue(func() (c struct {
+	actions  []views.Option
+	perms    []views.BulkPermissionChoice
+	autoStop []views.Option
+}) {
+	c.actions, c.perms, c.autoStop = bulkActionOptions(), bulkPermissionChoices(), autoStopOptions()
+	return c
+})
 
 // bulkActionOptions are the bulk form's actions, named by fleet.
 func bulkActionOptions() []views.Option {

@@ -156,7 +156,7 @@ func (s *Server) buildRoutes() []Route {
 func (s *Server) register() {
 	e := s.e
 	e.Use(s.mwRequestID, s.mwRecover, s.mwAccessLog, s.mwSecurityHeaders, s.mwBodyLimit, s.mwCheckInput, s.mwClientIP)
-	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()), s.mwGzip)
+	e.GET(static.Prefix+"*", echo.WrapHandler(static.Handler()), s.mwGzipStatic)
 	e.GET("/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, static.Path(static.Favicon))
 	})

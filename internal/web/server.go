@@ -4,7 +4,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
@@ -96,6 +94,15 @@ type Server struct {
 	sso           *SSO
 	localLoginOff bool
 	breakGlass    string
+	// prefetch starts a route's upstream read as soon as the session
+	// cookie verifies, keyed "METHOD /pattern" (mwLoadUser).
+	prefetch map[string]func(echo.Context)
+	// cookieVals are decoded session cookies (loadSession).
+	cookieVals cookieCache
+	// fleetRows are rendered fleet rows by content (renderFleet).
+	fleetRows rowCache
+	// fleetFrags are the fleet list's rendered results (renderFleet).
+	fleetFrags fragmentCache[fleetFragKey]
 	// passwordChecks counts password verifications (real and dummy).
 	passwordChecks atomic.Int64
 }
@@ -150,6 +157,7 @@ func New(d Deps) (*Server, error) {
 	e.Logger.SetOutput(discard{})
 	s.e = e
 	s.routes = s.buildRoutes()
+	s.prefetch = map[string]func(echo.Context){"GET /machines": s.prefetchFleet}
 	s.register()
 	if d.APITimeout > 0 {
 		e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -197,19 +205,6 @@ func (s *Server) page(c echo.Context, title, nav string) views.Page {
 	}
 	p.Flashes = s.takeFlashes(c)
 	return p
-}
-
-// render writes a component with a status: into a buffer first, so a failed
-// render never leaves half a page.
-func render(c echo.Context, status int, comp templ.Component) error {
-	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
-		return err
-	}
-	h := c.Response().Header()
-	h.Add("Vary", "HX-Request")
-	h.Set("Cache-Control", "no-store")
-	return c.HTMLBlob(status, buf.Bytes())
 }
 
 // isHTMX reports whether the request wants a fragment: an htmx request that
