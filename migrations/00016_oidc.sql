@@ -20,7 +20,9 @@ CREATE UNIQUE INDEX users_oidc_identity_key ON users (oidc_issuer, oidc_subject)
 
 -- How a session was started, and the ID token the provider gave (kept only
 -- while the session is open, for RP-initiated logout's id_token_hint; it is
--- cleared when the session is revoked and never leaves the server).
+-- cleared when the session is revoked and never leaves the server). The
+-- column holds it sealed (AES-GCM, key derived from SESSION_KEY in the web
+-- layer), never in plain text.
 ALTER TABLE web_sessions
     ADD COLUMN method   text NOT NULL DEFAULT 'password' CHECK (method IN ('password', 'oidc')),
     ADD COLUMN id_token text NULL;

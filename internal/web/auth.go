@@ -201,10 +201,18 @@ func (s *Server) loginUnavailable(c echo.Context, form views.LoginForm, err erro
 // /login.
 func (s *Server) logout(c echo.Context) error {
 	ctx := c.Request().Context()
-	idToken, revokeErr := s.store.EndWebSession(ctx, getSession(c).str("sid"), db.RevokedLogout, s.now())
+	sid := getSession(c).str("sid")
+	sealed, revokeErr := s.store.EndWebSession(ctx, sid, db.RevokedLogout, s.now())
 	method := db.LoginPassword
-	if idToken != "" {
+	idToken := ""
+	if sealed != "" {
 		method = db.LoginOIDC
+		// One that does not open (SESSION_KEY changed) only loses the
+		// hint: the provider's logout still runs, asking the user.
+		var err error
+		if idToken, err = s.idTokens.open(sealed, sid); err != nil {
+			s.log.Warn("logout: the kept ID token does not open; going to the provider without id_token_hint", "request_id", requestID(c))
+		}
 	}
 	auditErr := s.audit.Record(ctx, s.actor(c), fleet.ActAuthLogout, "", db.OutcomeSucceeded, fleet.Params{"reason": "user", "method": method}, nil, "signed out")
 	if err := s.endSession(c); err != nil {
@@ -219,7 +227,7 @@ func (s *Server) logout(c echo.Context) error {
 	} else {
 		s.addFlash(c, views.FlashInfo, "You are signed out.")
 	}
-	if idToken != "" && s.sso != nil {
+	if method == db.LoginOIDC && s.sso != nil {
 		if to := s.sso.Client.EndSessionURL(ctx, idToken, s.sso.PostLogoutURL); to != "" {
 			return redirect(c, to)
 		}

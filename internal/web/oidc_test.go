@@ -9,6 +9,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -617,5 +618,93 @@ func TestOIDC_emailFollowsProvider(t *testing.T) {
 	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
 	if u, _ := w.app.Store.UserByID(context.Background(), uid); u.Email != "olga.ops@corp.example" {
 		t.Fatalf("email %q: took another account's address", u.Email)
+	}
+}
+
+// TestOIDC_idTokenSealedAtRest: the ID token kept for the logout's
+// id_token_hint is never in web_sessions in plain text (nor any part of
+// it); the logout still sends the real token, and a kept value that does
+// not open only costs the hint.
+func TestOIDC_idTokenSealedAtRest(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	c := w.app.NewClient()
+	w.mustSignIn(t, c, "olga", "olga-pw")
+	var kept string
+	if err := w.app.Store.Pool().QueryRow(context.Background(), `SELECT id_token FROM web_sessions WHERE id_token IS NOT NULL`).Scan(&kept); err != nil {
+		t.Fatalf("kept id token: %v", err)
+	}
+	c.CSRFFrom(t, "/audit")
+	resp, _ := c.PostForm(t, "/logout", nil)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	hint := loc.Query().Get("id_token_hint")
+	parts := strings.Split(hint, ".")
+	if len(parts) != 3 {
+		t.Fatalf("id_token_hint %q is not a JWT", hint)
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+		Iss string `json:"iss"`
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(b, &claims) != nil || claims.Sub != "sub-olga" || claims.Iss != w.idp.Issuer {
+		t.Fatalf("the hint is not the provider's ID token of olga: %+v %v", claims, err)
+	}
+	for i, p := range parts {
+		if len(p) >= 16 && strings.Contains(kept, p) {
+			t.Errorf("web_sessions.id_token holds part %d of the ID token in plain text: %q", i, kept)
+		}
+	}
+	if !strings.HasPrefix(kept, sealedIDTokenPrefix) {
+		t.Errorf("kept value %q is not sealed", kept)
+	}
+
+	// A value that does not open (another SESSION_KEY, copied from another
+	// row): the provider's logout still runs, without the hint.
+	c2 := w.app.NewClient()
+	w.mustSignIn(t, c2, "olga", "olga-pw")
+	if _, err := w.app.Store.Pool().Exec(context.Background(), `UPDATE web_sessions SET id_token = $1 WHERE id_token IS NOT NULL`, kept); err != nil {
+		t.Fatal(err)
+	}
+	c2.CSRFFrom(t, "/audit")
+	resp, _ = c2.PostForm(t, "/logout", nil)
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc.String(), w.idp.Issuer) || loc.Query().Has("id_token_hint") || loc.Query().Get("client_id") != ssoClientID {
+		t.Fatalf("logout with a sealed value of another session: %d → %s", resp.StatusCode, loc)
+	}
+	if c2.SignedIn(t) {
+		t.Fatal("still signed in")
+	}
+}
+
+func TestIDTokenBox(t *testing.T) {
+	t.Parallel()
+	key := []byte(strings.Repeat("k", 32))
+	b, err := newIDTokenBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := newIDTokenBox([]byte(strings.Repeat("j", 32)))
+	const tok = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJvbGdhIn0.c2lnbmF0dXJl"
+	sealed := b.seal(tok, "session-a")
+	if strings.Contains(sealed, "eyJzdWIiOiJvbGdhIn0") || sealed == b.seal(tok, "session-a") {
+		t.Fatalf("sealed %q: holds the payload or is not randomized", sealed)
+	}
+	if got, err := b.open(sealed, "session-a"); err != nil || got != tok {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	if b.seal("", "session-a") != "" {
+		t.Error("an empty token sealed to something")
+	}
+	for name, f := range map[string]func() (string, error){
+		"another session": func() (string, error) { return b.open(sealed, "session-b") },
+		"another key":     func() (string, error) { return other.open(sealed, "session-a") },
+		"plain text":      func() (string, error) { return b.open(tok, "session-a") },
+		"truncated":       func() (string, error) { return b.open(sealed[:10], "session-a") },
+		"damaged":         func() (string, error) { return b.open(sealed[:len(sealed)-2]+"AA", "session-a") },
+		"not base64":      func() (string, error) { return b.open(sealedIDTokenPrefix+"!!!", "session-a") },
+	} {
+		if got, err := f(); err == nil || got != "" {
+			t.Errorf("%s: opened to %q", name, got)
+		}
 	}
 }
