@@ -134,6 +134,9 @@ func (w ssoWorld) wantRefused(t *testing.T, resp *http.Response, doc *goquery.Do
 		t.Error("the refusal page offers no way to start again")
 	}
 	rows := w.app.AuditRows(t)
+	if len(rows) == 0 {
+		t.Fatal("no audit row for the refusal")
+	}
 	last := rows[len(rows)-1]
 	var p map[string]any
 	_ = json.Unmarshal(last.Params, &p)
@@ -706,5 +709,48 @@ func TestIDTokenBox(t *testing.T) {
 		if got, err := f(); err == nil || got != "" {
 			t.Errorf("%s: opened to %q", name, got)
 		}
+	}
+}
+
+// TestOIDC_providerErrorWithEntraDescription: Entra ID sends an
+// error_description with "\r\n" in it (Trace ID, Correlation ID) on every
+// error callback. It gets the clear refusal page, not the edge's 400; a
+// control character anywhere else in the callback's query still gets 400,
+// and odd but harmless values (a huge state, extra parameters such as iss
+// and session_state) are refused or ignored by the handler.
+func TestOIDC_providerErrorWithEntraDescription(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	c := w.app.NewClient()
+	st, _ := url.Parse(w.start(t, c, "/reports/usage"))
+	state := st.Query().Get("state")
+	desc := "AADSTS65004: User declined to consent to access the app.\r\nTrace ID: 0000aaaa-11bb\r\nCorrelation ID: aaaa0000-bb11\r\nTimestamp: 2026-01-09 02:02:12Z"
+	resp, doc := c.Get(t, "/auth/oidc/callback?"+url.Values{"state": {state}, "error": {"access_denied"}, "error_description": {desc},
+		"iss": {w.idp.Issuer}, "session_state": {"abc.def"}}.Encode())
+	ev := w.wantRefused(t, resp, doc, http.StatusUnauthorized, "provider_error")
+	if p := auditParams(ev); p["provider_error"] != "access_denied" || strings.Contains(string(ev.Params), "AADSTS") {
+		t.Errorf("params %s", ev.Params)
+	}
+	if strings.Contains(doc.Text(), "Trace ID") {
+		t.Error("the provider's description is shown")
+	}
+
+	// Control characters elsewhere in the callback: still 400.
+	for _, q := range []url.Values{
+		{"state": {"x\r\ny"}, "code": {"c"}},
+		{"state": {"x"}, "code": {"c\x00"}},
+		{"state": {"x"}, "error": {"access_denied\n"}},
+		{"state": {"x"}, "error_description": {"nul\x00"}},
+	} {
+		if resp, _ := w.app.NewClient().Get(t, "/auth/oidc/callback?"+q.Encode()); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("callback %v: %d, want 400", q, resp.StatusCode)
+		}
+	}
+	// A huge state is an unknown one.
+	resp, doc = w.app.NewClient().Get(t, "/auth/oidc/callback?"+url.Values{"state": {strings.Repeat("s", 20000)}, "code": {"c"}}.Encode())
+	w.wantRefused(t, resp, doc, http.StatusBadRequest, "bad_state")
+	// A newline in error_description of another route is refused as before.
+	if resp, _ := w.app.NewClient().Get(t, "/login?"+url.Values{"error_description": {"a\r\nb"}}.Encode()); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("/login with a newline in the query: %d", resp.StatusCode)
 	}
 }
