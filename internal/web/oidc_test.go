@@ -754,3 +754,101 @@ func TestOIDC_providerErrorWithEntraDescription(t *testing.T) {
 		t.Errorf("/login with a newline in the query: %d", resp.StatusCode)
 	}
 }
+
+// roleFormOf reads the role form of uid's row on /users as the browser
+// would post it (hidden fields, the selected role, the pin if ticked).
+func roleFormOf(t *testing.T, c *client, uid int64) url.Values {
+	t.Helper()
+	_, doc := c.Get(t, "/users")
+	form := doc.Find(`#user-` + strconv.FormatInt(uid, 10) + ` [data-testid="user-role-form"]`)
+	if form.Length() != 1 {
+		t.Fatalf("no role form for user %d", uid)
+	}
+	v := url.Values{}
+	form.Find(`input[type="hidden"]`).Each(func(_ int, s *goquery.Selection) {
+		if n := s.AttrOr("name", ""); n != "_csrf" {
+			v.Set(n, s.AttrOr("value", ""))
+		}
+	})
+	v.Set("role", form.Find(`select[name="role"] option[selected]`).AttrOr("value", ""))
+	if cb := form.Find(`input[name="pinned"]`); cb.Length() == 1 && cb.Is("[checked]") {
+		v.Set("pinned", "true")
+	}
+	return v
+}
+
+// TestOIDC_staleRoleFormKeepsOtherAdminsChange: the users page's role form
+// carries what its admin saw; a page opened before another admin pinned
+// (or changed) the role does not undo that, and choosing another role
+// over a role changed meanwhile is a conflict that changes nothing.
+func TestOIDC_staleRoleFormKeepsOtherAdminsChange(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw") // operator, from it-ops
+	uid := w.app.UserID(t, "olga@corp.example")
+	path := "/users/" + strconv.FormatInt(uid, 10) + "/role"
+	a := w.app.Login(t, "a@corp.example", w.app.CreateUser(t, "a@corp.example", fleet.RoleAdmin))
+	b := w.app.Login(t, "b@corp.example", w.app.CreateUser(t, "b@corp.example", fleet.RoleAdmin))
+	get := func() db.User {
+		u, err := w.app.Store.UserByID(context.Background(), uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+
+	stale := roleFormOf(t, a, uid)
+	if stale.Get("seen_role") != "operator" || stale.Get("seen_pinned") != "false" || stale.Has("pinned") {
+		t.Fatalf("form as rendered: %v", stale)
+	}
+	// B pins olga as viewer.
+	fresh := roleFormOf(t, b, uid)
+	fresh.Set("role", "viewer")
+	fresh.Set("pinned", "true")
+	if resp, _ := b.PostForm(t, path, fresh); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("B's pin: %d", resp.StatusCode)
+	}
+	// A saves the stale form unchanged: B's pin and role stay.
+	if resp, _ := a.PostForm(t, path, stale); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("A's save: %d", resp.StatusCode)
+	}
+	if u := get(); u.Role != "viewer" || !u.RolePinned {
+		t.Fatalf("a stale form undid the pin: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	// A chooses helpdesk over the operator they saw, but it is viewer now:
+	// a conflict, nothing changed, the row shows the current role.
+	stale.Set("role", "helpdesk")
+	resp, doc := a.PostHTMX(t, path, stale)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(doc.Find(`[data-testid="section-message"]`).Text(), "it is now viewer") {
+		t.Fatalf("conflicting role: %d %q", resp.StatusCode, doc.Find(`[data-testid="section-message"]`).Text())
+	}
+	if u := get(); u.Role != "viewer" || !u.RolePinned {
+		t.Fatalf("after the conflict: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	// A fresh form: changing only the role keeps the pin; unticking unpins.
+	f := roleFormOf(t, a, uid)
+	f.Set("role", "admin")
+	if resp, _ := a.PostForm(t, path, f); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal(resp.StatusCode)
+	}
+	if u := get(); u.Role != "admin" || !u.RolePinned {
+		t.Fatalf("role change: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	f = roleFormOf(t, a, uid)
+	f.Del("pinned")
+	a.PostForm(t, path, f)
+	if u := get(); u.Role != "admin" || u.RolePinned {
+		t.Fatalf("unpin: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	// Only admins reach the form or its route.
+	op := w.app.Login(t, "op@corp.example", w.app.CreateUser(t, "op@corp.example", fleet.RoleOperator))
+	if resp, _ := op.Get(t, "/users"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator GET /users: %d", resp.StatusCode)
+	}
+	if resp, _ := op.PostForm(t, path, url.Values{"role": {"admin"}, "pinned": {"true"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator pin: %d", resp.StatusCode)
+	}
+	if u := get(); u.Role != "admin" || u.RolePinned {
+		t.Fatalf("after the operator's try: %s pinned=%v", u.Role, u.RolePinned)
+	}
+}
