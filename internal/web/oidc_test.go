@@ -510,20 +510,51 @@ func TestOIDC_localLoginOff(t *testing.T) {
 	if _, doc := c.Get(t, "/login?local=1"); doc.Find(`[data-testid="login-form"]`).Length() != 1 || doc.Find(`[data-testid="login-break-glass"]`).Length() != 1 {
 		t.Fatal("/login?local=1 shows no password form")
 	}
-	before := w.app.Server.passwordChecks.Load()
-	resp, doc := c.PostForm(t, "/login", url.Values{"email": {"ann@corp.example"}, "password": {otherPW}})
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(doc.Find(`[data-testid="login-error"]`).Text(), "Test IdP") {
-		t.Fatalf("password sign-in of a non-admin: %d %q", resp.StatusCode, doc.Find(`[data-testid="login-error"]`).Text())
+	// The right password of another account, an unknown email and a wrong
+	// password of the break-glass admin get one and the same answer (and
+	// cost one check each), so the refusal tells neither whether an email
+	// exists nor which one is the break-glass account.
+	type answer struct {
+		status int
+		text   string
 	}
-	if w.app.Server.passwordChecks.Load() != before {
-		t.Error("a password was checked although password sign-in is off")
+	var answers []answer
+	for _, try := range []url.Values{
+		{"email": {"ann@corp.example"}, "password": {otherPW}},
+		{"email": {"nobody@corp.example"}, "password": {"some password here"}},
+		{"email": {"root@corp.example"}, "password": {"not the password"}},
+	} {
+		before := w.app.Server.passwordChecks.Load()
+		resp, doc := w.app.NewClient().PostForm(t, "/login", try)
+		answers = append(answers, answer{resp.StatusCode, strings.TrimSpace(doc.Find(`[data-testid="login-error"]`).Text())})
+		if n := w.app.Server.passwordChecks.Load() - before; n != 1 {
+			t.Errorf("%s: %d password checks, want 1 (the same work for every email)", try.Get("email"), n)
+		}
+		if try.Get("email") == "ann@corp.example" {
+			rows := w.app.AuditRows(t)
+			if last := rows[len(rows)-1]; last.Action != fleet.ActAuthLoginFailed || auditParams(last)["reason"] != "local_login_disabled" {
+				t.Errorf("last row %s %v", last.Action, auditParams(last))
+			}
+		}
 	}
-	rows := w.app.AuditRows(t)
-	if last := rows[len(rows)-1]; last.Action != fleet.ActAuthLoginFailed || auditParams(last)["reason"] != "local_login_disabled" {
-		t.Errorf("last row %s %v", last.Action, auditParams(last))
+	if answers[0].status != http.StatusUnauthorized || !strings.Contains(answers[0].text, "Test IdP") || answers[1] != answers[0] || answers[2] != answers[0] {
+		t.Errorf("answers differ or are not 401 naming the provider: %+v", answers)
 	}
 	w.app.Login(t, "root@corp.example", rootPW)
 	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+
+	// The break-glass admin's attempts are throttled like any: past the
+	// window's limit even the right password gets 429, unchecked.
+	for i := 0; i < db.EmailAttemptsPerWindow; i++ {
+		w.app.NewClient().PostForm(t, "/login", url.Values{"email": {"root@corp.example"}, "password": {"guess " + strconv.Itoa(i) + " of many"}})
+	}
+	before := w.app.Server.passwordChecks.Load()
+	if resp, _ := w.app.NewClient().PostForm(t, "/login", url.Values{"email": {"root@corp.example"}, "password": {rootPW}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("break-glass admin past the limit: %d, want 429", resp.StatusCode)
+	}
+	if w.app.Server.passwordChecks.Load() != before {
+		t.Error("a throttled attempt was checked")
+	}
 }
 
 func TestOIDC_logoutAtProvider(t *testing.T) {
