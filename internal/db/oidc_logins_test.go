@@ -168,3 +168,56 @@ func TestWebSessions_oidcMethodAndIDToken(t *testing.T) {
 		t.Errorf("id tokens left after admin revoke: %d (%v)", left, err)
 	}
 }
+
+// TestSetUserRoleFromProvider_pinWins: the role single sign-on takes from
+// the groups is written only while the user is as the sign-in read it: an
+// admin's pin or role change made in between is kept.
+func TestSetUserRoleFromProvider_pinWins(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	u, err := s.CreateOIDCUser(ctx, "olga@corp.example", "viewer", "https://idp.example", "sub-olga")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := func() (string, bool) {
+		got, err := s.UserByID(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Role, got.RolePinned
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "viewer", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := role(); r != "operator" {
+		t.Fatalf("role %s", r)
+	}
+	// An admin pins admin after the sign-in read operator.
+	if err := s.SetUserRoleAndPin(ctx, u.ID, "admin", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "operator", "viewer"); !errors.Is(err, db.ErrUserChanged) {
+		t.Fatalf("over a pin: %v, want ErrUserChanged", err)
+	}
+	// Pinned with the same role the sign-in read: still the pin wins.
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "admin", "viewer"); !errors.Is(err, db.ErrUserChanged) {
+		t.Fatalf("pinned, same role: %v, want ErrUserChanged", err)
+	}
+	if r, p := role(); r != "admin" || !p {
+		t.Fatalf("after: %s pinned=%v", r, p)
+	}
+	// Unpinned but changed meanwhile: also kept.
+	if err := s.SetUserRoleAndPin(ctx, u.ID, "helpdesk", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "admin", "viewer"); !errors.Is(err, db.ErrUserChanged) {
+		t.Fatalf("changed meanwhile: %v", err)
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID+1000, "viewer", "admin"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "helpdesk", "root"); !errors.Is(err, db.ErrInvalidRole) {
+		t.Errorf("bad role: %v", err)
+	}
+}

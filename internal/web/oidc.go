@@ -265,11 +265,21 @@ func (s *Server) finishOIDC(c echo.Context, id *oidc.Identity, next string) erro
 		}
 	}
 	if err == nil && how != "new" && role != u.Role {
+		// Only while the user is as read above: an admin who pinned or
+		// changed the role in the meantime wins, and the sign-in goes on
+		// with the role now in force.
 		p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": role, "before": map[string]any{"role": u.Role}, "matched_groups": matched}
 		err = s.audit.Do(ctx, actor, fleet.ActUserUpdate, "", p, func(ctx context.Context, _ fleet.Params) error {
-			return s.store.SetUserRole(ctx, u.ID, role)
+			return s.store.SetUserRoleFromProvider(ctx, u.ID, u.Role, role)
 		})
-		u.Role = role
+		switch {
+		case err == nil:
+			u.Role = role
+		case errors.Is(err, db.ErrUserChanged):
+			if u, err = s.store.UserByID(ctx, u.ID); err == nil && u.Disabled {
+				return deny(http.StatusForbidden, reasonDisabled)
+			}
+		}
 	}
 	if err != nil {
 		if errors.Is(err, fleet.ErrAuditUnavailable) {
