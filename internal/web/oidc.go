@@ -54,6 +54,7 @@ const (
 	reasonUnverified    = "email_unverified"   // email_verified false where it matters
 	reasonDomain        = "domain_not_allowed" // OIDC_ALLOWED_DOMAINS refuses the email's domain
 	reasonUnmapped      = "unmapped_group"     // no group maps to a role and there is no default role
+	reasonOverage       = "groups_overage"     // the provider left the groups out (Entra ID past 200 groups): the role cannot be known
 	reasonDisabled      = "disabled"           // the dashboard account is disabled
 	reasonEmailTaken    = "email_taken"        // a password account has the email, which the provider did not confirm
 	reasonLinkedElse    = "linked_elsewhere"   // the account is linked to another identity
@@ -82,6 +83,7 @@ var ssoMessages = map[string]string{
 	reasonUnverified:         "Your identity provider says your email address is not verified. Verify it there, then try again.",
 	reasonDomain:             "Your email domain is not allowed to sign in to this dashboard.",
 	reasonUnmapped:           "You signed in, but none of your groups gives access to this dashboard. Ask your administrator to add you to a group that does.",
+	reasonOverage:            "Your identity provider left your groups out of the sign-in (you are in too many of them), so your role cannot be known. Ask your administrator to send app roles or only the assigned groups to this dashboard.",
 	reasonDisabled:           "Your dashboard account is disabled. Ask an administrator to enable it.",
 	reasonEmailTaken:         "A dashboard account with your email already exists, and your identity provider does not confirm the address, so it cannot be linked. Ask an administrator.",
 	reasonLinkedElse:         "Your dashboard account is linked to another identity at the provider. Ask an administrator.",
@@ -228,6 +230,11 @@ func (s *Server) finishOIDC(c echo.Context, id *oidc.Identity, next string) erro
 	}
 	role, matched := u.Role, []string(nil)
 	if how == "new" || !u.RolePinned {
+		// Groups left out of the token (Entra ID's overage) are not "no
+		// groups": the default role would quietly demote an admin.
+		if id.GroupsOverage && len(id.Groups) == 0 {
+			return deny(http.StatusForbidden, reasonOverage)
+		}
 		r, m, ok := s.sso.RoleMap.Resolve(id.Groups, s.sso.DefaultRole)
 		if !ok {
 			return deny(http.StatusForbidden, reasonUnmapped)

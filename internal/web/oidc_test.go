@@ -883,3 +883,30 @@ func TestOIDC_staleRoleFormKeepsOtherAdminsChange(t *testing.T) {
 		t.Fatalf("after the operator's try: %s pinned=%v", u.Role, u.RolePinned)
 	}
 }
+
+// TestOIDC_groupsOverageRefused: Entra ID leaves the groups out of the ID
+// token past 200 of them (_claim_names points elsewhere). That is not "no
+// groups": with OIDC_DEFAULT_ROLE set, an admin would be quietly demoted
+// to it. The sign-in is refused with a clear reason and the role is left
+// alone; a pinned role still lets the user in.
+func TestOIDC_groupsOverageRefused(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{defaultRole: fleet.RoleViewer})
+	w.idp.AddUser(oidctest.User{Subject: "sub-ada", Username: "ada", Password: "ada-pw", Email: "ada@corp.example", EmailVerified: true, Groups: []string{"it-admins"}})
+	w.mustSignIn(t, w.app.NewClient(), "ada", "ada-pw")
+	uid := w.app.UserID(t, "ada@corp.example")
+	overage := map[string]any{
+		"_claim_names":   map[string]any{"groups": "src1"},
+		"_claim_sources": map[string]any{"src1": map[string]any{"endpoint": "https://graph.microsoft.com/v1.0/users/sub-ada/getMemberObjects"}},
+	}
+	w.idp.AddUser(oidctest.User{Subject: "sub-ada", Username: "ada", Password: "ada-pw", Email: "ada@corp.example", EmailVerified: true, Claims: overage})
+	resp, doc := w.signIn(t, w.app.NewClient(), "ada", "ada-pw", "")
+	w.wantRefused(t, resp, doc, http.StatusForbidden, "groups_overage")
+	if u, _ := w.app.Store.UserByID(context.Background(), uid); u.Role != fleet.RoleAdmin {
+		t.Fatalf("role after an overage sign-in: %s, want admin kept", u.Role)
+	}
+	if err := w.app.Store.SetUserRoleAndPin(context.Background(), uid, fleet.RoleOperator, true); err != nil {
+		t.Fatal(err)
+	}
+	w.mustSignIn(t, w.app.NewClient(), "ada", "ada-pw")
+}
