@@ -490,6 +490,9 @@ func TestOIDC_loginPage(t *testing.T) {
 			t.Errorf("%s without single sign-on: %d", p, resp.StatusCode)
 		}
 	}
+	if resp, _ := c.Get(t, "/login"); strings.Join(cspDirectives(resp.Header.Get("Content-Security-Policy"))["form-action"], " ") != "'self'" {
+		t.Errorf("form-action without single sign-on: %q", resp.Header.Get("Content-Security-Policy"))
+	}
 	// The CSP lets POST /logout go on to the provider.
 	resp, _ := w.app.NewClient().Get(t, "/login")
 	if fa := cspDirectives(resp.Header.Get("Content-Security-Policy"))["form-action"]; strings.Join(fa, " ") != "'self' "+w.idp.Issuer {
@@ -909,4 +912,29 @@ func TestOIDC_groupsOverageRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.mustSignIn(t, w.app.NewClient(), "ada", "ada-pw")
+}
+
+// TestOIDC_nextStaysOnSite: the next kept through the provider obeys the
+// password sign-in's rule (safeNext): anything not a plain local path
+// lands on /machines, both as asked for at /login/oidc and as stored (a
+// row changed in the database is checked again at the callback).
+func TestOIDC_nextStaysOnSite(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	for _, next := range []string{"//evil.example", "/\\evil.example", "https://evil.example/", "/%2F%2Fevil.example", "/./%2fevil", "/login/oidc?next=//evil.example", "/logout", "javascript:alert(1)"} {
+		c := w.app.NewClient()
+		resp, _ := w.signIn(t, c, "olga", "olga-pw", next)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/machines" {
+			t.Errorf("next %q: %d → %q, want /machines", next, resp.StatusCode, loc)
+		}
+	}
+	c := w.app.NewClient()
+	authURL := w.start(t, c, "/reports/usage")
+	if _, err := w.app.Store.Pool().Exec(context.Background(), `UPDATE oidc_logins SET next = '//evil.example'`); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := c.Get(t, w.atProvider(t, authURL, "olga", "olga-pw"))
+	if loc := resp.Header.Get("Location"); loc != "/machines" {
+		t.Errorf("stored next changed to another site: → %q", loc)
+	}
 }
