@@ -38,10 +38,15 @@ CREATE TABLE oidc_logins (
     nonce        text        NOT NULL CHECK (nonce <> ''),
     verifier     text        NOT NULL CHECK (verifier <> ''),
     next         text        NOT NULL DEFAULT '',
+    -- The address that started it: an address may have only so many open
+    -- at once (db.MaxOpenOIDCLoginsPerAddr), so an unauthenticated flood of
+    -- GET /login/oidc cannot grow the table without bound.
+    remote_addr  text        NOT NULL DEFAULT '',
     created_at   timestamptz NOT NULL,
     expires_at   timestamptz NOT NULL
 );
 
 CREATE INDEX oidc_logins_expires_at ON oidc_logins (expires_at);
+CREATE INDEX oidc_logins_remote_addr ON oidc_logins (remote_addr, expires_at);
 
 -- No Down section: migrations are forward-only.

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -219,5 +220,43 @@ func TestSetUserRoleFromProvider_pinWins(t *testing.T) {
 	}
 	if err := s.SetUserRoleFromProvider(ctx, u.ID, "helpdesk", "root"); !errors.Is(err, db.ErrInvalidRole) {
 		t.Errorf("bad role: %v", err)
+	}
+}
+
+// TestOIDCLogins_boundedPerAddress: one address may hold at most
+// MaxOpenOIDCLoginsPerAddr open sign-ins, so a flood of unauthenticated
+// starts cannot grow the table without bound; other addresses, finished
+// and expired sign-ins do not count.
+func TestOIDCLogins_boundedPerAddress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	t0 := time.Now().Truncate(time.Second)
+	login := func(addr string, at time.Time) db.OIDCLogin {
+		return db.OIDCLogin{Nonce: "n", Verifier: "v", RemoteAddr: addr, CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute)}
+	}
+	for i := 0; i < db.MaxOpenOIDCLoginsPerAddr; i++ {
+		if err := s.CreateOIDCLogin(ctx, fmt.Sprintf("s-%d", i), "b", login("198.51.100.7", t0)); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
+	if err := s.CreateOIDCLogin(ctx, "one-more", "b", login("198.51.100.7", t0)); !errors.Is(err, db.ErrTooManyOIDCLogins) {
+		t.Fatalf("past the bound: %v, want ErrTooManyOIDCLogins", err)
+	}
+	if err := s.CreateOIDCLogin(ctx, "other-addr", "b", login("198.51.100.8", t0)); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	if _, err := s.ClaimOIDCLogin(ctx, "s-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOIDCLogin(ctx, "after-claim", "b", login("198.51.100.7", t0)); err != nil {
+		t.Fatalf("after one finished: %v", err)
+	}
+	later := t0.Add(11 * time.Minute)
+	if err := s.CreateOIDCLogin(ctx, "after-expiry", "b", login("198.51.100.7", later)); err != nil {
+		t.Fatalf("after they expired: %v", err)
+	}
+	if got, err := s.ClaimOIDCLogin(ctx, "after-expiry"); err != nil || got.RemoteAddr != "198.51.100.7" {
+		t.Errorf("claimed %+v %v", got, err)
 	}
 }

@@ -59,6 +59,7 @@ const (
 	reasonEmailTaken    = "email_taken"        // a password account has the email, which the provider did not confirm
 	reasonLinkedElse    = "linked_elsewhere"   // the account is linked to another identity
 	reasonLocalDisabled = "local_login_disabled"
+	reasonTooManyStarts = "too_many_starts" // the address has db.MaxOpenOIDCLoginsPerAddr sign-ins open
 )
 
 // ssoFailure is one refused single sign-on: what the audit log records and
@@ -83,6 +84,7 @@ var ssoMessages = map[string]string{
 	reasonUnverified:         "Your identity provider says your email address is not verified. Verify it there, then try again.",
 	reasonDomain:             "Your email domain is not allowed to sign in to this dashboard.",
 	reasonUnmapped:           "You signed in, but none of your groups gives access to this dashboard. Ask your administrator to add you to a group that does.",
+	reasonTooManyStarts:      "Too many sign-ins were started from your network and not finished. Wait 10 minutes and try again.",
 	reasonOverage:            "Your identity provider left your groups out of the sign-in (you are in too many of them), so your role cannot be known. Ask your administrator to send app roles or only the assigned groups to this dashboard.",
 	reasonDisabled:           "Your dashboard account is disabled. Ask an administrator to enable it.",
 	reasonEmailTaken:         "A dashboard account with your email already exists, and your identity provider does not confirm the address, so it cannot be linked. Ask an administrator.",
@@ -126,8 +128,15 @@ func (s *Server) startOIDC(c echo.Context) error {
 		}
 	}
 	now := s.now()
-	l := db.OIDCLogin{Nonce: st.Nonce, Verifier: st.Verifier, Next: next, CreatedAt: now, ExpiresAt: now.Add(oidcLoginTTL)}
-	if err := s.store.CreateOIDCLogin(ctx, st.State, bind, l); err != nil {
+	l := db.OIDCLogin{Nonce: st.Nonce, Verifier: st.Verifier, Next: next, RemoteAddr: clientIP(c), CreatedAt: now, ExpiresAt: now.Add(oidcLoginTTL)}
+	err = s.store.CreateOIDCLogin(ctx, st.State, bind, l)
+	if errors.Is(err, db.ErrTooManyOIDCLogins) {
+		// A flood from one address: refused without a row of its own
+		// (neither here nor in the audit log), until its sign-ins expire.
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(oidcLoginTTL.Seconds())))
+		return s.renderSSOError(c, ssoFailure{status: http.StatusTooManyRequests, reason: reasonTooManyStarts}, next)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
 	return c.Redirect(http.StatusSeeOther, authURL)

@@ -938,3 +938,30 @@ func TestOIDC_nextStaysOnSite(t *testing.T) {
 		t.Errorf("stored next changed to another site: → %q", loc)
 	}
 }
+
+// TestOIDC_startFloodBounded: GET /login/oidc needs no sign-in and writes a
+// row; past db.MaxOpenOIDCLoginsPerAddr open ones from one address it
+// answers 429 with a clear page and writes nothing (no row, no audit row).
+func TestOIDC_startFloodBounded(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	c := w.app.NewClient()
+	for i := 0; i < db.MaxOpenOIDCLoginsPerAddr; i++ {
+		w.start(t, c, "")
+	}
+	audits := len(w.app.AuditRows(t))
+	resp, doc := c.Get(t, "/login/oidc")
+	if resp.StatusCode != http.StatusTooManyRequests || doc.Find(`[data-testid="login-error"]`).AttrOr("data-reason", "") != "too_many_starts" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("start past the bound: %d %q", resp.StatusCode, doc.Find(`[data-testid="login-error"]`).Text())
+	}
+	var n int
+	if err := w.app.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM oidc_logins`).Scan(&n); err != nil || n != db.MaxOpenOIDCLoginsPerAddr {
+		t.Errorf("rows %d %v, want %d", n, err, db.MaxOpenOIDCLoginsPerAddr)
+	}
+	if len(w.app.AuditRows(t)) != audits {
+		t.Error("the refused start wrote to the audit log")
+	}
+	// They expire after 10 minutes: the address may start again.
+	w.app.Clock.Advance(11 * time.Minute)
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+}
