@@ -2,8 +2,8 @@ package db
 
 import (
 	"context"
-	"errors"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,7 +26,7 @@ type OIDCLogin struct {
 	// MaxOpenOIDCLoginsPerAddr; "" is not counted).
 	RemoteAddr string
 	CreatedAt  time.Time
-	ExpiresAt time.Time
+	ExpiresAt  time.Time
 	// browserHash is the hash of the binding value of the browser that
 	// started the sign-in (see BoundTo).
 	browserHash []byte
