@@ -238,7 +238,12 @@ func (s *Server) finishOIDC(c echo.Context, id *oidc.Identity, next string) erro
 		return deny(http.StatusForbidden, reasonDisabled)
 	}
 	role, matched := u.Role, []string(nil)
-	if how == "new" || !u.RolePinned {
+	// ADMIN_EMAIL's account keeps its role as if pinned: it is the way in
+	// when single sign-on goes wrong, and once linked (a verified email) a
+	// group change at the provider would otherwise demote the break-glass
+	// admin at their next single sign-on.
+	breakGlass := how != "new" && s.breakGlass != "" && u.Email == s.breakGlass
+	if how == "new" || !(u.RolePinned || breakGlass) {
 		// Groups left out of the token (Entra ID's overage) are not "no
 		// groups": the default role would quietly demote an admin.
 		if id.GroupsOverage && len(id.Groups) == 0 {

@@ -965,3 +965,28 @@ func TestOIDC_startFloodBounded(t *testing.T) {
 	w.app.Clock.Advance(11 * time.Minute)
 	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
 }
+
+// TestOIDC_breakGlassKeepsRole: the ADMIN_EMAIL account may be linked to
+// the provider (a verified email), but its role is never taken from the
+// groups: a single sign-on as a mere viewer must not demote the one
+// account that gets in with a password when single sign-on goes wrong.
+func TestOIDC_breakGlassKeepsRole(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{localLoginOff: true, breakGlass: "root@corp.example"})
+	rootPW := w.app.CreateUser(t, "root@corp.example", fleet.RoleAdmin)
+	w.idp.AddUser(oidctest.User{Subject: "sub-root", Username: "root", Password: "root-pw", Email: "root@corp.example", EmailVerified: true, Groups: []string{"staff"}})
+	w.mustSignIn(t, w.app.NewClient(), "root", "root-pw")
+	u, err := w.app.Store.UserByEmail(context.Background(), "root@corp.example")
+	if err != nil || !u.HasOIDC() || u.Role != fleet.RoleAdmin {
+		t.Fatalf("break-glass account after a single sign-on as staff: role %s linked %v, %v", u.Role, u.HasOIDC(), err)
+	}
+	for _, ev := range w.app.AuditRows(t) {
+		if ev.Action == fleet.ActUserUpdate && auditParams(ev)["role"] != nil {
+			t.Errorf("a role change was attempted: %s", ev.Params)
+		}
+	}
+	c := w.app.Login(t, "root@corp.example", rootPW)
+	if resp, _ := c.Get(t, "/users"); resp.StatusCode != http.StatusOK {
+		t.Errorf("break-glass admin on /users: %d", resp.StatusCode)
+	}
+}
