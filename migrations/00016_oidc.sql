@@ -20,7 +20,9 @@ CREATE UNIQUE INDEX users_oidc_identity_key ON users (oidc_issuer, oidc_subject)
 
 -- How a session was started, and the ID token the provider gave (kept only
 -- while the session is open, for RP-initiated logout's id_token_hint; it is
--- cleared when the session is revoked and never leaves the server).
+-- cleared when the session is revoked and never leaves the server). The
+-- column holds it sealed (AES-GCM, key derived from SESSION_KEY in the web
+-- layer), never in plain text.
 ALTER TABLE web_sessions
     ADD COLUMN method   text NOT NULL DEFAULT 'password' CHECK (method IN ('password', 'oidc')),
     ADD COLUMN id_token text NULL;
@@ -36,10 +38,15 @@ CREATE TABLE oidc_logins (
     nonce        text        NOT NULL CHECK (nonce <> ''),
     verifier     text        NOT NULL CHECK (verifier <> ''),
     next         text        NOT NULL DEFAULT '',
+    -- The address that started it: an address may have only so many open
+    -- at once (db.MaxOpenOIDCLoginsPerAddr), so an unauthenticated flood of
+    -- GET /login/oidc cannot grow the table without bound.
+    remote_addr  text        NOT NULL DEFAULT '',
     created_at   timestamptz NOT NULL,
     expires_at   timestamptz NOT NULL
 );
 
 CREATE INDEX oidc_logins_expires_at ON oidc_logins (expires_at);
+CREATE INDEX oidc_logins_remote_addr ON oidc_logins (remote_addr, expires_at);
 
 -- No Down section: migrations are forward-only.

@@ -56,8 +56,14 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 	email := fs.String("email", "", "the user's email")
 	role := fs.String("role", "", "viewer, helpdesk, operator or admin")
 	password := fs.String("password", "", "the password (read from stdin when absent)")
+	pin := fs.Bool("pin", true, "set-role of a single sign-on user: keep the role at every sign-in whatever the provider's groups say (-pin=false lets them decide again)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	pinGiven := false
+	fs.Visit(func(f *flag.Flag) { pinGiven = pinGiven || f.Name == "pin" })
+	if pinGiven && sub != "set-role" {
+		return usageError{"-pin: only for set-role"}
 	}
 	*email = db.NormalizeEmail(*email)
 	needEmail := func() error {
@@ -122,11 +128,27 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		if sub == "set-role" {
-			err = e.store.SetUserRole(ctx, u.ID, *role)
-			if err == nil {
+			// A single sign-on user's role is taken from the provider's
+			// groups at every sign-in; an admin who sets it here means it
+			// to stay, so it is pinned unless -pin=false says otherwise.
+			// A password-only user's pin is left as it is (it matters only
+			// once the account is linked to the provider).
+			pinned := u.RolePinned
+			if u.HasOIDC() || pinGiven {
+				pinned = *pin
+			}
+			if err := e.store.SetUserRoleAndPin(ctx, u.ID, *role, pinned); err != nil {
+				return err
+			}
+			switch {
+			case u.HasOIDC() && pinned:
+				fmt.Fprintf(stdout, "%s is now %s, pinned: single sign-on keeps this role whatever the provider's groups say (-pin=false to let them decide)\n", u.Email, *role)
+			case u.HasOIDC():
+				fmt.Fprintf(stdout, "%s is now %s, not pinned: the next single sign-on sets the role from the provider's groups again\n", u.Email, *role)
+			default:
 				fmt.Fprintf(stdout, "%s is now %s\n", u.Email, *role)
 			}
-			return err
+			return nil
 		}
 		err = e.store.SetUserDisabled(ctx, u.ID, true)
 		if err == nil {
@@ -148,11 +170,41 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 			if u.Disabled {
 				state = "disabled"
 			}
-			fmt.Fprintf(stdout, "%-6d %-40s %-9s %s\n", u.ID, u.Email, u.Role, state)
+			fmt.Fprintf(stdout, "%-6d %-40s %-9s %-8s %s\n", u.ID, u.Email, u.Role, state, signInMethods(u))
 		}
 		return nil
 	}
 	return usageError{fmt.Sprintf("user: unknown subcommand %q", sub)}
+}
+
+// signInMethods says how u can sign in, for user list: "password",
+// "oidc" or "password+oidc" (a single sign-on account has no password),
+// then ",pinned" when an admin pinned the role against the provider's
+// groups, and the last sign-in's method and time.
+func signInMethods(u db.User) string {
+	var m []string
+	if u.HasPassword() {
+		m = append(m, "password")
+	}
+	if u.HasOIDC() {
+		m = append(m, "oidc")
+	}
+	out := strings.Join(m, "+")
+	if out == "" {
+		out = "none"
+	}
+	if u.HasOIDC() && u.RolePinned {
+		out += ",pinned"
+	}
+	if u.LastLoginAt != nil {
+		out += " last " + u.LastLoginAt.UTC().Format(time.RFC3339)
+		if u.LastLoginMethod != "" {
+			out += " " + u.LastLoginMethod
+		}
+	} else {
+		out += " never"
+	}
+	return out
 }
 
 func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

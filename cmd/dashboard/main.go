@@ -39,9 +39,9 @@ commands:
   serve                         run the web server (default; migrates first)
   migrate                       apply database migrations, then exit
   user create -email E -role R [-password P]   add a user (password from stdin without -password)
-  user set-role -email E -role R
+  user set-role -email E -role R [-pin=false]   a single sign-on user's role is pinned unless -pin=false
   user disable -email E
-  user list
+  user list                     id, email, role, state, sign-in method (password, oidc; pinned), last sign-in
   sim -addr HOST:PORT [-machines N] [-seed S]  run the Vagon API simulator alone
   sync                          one sessions-sync pass, then exit
   audit verify [-checkpoints F] check the audit log's hash chain (and against a checkpoint file)

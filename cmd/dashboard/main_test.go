@@ -172,6 +172,75 @@ func TestRun_migrate(t *testing.T) {
 	}
 }
 
+// TestRun_userSetRoleSSO: set-role of a single sign-on user pins the role
+// (else the next sign-in would silently take it back from the provider's
+// groups), -pin=false leaves it to the groups and says so, and user list
+// shows how each user signs in.
+func TestRun_userSetRoleSSO(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": dbtest.URL(t)}
+	if _, _, err := runCmd(t, env, "", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.Open(context.Background(), env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	sso, err := s.CreateOIDCUser(ctx, "olga@corp.example", "viewer", "https://idp.example", "sub-olga")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(t, env, "", "user", "create", "-email", "pat@corp.example", "-role", "viewer", "-password", "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := runCmd(t, env, "", "user", "set-role", "-email", "olga@corp.example", "-role", "admin")
+	if err != nil || !strings.Contains(out, "is now admin, pinned") {
+		t.Fatalf("set-role of an SSO user: %v %q", err, out)
+	}
+	if u, _ := s.UserByID(ctx, sso.ID); u.Role != "admin" || !u.RolePinned {
+		t.Fatalf("after set-role: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	list, _, err := runCmd(t, env, "", "user", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string][]string{}
+	for _, l := range strings.Split(list, "\n") {
+		if f := strings.Fields(l); len(f) >= 6 {
+			fields[f[1]] = f
+		}
+	}
+	if f := fields["olga@corp.example"]; f == nil || f[2] != "admin" || f[4] != "oidc,pinned" || f[5] != "never" {
+		t.Errorf("olga listed as %q", f)
+	}
+	if f := fields["pat@corp.example"]; f == nil || f[4] != "password" {
+		t.Errorf("pat listed as %q", f)
+	}
+
+	out, _, err = runCmd(t, env, "", "user", "set-role", "-email", "olga@corp.example", "-role", "operator", "-pin=false")
+	if err != nil || !strings.Contains(out, "not pinned: the next single sign-on sets the role from the provider's groups") {
+		t.Fatalf("set-role -pin=false: %v %q", err, out)
+	}
+	if u, _ := s.UserByID(ctx, sso.ID); u.Role != "operator" || u.RolePinned {
+		t.Fatalf("after -pin=false: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	// A password-only user: no pin talk, nothing pinned.
+	out, _, err = runCmd(t, env, "", "user", "set-role", "-email", "pat@corp.example", "-role", "helpdesk")
+	if err != nil || strings.Contains(out, "pin") {
+		t.Fatalf("set-role of a password user: %v %q", err, out)
+	}
+	if u, _ := s.UserByEmail(ctx, "pat@corp.example"); u.Role != "helpdesk" || u.RolePinned {
+		t.Fatalf("pat: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	var ue usageError
+	if _, _, err := runCmd(t, env, "", "user", "disable", "-email", "pat@corp.example", "-pin"); !errors.As(err, &ue) {
+		t.Errorf("-pin with disable: %v", err)
+	}
+}
+
 func TestRun_user(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"DATABASE_URL": dbtest.URL(t)}
@@ -185,7 +254,7 @@ func TestRun_user(t *testing.T) {
 	}
 	userLine := func(out, email string) string {
 		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) == 4 && f[1] == email {
+			if f := strings.Fields(l); len(f) >= 5 && f[1] == email {
 				return f[2] + " " + f[3]
 			}
 		}

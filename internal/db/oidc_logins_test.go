@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -166,5 +167,96 @@ func TestWebSessions_oidcMethodAndIDToken(t *testing.T) {
 	}
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM web_sessions WHERE id_token IS NOT NULL`).Scan(&left); err != nil || left != 0 {
 		t.Errorf("id tokens left after admin revoke: %d (%v)", left, err)
+	}
+}
+
+// TestSetUserRoleFromProvider_pinWins: the role single sign-on takes from
+// the groups is written only while the user is as the sign-in read it: an
+// admin's pin or role change made in between is kept.
+func TestSetUserRoleFromProvider_pinWins(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	u, err := s.CreateOIDCUser(ctx, "olga@corp.example", "viewer", "https://idp.example", "sub-olga")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := func() (string, bool) {
+		got, err := s.UserByID(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Role, got.RolePinned
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "viewer", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := role(); r != "operator" {
+		t.Fatalf("role %s", r)
+	}
+	// An admin pins admin after the sign-in read operator.
+	if err := s.SetUserRoleAndPin(ctx, u.ID, "admin", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "operator", "viewer"); !errors.Is(err, db.ErrUserChanged) {
+		t.Fatalf("over a pin: %v, want ErrUserChanged", err)
+	}
+	// Pinned with the same role the sign-in read: still the pin wins.
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "admin", "viewer"); !errors.Is(err, db.ErrUserChanged) {
+		t.Fatalf("pinned, same role: %v, want ErrUserChanged", err)
+	}
+	if r, p := role(); r != "admin" || !p {
+		t.Fatalf("after: %s pinned=%v", r, p)
+	}
+	// Unpinned but changed meanwhile: also kept.
+	if err := s.SetUserRoleAndPin(ctx, u.ID, "helpdesk", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "admin", "viewer"); !errors.Is(err, db.ErrUserChanged) {
+		t.Fatalf("changed meanwhile: %v", err)
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID+1000, "viewer", "admin"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if err := s.SetUserRoleFromProvider(ctx, u.ID, "helpdesk", "root"); !errors.Is(err, db.ErrInvalidRole) {
+		t.Errorf("bad role: %v", err)
+	}
+}
+
+// TestOIDCLogins_boundedPerAddress: one address may hold at most
+// MaxOpenOIDCLoginsPerAddr open sign-ins, so a flood of unauthenticated
+// starts cannot grow the table without bound; other addresses, finished
+// and expired sign-ins do not count.
+func TestOIDCLogins_boundedPerAddress(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.Store(t)
+	t0 := time.Now().Truncate(time.Second)
+	login := func(addr string, at time.Time) db.OIDCLogin {
+		return db.OIDCLogin{Nonce: "n", Verifier: "v", RemoteAddr: addr, CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute)}
+	}
+	for i := 0; i < db.MaxOpenOIDCLoginsPerAddr; i++ {
+		if err := s.CreateOIDCLogin(ctx, fmt.Sprintf("s-%d", i), "b", login("198.51.100.7", t0)); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
+	if err := s.CreateOIDCLogin(ctx, "one-more", "b", login("198.51.100.7", t0)); !errors.Is(err, db.ErrTooManyOIDCLogins) {
+		t.Fatalf("past the bound: %v, want ErrTooManyOIDCLogins", err)
+	}
+	if err := s.CreateOIDCLogin(ctx, "other-addr", "b", login("198.51.100.8", t0)); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	if _, err := s.ClaimOIDCLogin(ctx, "s-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOIDCLogin(ctx, "after-claim", "b", login("198.51.100.7", t0)); err != nil {
+		t.Fatalf("after one finished: %v", err)
+	}
+	later := t0.Add(11 * time.Minute)
+	if err := s.CreateOIDCLogin(ctx, "after-expiry", "b", login("198.51.100.7", later)); err != nil {
+		t.Fatalf("after they expired: %v", err)
+	}
+	if got, err := s.ClaimOIDCLogin(ctx, "after-expiry"); err != nil || got.RemoteAddr != "198.51.100.7" {
+		t.Errorf("claimed %+v %v", got, err)
 	}
 }

@@ -27,6 +27,10 @@ var ErrEmailTaken = errors.New("email already in use")
 // is linked to another user, or the user to another identity.
 var ErrIdentityTaken = errors.New("identity already linked")
 
+// ErrUserChanged is returned when a conditional change finds the user no
+// longer as the caller read it (another admin pinned or changed the role).
+var ErrUserChanged = errors.New("the user changed meanwhile")
+
 // ErrInvalidRole is returned when a role is not one of viewer, helpdesk,
 // operator or admin.
 var ErrInvalidRole = errors.New("invalid role")

@@ -174,6 +174,28 @@ func (s *Store) SetUserRoleAndPin(ctx context.Context, id int64, role string, pi
 	return nil
 }
 
+// SetUserRoleFromProvider sets the role single sign-on took from the
+// provider's groups, only while the user still has role before and no
+// pinned role: an admin's pin (or role change) between the sign-in's read
+// and this write wins. It returns ErrUserChanged when the row is no longer
+// so, ErrNotFound for an unknown id.
+func (s *Store) SetUserRoleFromProvider(ctx context.Context, id int64, before, role string) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE users SET role = $3, updated_at = now()
+		WHERE id = $1 AND role = $2 AND NOT role_pinned`, id, before, role)
+	if err != nil {
+		return fmt.Errorf("db: set user role from provider: %w", userErr(err))
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	u, err := s.UserByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("db: set user role from provider: %w", err)
+	}
+	return fmt.Errorf("db: set user role from provider: %w (role %s, pinned %v)", ErrUserChanged, u.Role, u.RolePinned)
+}
+
 // SetUserEmail changes a user's email (single sign-on follows a renamed
 // account). It returns ErrEmailTaken when another user has it and
 // ErrNotFound for an unknown id.

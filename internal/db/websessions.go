@@ -36,7 +36,9 @@ type NewWebSession struct {
 	// last_login_method too.
 	Method string
 	// IDToken is the provider's ID token of a single sign-on, kept until
-	// the session ends for the logout's id_token_hint ("" for none).
+	// the session ends for the logout's id_token_hint ("" for none). The
+	// web layer passes it sealed (encrypted with a key the database never
+	// sees); this package stores and returns it as opaque text.
 	IDToken string
 	Now     time.Time
 }

@@ -114,14 +114,27 @@ func (s *Server) login(c echo.Context) error {
 	if !att.Allowed {
 		return s.loginThrottled(c, actor, form, att)
 	}
+	// badCredentials is the one answer to every refused password: with
+	// LOCAL_LOGIN=false it is the same for the break-glass admin's wrong
+	// password as for anyone else's attempt, so the page does not tell
+	// which address is the one account a password can open.
+	badCredentials := func() error {
+		form.Error = "Email or password is incorrect."
+		if s.localLoginOff {
+			form.Error += " Password sign-in is only for the administrator's emergency account here; everyone else signs in with " + s.sso.ProviderName + "."
+		}
+		return render(c, http.StatusUnauthorized, views.LoginPage(s.page(c, "Sign in", ""), form))
+	}
 	if s.localLoginOff && email != s.breakGlass {
 		// LOCAL_LOGIN=false: no password is checked for anyone but the
-		// break-glass admin (counted above, so a flood is throttled).
+		// break-glass admin (counted above, so a flood is throttled). A
+		// check's time is spent all the same, and the answer is the
+		// break-glass admin's wrong-password answer.
+		s.dummyCheckPassword(pw)
 		if err := s.audit.Record(ctx, actor, fleet.ActAuthLoginFailed, "", db.OutcomeDenied, fleet.Params{"email": email, "reason": reasonLocalDisabled, "method": db.LoginPassword}, nil, "password sign-in is turned off (LOCAL_LOGIN=false)"); err != nil {
 			return s.loginUnavailable(c, form, err)
 		}
-		form.Error = "Password sign-in is turned off on this dashboard. Use " + s.sso.ProviderName + "."
-		return render(c, http.StatusForbidden, views.LoginPage(s.page(c, "Sign in", ""), form))
+		return badCredentials()
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	ok := false
@@ -148,8 +161,7 @@ func (s *Server) login(c echo.Context) error {
 		if err := s.audit.Record(ctx, actor, fleet.ActAuthLoginFailed, "", db.OutcomeFailed, fleet.Params{"email": email, "reason": reason, "method": db.LoginPassword}, nil, reason); err != nil {
 			return s.loginUnavailable(c, form, err)
 		}
-		form.Error = "Email or password is incorrect."
-		return render(c, http.StatusUnauthorized, views.LoginPage(s.page(c, "Sign in", ""), form))
+		return badCredentials()
 	}
 	actor.Role = u.Role
 	if err := s.audit.Record(ctx, actor, fleet.ActAuthLogin, "", db.OutcomeSucceeded, fleet.Params{"email": email, "method": db.LoginPassword}, nil, "signed in"); err != nil {
@@ -201,10 +213,18 @@ func (s *Server) loginUnavailable(c echo.Context, form views.LoginForm, err erro
 // /login.
 func (s *Server) logout(c echo.Context) error {
 	ctx := c.Request().Context()
-	idToken, revokeErr := s.store.EndWebSession(ctx, getSession(c).str("sid"), db.RevokedLogout, s.now())
+	sid := getSession(c).str("sid")
+	sealed, revokeErr := s.store.EndWebSession(ctx, sid, db.RevokedLogout, s.now())
 	method := db.LoginPassword
-	if idToken != "" {
+	idToken := ""
+	if sealed != "" {
 		method = db.LoginOIDC
+		// One that does not open (SESSION_KEY changed) only loses the
+		// hint: the provider's logout still runs, asking the user.
+		var err error
+		if idToken, err = s.idTokens.open(sealed, sid); err != nil {
+			s.log.Warn("logout: the kept ID token does not open; going to the provider without id_token_hint", "request_id", requestID(c))
+		}
 	}
 	auditErr := s.audit.Record(ctx, s.actor(c), fleet.ActAuthLogout, "", db.OutcomeSucceeded, fleet.Params{"reason": "user", "method": method}, nil, "signed out")
 	if err := s.endSession(c); err != nil {
@@ -219,7 +239,7 @@ func (s *Server) logout(c echo.Context) error {
 	} else {
 		s.addFlash(c, views.FlashInfo, "You are signed out.")
 	}
-	if idToken != "" && s.sso != nil {
+	if method == db.LoginOIDC && s.sso != nil {
 		if to := s.sso.Client.EndSessionURL(ctx, idToken, s.sso.PostLogoutURL); to != "" {
 			return redirect(c, to)
 		}

@@ -190,6 +190,11 @@ func TestBodyLimits_areRoutes(t *testing.T) {
 			t.Errorf("bodyLimits has %q, which is not a route", k)
 		}
 	}
+	for k := range multilineQuery {
+		if !routes[k] {
+			t.Errorf("multilineQuery has %q, which is not a route", k)
+		}
+	}
 }
 
 // TestEdgeInput_everyRoute walks every route of the table with a NUL, an

@@ -309,12 +309,13 @@ func (s *Server) startSession(c echo.Context, uid int64) error {
 }
 
 // startSessionWith is startSession for a sign-in by method, keeping the
-// provider's ID token (single sign-on) server-side for the logout.
+// provider's ID token (single sign-on) server-side for the logout, sealed
+// (idTokenBox): the column never holds the token itself.
 func (s *Server) startSessionWith(c echo.Context, uid int64, method, idToken string) error {
 	sd := getSession(c)
 	now := s.now()
 	token := randomHex(32)
-	n := db.NewWebSession{UserID: uid, Token: token, RemoteAddr: clientIP(c), UserAgent: truncate(c.Request().UserAgent(), 300), Method: method, IDToken: idToken, Now: now}
+	n := db.NewWebSession{UserID: uid, Token: token, RemoteAddr: clientIP(c), UserAgent: truncate(c.Request().UserAgent(), 300), Method: method, IDToken: s.idTokens.seal(idToken, token), Now: now}
 	if _, err := s.store.StartWebSession(c.Request().Context(), n); err != nil {
 		return fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}

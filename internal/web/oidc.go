@@ -54,10 +54,12 @@ const (
 	reasonUnverified    = "email_unverified"   // email_verified false where it matters
 	reasonDomain        = "domain_not_allowed" // OIDC_ALLOWED_DOMAINS refuses the email's domain
 	reasonUnmapped      = "unmapped_group"     // no group maps to a role and there is no default role
+	reasonOverage       = "groups_overage"     // the provider left the groups out (Entra ID past 200 groups): the role cannot be known
 	reasonDisabled      = "disabled"           // the dashboard account is disabled
 	reasonEmailTaken    = "email_taken"        // a password account has the email, which the provider did not confirm
 	reasonLinkedElse    = "linked_elsewhere"   // the account is linked to another identity
 	reasonLocalDisabled = "local_login_disabled"
+	reasonTooManyStarts = "too_many_starts" // the address has db.MaxOpenOIDCLoginsPerAddr sign-ins open
 )
 
 // ssoFailure is one refused single sign-on: what the audit log records and
@@ -82,6 +84,8 @@ var ssoMessages = map[string]string{
 	reasonUnverified:         "Your identity provider says your email address is not verified. Verify it there, then try again.",
 	reasonDomain:             "Your email domain is not allowed to sign in to this dashboard.",
 	reasonUnmapped:           "You signed in, but none of your groups gives access to this dashboard. Ask your administrator to add you to a group that does.",
+	reasonTooManyStarts:      "Too many sign-ins were started from your network and not finished. Wait 10 minutes and try again.",
+	reasonOverage:            "Your identity provider left your groups out of the sign-in (you are in too many of them), so your role cannot be known. Ask your administrator to send app roles or only the assigned groups to this dashboard.",
 	reasonDisabled:           "Your dashboard account is disabled. Ask an administrator to enable it.",
 	reasonEmailTaken:         "A dashboard account with your email already exists, and your identity provider does not confirm the address, so it cannot be linked. Ask an administrator.",
 	reasonLinkedElse:         "Your dashboard account is linked to another identity at the provider. Ask an administrator.",
@@ -124,8 +128,15 @@ func (s *Server) startOIDC(c echo.Context) error {
 		}
 	}
 	now := s.now()
-	l := db.OIDCLogin{Nonce: st.Nonce, Verifier: st.Verifier, Next: next, CreatedAt: now, ExpiresAt: now.Add(oidcLoginTTL)}
-	if err := s.store.CreateOIDCLogin(ctx, st.State, bind, l); err != nil {
+	l := db.OIDCLogin{Nonce: st.Nonce, Verifier: st.Verifier, Next: next, RemoteAddr: clientIP(c), CreatedAt: now, ExpiresAt: now.Add(oidcLoginTTL)}
+	err = s.store.CreateOIDCLogin(ctx, st.State, bind, l)
+	if errors.Is(err, db.ErrTooManyOIDCLogins) {
+		// A flood from one address: refused without a row of its own
+		// (neither here nor in the audit log), until its sign-ins expire.
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(oidcLoginTTL.Seconds())))
+		return s.renderSSOError(c, ssoFailure{status: http.StatusTooManyRequests, reason: reasonTooManyStarts}, next)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", errDBUnavailable, err)
 	}
 	return c.Redirect(http.StatusSeeOther, authURL)
@@ -227,7 +238,17 @@ func (s *Server) finishOIDC(c echo.Context, id *oidc.Identity, next string) erro
 		return deny(http.StatusForbidden, reasonDisabled)
 	}
 	role, matched := u.Role, []string(nil)
-	if how == "new" || !u.RolePinned {
+	// ADMIN_EMAIL's account keeps its role as if pinned: it is the way in
+	// when single sign-on goes wrong, and once linked (a verified email) a
+	// group change at the provider would otherwise demote the break-glass
+	// admin at their next single sign-on.
+	breakGlass := how != "new" && s.breakGlass != "" && u.Email == s.breakGlass
+	if how == "new" || !(u.RolePinned || breakGlass) {
+		// Groups left out of the token (Entra ID's overage) are not "no
+		// groups": the default role would quietly demote an admin.
+		if id.GroupsOverage && len(id.Groups) == 0 {
+			return deny(http.StatusForbidden, reasonOverage)
+		}
 		r, m, ok := s.sso.RoleMap.Resolve(id.Groups, s.sso.DefaultRole)
 		if !ok {
 			return deny(http.StatusForbidden, reasonUnmapped)
@@ -265,11 +286,21 @@ func (s *Server) finishOIDC(c echo.Context, id *oidc.Identity, next string) erro
 		}
 	}
 	if err == nil && how != "new" && role != u.Role {
+		// Only while the user is as read above: an admin who pinned or
+		// changed the role in the meantime wins, and the sign-in goes on
+		// with the role now in force.
 		p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": role, "before": map[string]any{"role": u.Role}, "matched_groups": matched}
 		err = s.audit.Do(ctx, actor, fleet.ActUserUpdate, "", p, func(ctx context.Context, _ fleet.Params) error {
-			return s.store.SetUserRole(ctx, u.ID, role)
+			return s.store.SetUserRoleFromProvider(ctx, u.ID, u.Role, role)
 		})
-		u.Role = role
+		switch {
+		case err == nil:
+			u.Role = role
+		case errors.Is(err, db.ErrUserChanged):
+			if u, err = s.store.UserByID(ctx, u.ID); err == nil && u.Disabled {
+				return deny(http.StatusForbidden, reasonDisabled)
+			}
+		}
 	}
 	if err != nil {
 		if errors.Is(err, fleet.ErrAuditUnavailable) {

@@ -9,6 +9,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -133,6 +134,9 @@ func (w ssoWorld) wantRefused(t *testing.T, resp *http.Response, doc *goquery.Do
 		t.Error("the refusal page offers no way to start again")
 	}
 	rows := w.app.AuditRows(t)
+	if len(rows) == 0 {
+		t.Fatal("no audit row for the refusal")
+	}
 	last := rows[len(rows)-1]
 	var p map[string]any
 	_ = json.Unmarshal(last.Params, &p)
@@ -486,6 +490,9 @@ func TestOIDC_loginPage(t *testing.T) {
 			t.Errorf("%s without single sign-on: %d", p, resp.StatusCode)
 		}
 	}
+	if resp, _ := c.Get(t, "/login"); strings.Join(cspDirectives(resp.Header.Get("Content-Security-Policy"))["form-action"], " ") != "'self'" {
+		t.Errorf("form-action without single sign-on: %q", resp.Header.Get("Content-Security-Policy"))
+	}
 	// The CSP lets POST /logout go on to the provider.
 	resp, _ := w.app.NewClient().Get(t, "/login")
 	if fa := cspDirectives(resp.Header.Get("Content-Security-Policy"))["form-action"]; strings.Join(fa, " ") != "'self' "+w.idp.Issuer {
@@ -506,20 +513,51 @@ func TestOIDC_localLoginOff(t *testing.T) {
 	if _, doc := c.Get(t, "/login?local=1"); doc.Find(`[data-testid="login-form"]`).Length() != 1 || doc.Find(`[data-testid="login-break-glass"]`).Length() != 1 {
 		t.Fatal("/login?local=1 shows no password form")
 	}
-	before := w.app.Server.passwordChecks.Load()
-	resp, doc := c.PostForm(t, "/login", url.Values{"email": {"ann@corp.example"}, "password": {otherPW}})
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(doc.Find(`[data-testid="login-error"]`).Text(), "Test IdP") {
-		t.Fatalf("password sign-in of a non-admin: %d %q", resp.StatusCode, doc.Find(`[data-testid="login-error"]`).Text())
+	// The right password of another account, an unknown email and a wrong
+	// password of the break-glass admin get one and the same answer (and
+	// cost one check each), so the refusal tells neither whether an email
+	// exists nor which one is the break-glass account.
+	type answer struct {
+		status int
+		text   string
 	}
-	if w.app.Server.passwordChecks.Load() != before {
-		t.Error("a password was checked although password sign-in is off")
+	var answers []answer
+	for _, try := range []url.Values{
+		{"email": {"ann@corp.example"}, "password": {otherPW}},
+		{"email": {"nobody@corp.example"}, "password": {"some password here"}},
+		{"email": {"root@corp.example"}, "password": {"not the password"}},
+	} {
+		before := w.app.Server.passwordChecks.Load()
+		resp, doc := w.app.NewClient().PostForm(t, "/login", try)
+		answers = append(answers, answer{resp.StatusCode, strings.TrimSpace(doc.Find(`[data-testid="login-error"]`).Text())})
+		if n := w.app.Server.passwordChecks.Load() - before; n != 1 {
+			t.Errorf("%s: %d password checks, want 1 (the same work for every email)", try.Get("email"), n)
+		}
+		if try.Get("email") == "ann@corp.example" {
+			rows := w.app.AuditRows(t)
+			if last := rows[len(rows)-1]; last.Action != fleet.ActAuthLoginFailed || auditParams(last)["reason"] != "local_login_disabled" {
+				t.Errorf("last row %s %v", last.Action, auditParams(last))
+			}
+		}
 	}
-	rows := w.app.AuditRows(t)
-	if last := rows[len(rows)-1]; last.Action != fleet.ActAuthLoginFailed || auditParams(last)["reason"] != "local_login_disabled" {
-		t.Errorf("last row %s %v", last.Action, auditParams(last))
+	if answers[0].status != http.StatusUnauthorized || !strings.Contains(answers[0].text, "Test IdP") || answers[1] != answers[0] || answers[2] != answers[0] {
+		t.Errorf("answers differ or are not 401 naming the provider: %+v", answers)
 	}
 	w.app.Login(t, "root@corp.example", rootPW)
 	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+
+	// The break-glass admin's attempts are throttled like any: past the
+	// window's limit even the right password gets 429, unchecked.
+	for i := 0; i < db.EmailAttemptsPerWindow; i++ {
+		w.app.NewClient().PostForm(t, "/login", url.Values{"email": {"root@corp.example"}, "password": {"guess " + strconv.Itoa(i) + " of many"}})
+	}
+	before := w.app.Server.passwordChecks.Load()
+	if resp, _ := w.app.NewClient().PostForm(t, "/login", url.Values{"email": {"root@corp.example"}, "password": {rootPW}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("break-glass admin past the limit: %d, want 429", resp.StatusCode)
+	}
+	if w.app.Server.passwordChecks.Load() != before {
+		t.Error("a throttled attempt was checked")
+	}
 }
 
 func TestOIDC_logoutAtProvider(t *testing.T) {
@@ -617,5 +655,338 @@ func TestOIDC_emailFollowsProvider(t *testing.T) {
 	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
 	if u, _ := w.app.Store.UserByID(context.Background(), uid); u.Email != "olga.ops@corp.example" {
 		t.Fatalf("email %q: took another account's address", u.Email)
+	}
+}
+
+// TestOIDC_idTokenSealedAtRest: the ID token kept for the logout's
+// id_token_hint is never in web_sessions in plain text (nor any part of
+// it); the logout still sends the real token, and a kept value that does
+// not open only costs the hint.
+func TestOIDC_idTokenSealedAtRest(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	c := w.app.NewClient()
+	w.mustSignIn(t, c, "olga", "olga-pw")
+	var kept string
+	if err := w.app.Store.Pool().QueryRow(context.Background(), `SELECT id_token FROM web_sessions WHERE id_token IS NOT NULL`).Scan(&kept); err != nil {
+		t.Fatalf("kept id token: %v", err)
+	}
+	c.CSRFFrom(t, "/audit")
+	resp, _ := c.PostForm(t, "/logout", nil)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	hint := loc.Query().Get("id_token_hint")
+	parts := strings.Split(hint, ".")
+	if len(parts) != 3 {
+		t.Fatalf("id_token_hint %q is not a JWT", hint)
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+		Iss string `json:"iss"`
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(b, &claims) != nil || claims.Sub != "sub-olga" || claims.Iss != w.idp.Issuer {
+		t.Fatalf("the hint is not the provider's ID token of olga: %+v %v", claims, err)
+	}
+	for i, p := range parts {
+		if len(p) >= 16 && strings.Contains(kept, p) {
+			t.Errorf("web_sessions.id_token holds part %d of the ID token in plain text: %q", i, kept)
+		}
+	}
+	if !strings.HasPrefix(kept, sealedIDTokenPrefix) {
+		t.Errorf("kept value %q is not sealed", kept)
+	}
+
+	// A value that does not open (another SESSION_KEY, copied from another
+	// row): the provider's logout still runs, without the hint.
+	c2 := w.app.NewClient()
+	w.mustSignIn(t, c2, "olga", "olga-pw")
+	if _, err := w.app.Store.Pool().Exec(context.Background(), `UPDATE web_sessions SET id_token = $1 WHERE id_token IS NOT NULL`, kept); err != nil {
+		t.Fatal(err)
+	}
+	c2.CSRFFrom(t, "/audit")
+	resp, _ = c2.PostForm(t, "/logout", nil)
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc.String(), w.idp.Issuer) || loc.Query().Has("id_token_hint") || loc.Query().Get("client_id") != ssoClientID {
+		t.Fatalf("logout with a sealed value of another session: %d → %s", resp.StatusCode, loc)
+	}
+	if c2.SignedIn(t) {
+		t.Fatal("still signed in")
+	}
+}
+
+func TestIDTokenBox(t *testing.T) {
+	t.Parallel()
+	key := []byte(strings.Repeat("k", 32))
+	b, err := newIDTokenBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := newIDTokenBox([]byte(strings.Repeat("j", 32)))
+	const tok = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJvbGdhIn0.c2lnbmF0dXJl"
+	sealed := b.seal(tok, "session-a")
+	if strings.Contains(sealed, "eyJzdWIiOiJvbGdhIn0") || sealed == b.seal(tok, "session-a") {
+		t.Fatalf("sealed %q: holds the payload or is not randomized", sealed)
+	}
+	if got, err := b.open(sealed, "session-a"); err != nil || got != tok {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	if b.seal("", "session-a") != "" {
+		t.Error("an empty token sealed to something")
+	}
+	for name, f := range map[string]func() (string, error){
+		"another session": func() (string, error) { return b.open(sealed, "session-b") },
+		"another key":     func() (string, error) { return other.open(sealed, "session-a") },
+		"plain text":      func() (string, error) { return b.open(tok, "session-a") },
+		"truncated":       func() (string, error) { return b.open(sealed[:10], "session-a") },
+		"damaged":         func() (string, error) { return b.open(sealed[:len(sealed)-2]+"AA", "session-a") },
+		"not base64":      func() (string, error) { return b.open(sealedIDTokenPrefix+"!!!", "session-a") },
+	} {
+		if got, err := f(); err == nil || got != "" {
+			t.Errorf("%s: opened to %q", name, got)
+		}
+	}
+}
+
+// TestOIDC_providerErrorWithEntraDescription: Entra ID sends an
+// error_description with "\r\n" in it (Trace ID, Correlation ID) on every
+// error callback. It gets the clear refusal page, not the edge's 400; a
+// control character anywhere else in the callback's query still gets 400,
+// and odd but harmless values (a huge state, extra parameters such as iss
+// and session_state) are refused or ignored by the handler.
+func TestOIDC_providerErrorWithEntraDescription(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	c := w.app.NewClient()
+	st, _ := url.Parse(w.start(t, c, "/reports/usage"))
+	state := st.Query().Get("state")
+	desc := "AADSTS65004: User declined to consent to access the app.\r\nTrace ID: 0000aaaa-11bb\r\nCorrelation ID: aaaa0000-bb11\r\nTimestamp: 2026-01-09 02:02:12Z"
+	resp, doc := c.Get(t, "/auth/oidc/callback?"+url.Values{"state": {state}, "error": {"access_denied"}, "error_description": {desc},
+		"iss": {w.idp.Issuer}, "session_state": {"abc.def"}}.Encode())
+	ev := w.wantRefused(t, resp, doc, http.StatusUnauthorized, "provider_error")
+	if p := auditParams(ev); p["provider_error"] != "access_denied" || strings.Contains(string(ev.Params), "AADSTS") {
+		t.Errorf("params %s", ev.Params)
+	}
+	if strings.Contains(doc.Text(), "Trace ID") {
+		t.Error("the provider's description is shown")
+	}
+
+	// Control characters elsewhere in the callback: still 400.
+	for _, q := range []url.Values{
+		{"state": {"x\r\ny"}, "code": {"c"}},
+		{"state": {"x"}, "code": {"c\x00"}},
+		{"state": {"x"}, "error": {"access_denied\n"}},
+		{"state": {"x"}, "error_description": {"nul\x00"}},
+	} {
+		if resp, _ := w.app.NewClient().Get(t, "/auth/oidc/callback?"+q.Encode()); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("callback %v: %d, want 400", q, resp.StatusCode)
+		}
+	}
+	// A huge state is an unknown one.
+	resp, doc = w.app.NewClient().Get(t, "/auth/oidc/callback?"+url.Values{"state": {strings.Repeat("s", 20000)}, "code": {"c"}}.Encode())
+	w.wantRefused(t, resp, doc, http.StatusBadRequest, "bad_state")
+	// A newline in error_description of another route is refused as before.
+	if resp, _ := w.app.NewClient().Get(t, "/login?"+url.Values{"error_description": {"a\r\nb"}}.Encode()); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("/login with a newline in the query: %d", resp.StatusCode)
+	}
+}
+
+// roleFormOf reads the role form of uid's row on /users as the browser
+// would post it (hidden fields, the selected role, the pin if ticked).
+func roleFormOf(t *testing.T, c *client, uid int64) url.Values {
+	t.Helper()
+	_, doc := c.Get(t, "/users")
+	form := doc.Find(`#user-` + strconv.FormatInt(uid, 10) + ` [data-testid="user-role-form"]`)
+	if form.Length() != 1 {
+		t.Fatalf("no role form for user %d", uid)
+	}
+	v := url.Values{}
+	form.Find(`input[type="hidden"]`).Each(func(_ int, s *goquery.Selection) {
+		if n := s.AttrOr("name", ""); n != "_csrf" {
+			v.Set(n, s.AttrOr("value", ""))
+		}
+	})
+	v.Set("role", form.Find(`select[name="role"] option[selected]`).AttrOr("value", ""))
+	if cb := form.Find(`input[name="pinned"]`); cb.Length() == 1 && cb.Is("[checked]") {
+		v.Set("pinned", "true")
+	}
+	return v
+}
+
+// TestOIDC_staleRoleFormKeepsOtherAdminsChange: the users page's role form
+// carries what its admin saw; a page opened before another admin pinned
+// (or changed) the role does not undo that, and choosing another role
+// over a role changed meanwhile is a conflict that changes nothing.
+func TestOIDC_staleRoleFormKeepsOtherAdminsChange(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw") // operator, from it-ops
+	uid := w.app.UserID(t, "olga@corp.example")
+	path := "/users/" + strconv.FormatInt(uid, 10) + "/role"
+	a := w.app.Login(t, "a@corp.example", w.app.CreateUser(t, "a@corp.example", fleet.RoleAdmin))
+	b := w.app.Login(t, "b@corp.example", w.app.CreateUser(t, "b@corp.example", fleet.RoleAdmin))
+	get := func() db.User {
+		u, err := w.app.Store.UserByID(context.Background(), uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+
+	stale := roleFormOf(t, a, uid)
+	if stale.Get("seen_role") != "operator" || stale.Get("seen_pinned") != "false" || stale.Has("pinned") {
+		t.Fatalf("form as rendered: %v", stale)
+	}
+	// B pins olga as viewer.
+	fresh := roleFormOf(t, b, uid)
+	fresh.Set("role", "viewer")
+	fresh.Set("pinned", "true")
+	if resp, _ := b.PostForm(t, path, fresh); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("B's pin: %d", resp.StatusCode)
+	}
+	// A saves the stale form unchanged: B's pin and role stay.
+	if resp, _ := a.PostForm(t, path, stale); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("A's save: %d", resp.StatusCode)
+	}
+	if u := get(); u.Role != "viewer" || !u.RolePinned {
+		t.Fatalf("a stale form undid the pin: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	// A chooses helpdesk over the operator they saw, but it is viewer now:
+	// a conflict, nothing changed, the row shows the current role.
+	stale.Set("role", "helpdesk")
+	resp, doc := a.PostHTMX(t, path, stale)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(doc.Find(`[data-testid="section-message"]`).Text(), "it is now viewer") {
+		t.Fatalf("conflicting role: %d %q", resp.StatusCode, doc.Find(`[data-testid="section-message"]`).Text())
+	}
+	if u := get(); u.Role != "viewer" || !u.RolePinned {
+		t.Fatalf("after the conflict: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	// A fresh form: changing only the role keeps the pin; unticking unpins.
+	f := roleFormOf(t, a, uid)
+	f.Set("role", "admin")
+	if resp, _ := a.PostForm(t, path, f); resp.StatusCode != http.StatusSeeOther {
+		t.Fatal(resp.StatusCode)
+	}
+	if u := get(); u.Role != "admin" || !u.RolePinned {
+		t.Fatalf("role change: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	f = roleFormOf(t, a, uid)
+	f.Del("pinned")
+	a.PostForm(t, path, f)
+	if u := get(); u.Role != "admin" || u.RolePinned {
+		t.Fatalf("unpin: %s pinned=%v", u.Role, u.RolePinned)
+	}
+	// Only admins reach the form or its route.
+	op := w.app.Login(t, "op@corp.example", w.app.CreateUser(t, "op@corp.example", fleet.RoleOperator))
+	if resp, _ := op.Get(t, "/users"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator GET /users: %d", resp.StatusCode)
+	}
+	if resp, _ := op.PostForm(t, path, url.Values{"role": {"admin"}, "pinned": {"true"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator pin: %d", resp.StatusCode)
+	}
+	if u := get(); u.Role != "admin" || u.RolePinned {
+		t.Fatalf("after the operator's try: %s pinned=%v", u.Role, u.RolePinned)
+	}
+}
+
+// TestOIDC_groupsOverageRefused: Entra ID leaves the groups out of the ID
+// token past 200 of them (_claim_names points elsewhere). That is not "no
+// groups": with OIDC_DEFAULT_ROLE set, an admin would be quietly demoted
+// to it. The sign-in is refused with a clear reason and the role is left
+// alone; a pinned role still lets the user in.
+func TestOIDC_groupsOverageRefused(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{defaultRole: fleet.RoleViewer})
+	w.idp.AddUser(oidctest.User{Subject: "sub-ada", Username: "ada", Password: "ada-pw", Email: "ada@corp.example", EmailVerified: true, Groups: []string{"it-admins"}})
+	w.mustSignIn(t, w.app.NewClient(), "ada", "ada-pw")
+	uid := w.app.UserID(t, "ada@corp.example")
+	overage := map[string]any{
+		"_claim_names":   map[string]any{"groups": "src1"},
+		"_claim_sources": map[string]any{"src1": map[string]any{"endpoint": "https://graph.microsoft.com/v1.0/users/sub-ada/getMemberObjects"}},
+	}
+	w.idp.AddUser(oidctest.User{Subject: "sub-ada", Username: "ada", Password: "ada-pw", Email: "ada@corp.example", EmailVerified: true, Claims: overage})
+	resp, doc := w.signIn(t, w.app.NewClient(), "ada", "ada-pw", "")
+	w.wantRefused(t, resp, doc, http.StatusForbidden, "groups_overage")
+	if u, _ := w.app.Store.UserByID(context.Background(), uid); u.Role != fleet.RoleAdmin {
+		t.Fatalf("role after an overage sign-in: %s, want admin kept", u.Role)
+	}
+	if err := w.app.Store.SetUserRoleAndPin(context.Background(), uid, fleet.RoleOperator, true); err != nil {
+		t.Fatal(err)
+	}
+	w.mustSignIn(t, w.app.NewClient(), "ada", "ada-pw")
+}
+
+// TestOIDC_nextStaysOnSite: the next kept through the provider obeys the
+// password sign-in's rule (safeNext): anything not a plain local path
+// lands on /machines, both as asked for at /login/oidc and as stored (a
+// row changed in the database is checked again at the callback).
+func TestOIDC_nextStaysOnSite(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	for _, next := range []string{"//evil.example", "/\\evil.example", "https://evil.example/", "/%2F%2Fevil.example", "/./%2fevil", "/login/oidc?next=//evil.example", "/logout", "javascript:alert(1)"} {
+		c := w.app.NewClient()
+		resp, _ := w.signIn(t, c, "olga", "olga-pw", next)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/machines" {
+			t.Errorf("next %q: %d → %q, want /machines", next, resp.StatusCode, loc)
+		}
+	}
+	c := w.app.NewClient()
+	authURL := w.start(t, c, "/reports/usage")
+	if _, err := w.app.Store.Pool().Exec(context.Background(), `UPDATE oidc_logins SET next = '//evil.example'`); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := c.Get(t, w.atProvider(t, authURL, "olga", "olga-pw"))
+	if loc := resp.Header.Get("Location"); loc != "/machines" {
+		t.Errorf("stored next changed to another site: → %q", loc)
+	}
+}
+
+// TestOIDC_startFloodBounded: GET /login/oidc needs no sign-in and writes a
+// row; past db.MaxOpenOIDCLoginsPerAddr open ones from one address it
+// answers 429 with a clear page and writes nothing (no row, no audit row).
+func TestOIDC_startFloodBounded(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{})
+	c := w.app.NewClient()
+	for i := 0; i < db.MaxOpenOIDCLoginsPerAddr; i++ {
+		w.start(t, c, "")
+	}
+	audits := len(w.app.AuditRows(t))
+	resp, doc := c.Get(t, "/login/oidc")
+	if resp.StatusCode != http.StatusTooManyRequests || doc.Find(`[data-testid="login-error"]`).AttrOr("data-reason", "") != "too_many_starts" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("start past the bound: %d %q", resp.StatusCode, doc.Find(`[data-testid="login-error"]`).Text())
+	}
+	var n int
+	if err := w.app.Store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM oidc_logins`).Scan(&n); err != nil || n != db.MaxOpenOIDCLoginsPerAddr {
+		t.Errorf("rows %d %v, want %d", n, err, db.MaxOpenOIDCLoginsPerAddr)
+	}
+	if len(w.app.AuditRows(t)) != audits {
+		t.Error("the refused start wrote to the audit log")
+	}
+	// They expire after 10 minutes: the address may start again.
+	w.app.Clock.Advance(11 * time.Minute)
+	w.mustSignIn(t, w.app.NewClient(), "olga", "olga-pw")
+}
+
+// TestOIDC_breakGlassKeepsRole: the ADMIN_EMAIL account may be linked to
+// the provider (a verified email), but its role is never taken from the
+// groups: a single sign-on as a mere viewer must not demote the one
+// account that gets in with a password when single sign-on goes wrong.
+func TestOIDC_breakGlassKeepsRole(t *testing.T) {
+	t.Parallel()
+	w := newSSOWorld(t, ssoOptions{localLoginOff: true, breakGlass: "root@corp.example"})
+	rootPW := w.app.CreateUser(t, "root@corp.example", fleet.RoleAdmin)
+	w.idp.AddUser(oidctest.User{Subject: "sub-root", Username: "root", Password: "root-pw", Email: "root@corp.example", EmailVerified: true, Groups: []string{"staff"}})
+	w.mustSignIn(t, w.app.NewClient(), "root", "root-pw")
+	u, err := w.app.Store.UserByEmail(context.Background(), "root@corp.example")
+	if err != nil || !u.HasOIDC() || u.Role != fleet.RoleAdmin {
+		t.Fatalf("break-glass account after a single sign-on as staff: role %s linked %v, %v", u.Role, u.HasOIDC(), err)
+	}
+	for _, ev := range w.app.AuditRows(t) {
+		if ev.Action == fleet.ActUserUpdate && auditParams(ev)["role"] != nil {
+			t.Errorf("a role change was attempted: %s", ev.Params)
+		}
+	}
+	c := w.app.Login(t, "root@corp.example", rootPW)
+	if resp, _ := c.Get(t, "/users"); resp.StatusCode != http.StatusOK {
+		t.Errorf("break-glass admin on /users: %d", resp.StatusCode)
 	}
 }

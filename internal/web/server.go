@@ -105,6 +105,8 @@ type Server struct {
 	fleetFrags fragmentCache[fleetFragKey]
 	// passwordChecks counts password verifications (real and dummy).
 	passwordChecks atomic.Int64
+	// idTokens seals the provider's ID token kept with a session.
+	idTokens idTokenBox
 }
 
 // New builds the server and its routes.
@@ -151,6 +153,11 @@ func New(d Deps) (*Server, error) {
 	s.jobs = d.Jobs
 	s.activityNow = d.ActivityNow
 	s.cookies = newCookieStore(d.SessionKey, d.CookieSecure)
+	box, err := newIDTokenBox(d.SessionKey)
+	if err != nil {
+		return nil, err
+	}
+	s.idTokens = box
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -173,12 +173,32 @@ func (s *Server) setUserRole(c echo.Context) error {
 	if !slices.Contains(fleet.Roles, role) {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose one of viewer, helpdesk, operator or admin.")
 	}
-	p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": role, "before": map[string]any{"role": u.Role}}
 	// A single sign-on user's role comes from the provider's groups at
 	// every sign-in, unless the admin pins it here (field pinned=true).
 	pinned := u.RolePinned
 	if u.HasOIDC() {
 		pinned = c.FormValue("pinned") == "true"
+	}
+	// The form carries what its reader saw (seen_role, seen_pinned), as
+	// the machine forms do: what they changed from it is applied, what
+	// they left alone keeps its current value, so a page opened before
+	// another admin's change does not undo it. A role the reader changed
+	// from one that is no longer current is a conflict: nothing is
+	// changed. Without the seen_ fields (a script posting the documented
+	// fields) the fields are taken as they are.
+	if seen, ok := seenValue(c, "role"); ok {
+		switch {
+		case role == seen:
+			role = u.Role
+		case seen != u.Role && role != u.Role:
+			return s.userConflict(c, u, fmt.Sprintf("Someone changed the role of %s since you opened this page (you saw %s; it is now %s). Nothing was changed: choose again.", u.Email, seen, u.Role))
+		}
+	}
+	if seen, ok := seenValue(c, "pinned"); ok && (seen == "true") == pinned {
+		pinned = u.RolePinned
+	}
+	p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": role, "before": map[string]any{"role": u.Role}}
+	if u.HasOIDC() {
 		p["pinned"] = pinned
 		p["before"] = map[string]any{"role": u.Role, "pinned": u.RolePinned}
 	}
@@ -197,6 +217,24 @@ func (s *Server) setUserRole(c echo.Context) error {
 		msg += " Single sign-on sets the role from the provider's groups again at the next sign-in (pin it to keep it)."
 	}
 	return s.afterUserChange(c, u, msg)
+}
+
+// userConflict answers a user form that was stale: 409 with the row as it
+// is now and why (htmx), else back to /users with the message.
+func (s *Server) userConflict(c echo.Context, u db.User, msg string) error {
+	f := views.Flash{Kind: views.FlashError, Text: msg}
+	if isHTMX(c) {
+		row, err := s.userRowFor(c, u)
+		if err != nil {
+			return err
+		}
+		p := s.page(c, "Users", views.NavUsers)
+		p.Flashes = append(p.Flashes, f)
+		row.Outcome = &f
+		return render(c, http.StatusConflict, views.UserRowFragment(p, row, fleet.Roles))
+	}
+	s.addFlash(c, f.Kind, f.Text)
+	return redirect(c, "/users")
 }
 
 // disableUser is two steps: without confirmed=true it only shows the
