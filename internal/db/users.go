@@ -183,6 +183,7 @@ func (s *Store) SetUserRoleFromProvider(ctx context.Context, id int64, before, r
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE users SET role = $3, updated_at = now()
 		WHERE id = $1 AND role = $2 AND NOT role_pinned`, id, before, role)
+	s.auth.dropUser(id)
 	if err != nil {
 		return fmt.Errorf("db: set user role from provider: %w", userErr(err))
 	}
