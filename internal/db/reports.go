@@ -52,8 +52,9 @@ const (
 const maxReportDays = 3660
 
 // UsageQuery selects sessions by start time in [From, To) and groups them.
-// Machines are grouped by the latest snapshot of each machine: "user" is the
-// machine's current user (email, lowercased), "region" its current region.
+// A session counts for the user (email, lowercased) and region its machine
+// had when the session started (recorded with the session, from the sync's
+// snapshots); machines are labelled by their latest name.
 type UsageQuery struct {
 	From, To time.Time
 	Group    string // GroupMachine (default), GroupUser, GroupDay or GroupRegion
@@ -143,15 +144,15 @@ func (q UsageQuery) check() (checked, error) {
 	return c, nil
 }
 
-// groupExprs are the group key and label of a machine, over sessions
-// aggregated per machine (column machine_id) left-joined to machines_latest
-// ml.
+// groupExprs are the group key and label of a machine's sessions, over
+// machineUsageSQL's rows pm left-joined to machines_latest ml (and, for
+// GroupUser, to un: the users' names).
 func groupExprs(group string) (key, label string) {
 	switch group {
 	case GroupUser:
-		return `coalesce(lower(ml.user_email), '')`, `coalesce(lower(ml.user_email), '` + LabelUnassigned + `')`
+		return `pm.user_email`, `coalesce(nullif(pm.user_email, ''), '` + LabelUnassigned + `')`
 	case GroupRegion:
-		return `coalesce(nullif(ml.region, ''), '')`, `coalesce(nullif(ml.region, ''), '` + LabelNoRegion + `')`
+		return `pm.region`, `coalesce(nullif(pm.region, ''), '` + LabelNoRegion + `')`
 	default:
 		return `pm.machine_id`, `coalesce(nullif(ml.name, ''), pm.machine_id)`
 	}
@@ -161,25 +162,37 @@ func groupExprs(group string) (key, label string) {
 // NULL otherwise.
 func groupNameExpr(group string) string {
 	if group == GroupUser {
-		return `nullif(ml.user_name, '')`
+		return `un.name`
 	}
 	return `NULL::text`
 }
 
-// usageSQL builds the report query. Sessions are first aggregated per
-// machine straight from the machine_sessions_start_at index (an index-only
-// scan), then the few thousand machine rows are joined to machines_latest
-// and regrouped: the join never touches a million rows.
-func usageSQL(c checked, extraWhere string, limit int) string {
+// usageSQL builds the report query and its arguments. Sessions grouped by
+// machine come from the rollups (whole weeks and days) and the raw sessions
+// at the range's edges (planFor), a few thousand rows for any range, then
+// are joined to machines_latest and regrouped. Days come from the quarter
+// hour rollup when the days of the report's zone start on quarter hours,
+// else from the sessions.
+func usageSQL(c checked, extraWhere string, limit int) (string, []any) {
 	var q string
+	var args []any
 	if c.Group == GroupDay {
-		q = `
-		WITH agg AS (
+		src := `
 			SELECT width_bucket(start_at, $3::timestamptz[]) AS bucket, count(*) AS sessions,
 				sum(duration_minutes)::bigint AS minutes, max(start_at) AS last_used
 			FROM machine_sessions
 			WHERE start_at >= $1 AND start_at < $2
-			GROUP BY 1
+			GROUP BY 1`
+		if c.quarterAligned() {
+			src = `
+			SELECT width_bucket(quarter, $3::timestamptz[]) AS bucket, sum(sessions)::bigint AS sessions,
+				sum(minutes)::bigint AS minutes, max(last_used) AS last_used
+			FROM usage_region_quarter
+			WHERE quarter >= $1 AND quarter < $2
+			GROUP BY 1`
+		}
+		q = `
+		WITH agg AS (` + src + `
 		)
 		SELECT d.day AS group_key, d.day AS label, '' AS name,
 			coalesce(agg.sessions, 0) AS sessions, coalesce(agg.minutes, 0) AS minutes,
@@ -187,33 +200,38 @@ func usageSQL(c checked, extraWhere string, limit int) string {
 			agg.last_used
 		FROM unnest($4::text[]) WITH ORDINALITY AS d(day, bucket)
 		LEFT JOIN agg ON agg.bucket = d.bucket`
+		args = []any{c.From, c.To, c.dayStarts, c.days}
 	} else {
 		key, label := groupExprs(c.Group)
+		names := ``
+		if c.Group == GroupUser {
+			names = `
+			LEFT JOIN (
+				SELECT lower(user_email) AS email, min(nullif(user_name, '')) AS name
+				FROM machines_latest WHERE user_email IS NOT NULL GROUP BY 1
+			) un ON un.email = pm.user_email`
+		}
 		q = `
-		WITH pm AS (
-			SELECT machine_id, count(*) AS sessions, sum(duration_minutes)::bigint AS minutes,
-				max(start_at) AS last_used
-			FROM machine_sessions
-			WHERE start_at >= $1 AND start_at < $2
-			GROUP BY machine_id
+		WITH pm AS (` + machineUsageSQL + `
 		), g AS (
 			SELECT ` + key + ` AS group_key, min(` + label + `) AS label,
 				coalesce(min(` + groupNameExpr(c.Group) + `), '') AS name,
 				sum(pm.sessions)::bigint AS sessions, sum(pm.minutes)::bigint AS minutes,
 				max(pm.last_used) AS last_used
-			FROM pm LEFT JOIN machines_latest ml ON ml.machine_id = pm.machine_id
+			FROM pm LEFT JOIN machines_latest ml ON ml.machine_id = pm.machine_id` + names + `
 			WHERE true ` + extraWhere + `
 			GROUP BY 1
 		)
 		SELECT group_key, label, name, sessions, minutes,
 			coalesce(minutes::float8 / nullif(sessions, 0), 0) AS avg_minutes, last_used
 		FROM g`
+		args = planFor(c.From, c.To).args()
 	}
 	q += ` ORDER BY ` + c.orderBy
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	return q
+	return q, args
 }
 
 // UsageReport sums sessions and minutes per group over q's range.
@@ -226,10 +244,7 @@ func (s *Store) UsageReport(ctx context.Context, q UsageQuery) ([]UsageRow, erro
 }
 
 func (s *Store) usage(ctx context.Context, c checked, extraWhere string, limit int) ([]UsageRow, error) {
-	sql, args := usageSQL(c, extraWhere, limit), []any{c.From, c.To}
-	if c.Group == GroupDay {
-		args = append(args, c.dayStarts, c.days)
-	}
+	sql, args := usageSQL(c, extraWhere, limit)
 	rows, _ := s.pool.Query(ctx, sql, args...)
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[UsageRow])
 	if err != nil {
@@ -246,11 +261,8 @@ func (s *Store) ExplainUsageReport(ctx context.Context, q UsageQuery) (string, e
 	if err != nil {
 		return "", fmt.Errorf("db: explain usage report: %w", err)
 	}
-	args := []any{c.From, c.To}
-	if c.Group == GroupDay {
-		args = append(args, c.dayStarts, c.days)
-	}
-	rows, _ := s.pool.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+usageSQL(c, "", 0), args...)
+	sql, args := usageSQL(c, "", 0)
+	rows, _ := s.pool.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+sql, args...)
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return "", fmt.Errorf("db: explain usage report: %w", err)
@@ -273,7 +285,7 @@ func (s *Store) TopUsers(ctx context.Context, from, to time.Time, n int) ([]Usag
 	if err != nil {
 		return nil, fmt.Errorf("db: top users: %w", err)
 	}
-	return s.usage(ctx, c, `AND ml.user_email IS NOT NULL`, n)
+	return s.usage(ctx, c, `AND pm.user_email <> ''`, n)
 }
 
 // UsageChart is usage per day for a chart: Days lists every day of the
@@ -304,9 +316,134 @@ func (s *Store) UsageSeries(ctx context.Context, q UsageQuery, topN int) (UsageC
 	if err != nil {
 		return UsageChart{}, fmt.Errorf("db: usage series: %w", err)
 	}
-	chart := UsageChart{Days: c.days}
-	n := len(c.days)
+	var points []seriesPoint
+	if c.quarterAligned() {
+		points, err = s.seriesFromRollups(ctx, c, topN)
+	} else {
+		points, err = s.seriesFromSessions(ctx, c, topN)
+	}
+	if err != nil {
+		return UsageChart{}, fmt.Errorf("db: usage series: %w", err)
+	}
+	return buildChart(c.days, points), nil
+}
 
+// seriesPoint is one group's sessions and minutes on one day (Bucket, from
+// 1); Other marks the sum of the groups outside the top N.
+type seriesPoint struct {
+	GroupKey string `db:"group_key"`
+	Label    string `db:"label"`
+	Other    bool   `db:"other"`
+	Bucket   int    `db:"bucket"`
+	Sessions int64  `db:"sessions"`
+	Minutes  int64  `db:"minutes"`
+}
+
+// seriesFromRollups reads the chart from the rollups: the fleet's days and
+// the regions from the quarter hours per region, the top N users from their
+// quarter hours, the top N machines from their own sessions (a few thousand
+// rows through the machine index), and "other" as the fleet's day minus the
+// top N's.
+func (s *Store) seriesFromRollups(ctx context.Context, c checked, topN int) ([]seriesPoint, error) {
+	args := []any{c.From, c.To, c.dayStarts}
+	collect := func(sql string, args ...any) ([]seriesPoint, error) {
+		rows, _ := s.pool.Query(ctx, sql, args...)
+		return pgx.CollectRows(rows, pgx.RowToStructByName[seriesPoint])
+	}
+	if c.Group == GroupDay || topN <= 0 {
+		return collect(`
+		SELECT '`+SeriesTotalKey+`' AS group_key, '`+SeriesTotalName+`' AS label, false AS other,
+			width_bucket(quarter, $3::timestamptz[]) AS bucket,
+			sum(sessions)::bigint AS sessions, sum(minutes)::bigint AS minutes
+		FROM usage_region_quarter
+		WHERE quarter >= $1 AND quarter < $2
+		GROUP BY 4`, args...)
+	}
+	if c.Group == GroupRegion {
+		return collect(`
+		WITH keyed AS (
+			SELECT region AS group_key, width_bucket(quarter, $3::timestamptz[]) AS bucket,
+				sum(sessions)::bigint AS sessions, sum(minutes)::bigint AS minutes
+			FROM usage_region_quarter
+			WHERE quarter >= $1 AND quarter < $2
+			GROUP BY 1, 2
+		), top AS (
+			SELECT group_key, sum(minutes) AS total
+			FROM keyed GROUP BY group_key
+			ORDER BY total DESC, group_key LIMIT $4
+		)
+		SELECT coalesce(top.group_key, '`+SeriesOtherKey+`') AS group_key,
+			CASE WHEN top.group_key IS NULL THEN '`+SeriesOtherName+`'
+				ELSE coalesce(nullif(top.group_key, ''), '`+LabelNoRegion+`') END AS label,
+			top.group_key IS NULL AS other, keyed.bucket,
+			sum(keyed.sessions)::bigint AS sessions, sum(keyed.minutes)::bigint AS minutes
+		FROM keyed LEFT JOIN top ON top.group_key = keyed.group_key
+		GROUP BY top.group_key, keyed.bucket`, append(args, topN)...)
+	}
+
+	// Machines and users: the top N as the report ranks them, then their
+	// days, and the fleet's days for the rest.
+	rc := c
+	rc.Sort, rc.Desc = SortMinutes, true
+	rc.orderBy = SortMinutes + " DESC NULLS LAST, group_key"
+	top, err := s.usage(ctx, rc, "", topN)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(top))
+	labels := make(map[string]string, len(top))
+	for i, r := range top {
+		keys[i], labels[r.GroupKey] = r.GroupKey, r.Label
+	}
+	var days []seriesPoint
+	if c.Group == GroupUser {
+		days, err = collect(`
+		SELECT user_email AS group_key, '' AS label, false AS other,
+			width_bucket(quarter, $3::timestamptz[]) AS bucket,
+			sum(sessions)::bigint AS sessions, sum(minutes)::bigint AS minutes
+		FROM usage_user_quarter
+		WHERE user_email = ANY($4) AND quarter >= $1 AND quarter < $2
+		GROUP BY 1, 4`, append(args, keys)...)
+	} else {
+		days, err = collect(`
+		SELECT machine_id AS group_key, '' AS label, false AS other,
+			width_bucket(start_at, $3::timestamptz[]) AS bucket,
+			count(*) AS sessions, sum(duration_minutes)::bigint AS minutes
+		FROM machine_sessions
+		WHERE machine_id = ANY($4) AND start_at >= $1 AND start_at < $2
+		GROUP BY 1, 4`, append(args, keys)...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	total, err := s.seriesFromRollups(ctx, checked{UsageQuery: UsageQuery{From: c.From, To: c.To, Group: GroupDay, Loc: c.Loc},
+		days: c.days, dayStarts: c.dayStarts}, 0)
+	if err != nil {
+		return nil, err
+	}
+	rest := map[int]*seriesPoint{}
+	for _, t := range total {
+		rest[t.Bucket] = &seriesPoint{GroupKey: SeriesOtherKey, Label: SeriesOtherName, Other: true,
+			Bucket: t.Bucket, Sessions: t.Sessions, Minutes: t.Minutes}
+	}
+	for i := range days {
+		days[i].Label = labels[days[i].GroupKey]
+		if r := rest[days[i].Bucket]; r != nil {
+			r.Sessions -= days[i].Sessions
+			r.Minutes -= days[i].Minutes
+		}
+	}
+	for _, r := range rest {
+		if r.Sessions > 0 {
+			days = append(days, *r)
+		}
+	}
+	return days, nil
+}
+
+// seriesFromSessions computes the chart from the sessions alone, for a
+// range or zone whose days do not start on quarter hours.
+func (s *Store) seriesFromSessions(ctx context.Context, c checked, topN int) ([]seriesPoint, error) {
 	var sql string
 	args := []any{c.From, c.To, c.dayStarts}
 	if c.Group == GroupDay || topN <= 0 {
@@ -321,11 +458,12 @@ func (s *Store) UsageSeries(ctx context.Context, q UsageQuery, topN int) (UsageC
 		key, label := groupExprs(c.Group)
 		sql = `
 		WITH pm AS (
-			SELECT machine_id, width_bucket(start_at, $3::timestamptz[]) AS bucket,
+			SELECT machine_id, coalesce(user_email, '') AS user_email, region,
+				width_bucket(start_at, $3::timestamptz[]) AS bucket,
 				count(*) AS sessions, sum(duration_minutes)::bigint AS minutes
 			FROM machine_sessions
 			WHERE start_at >= $1 AND start_at < $2
-			GROUP BY 1, 2
+			GROUP BY 1, 2, 3, 4
 		), keyed AS (
 			SELECT ` + key + ` AS group_key, ` + label + ` AS label, pm.bucket, pm.sessions, pm.minutes
 			FROM pm LEFT JOIN machines_latest ml ON ml.machine_id = pm.machine_id
@@ -342,30 +480,27 @@ func (s *Store) UsageSeries(ctx context.Context, q UsageQuery, topN int) (UsageC
 		GROUP BY top.group_key, keyed.bucket`
 		args = append(args, topN)
 	}
-	type point struct {
-		GroupKey string `db:"group_key"`
-		Label    string `db:"label"`
-		Other    bool   `db:"other"`
-		Bucket   int    `db:"bucket"`
-		Sessions int64  `db:"sessions"`
-		Minutes  int64  `db:"minutes"`
-	}
-	var points []point
+	var points []seriesPoint
 	// The per machine and day aggregate has tens of thousands of groups
 	// over a large fleet: give it the memory to stay a one-pass hash
 	// aggregate, and skip JIT compilation, which costs more than it saves.
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'; SET LOCAL jit = off`); err != nil {
 			return err
 		}
 		rows, _ := tx.Query(ctx, sql, args...)
 		var err error
-		points, err = pgx.CollectRows(rows, pgx.RowToStructByName[point])
+		points, err = pgx.CollectRows(rows, pgx.RowToStructByName[seriesPoint])
 		return err
 	})
-	if err != nil {
-		return UsageChart{}, fmt.Errorf("db: usage series: %w", err)
-	}
+	return points, err
+}
+
+// buildChart lays points out per day: the series by total minutes, most
+// first, then "other".
+func buildChart(days []string, points []seriesPoint) UsageChart {
+	chart := UsageChart{Days: days}
+	n := len(days)
 	series := map[string]*ChartSeries{}
 	var other *ChartSeries
 	for _, p := range points {
@@ -411,7 +546,7 @@ func (s *Store) UsageSeries(ctx context.Context, q UsageQuery, topN int) (UsageC
 	if other != nil {
 		chart.Series = append(chart.Series, *other)
 	}
-	return chart, nil
+	return chart
 }
 
 // MachineInfo is the latest known state of a machine (its newest snapshot).

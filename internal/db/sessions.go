@@ -94,19 +94,35 @@ func (s *Store) upsertSessions(ctx context.Context, sessions []Session, now time
 	}
 	// One statement per chunk: the WHERE of DO UPDATE skips unchanged rows,
 	// so they are neither written nor returned; xmax = 0 tells a freshly
-	// inserted row from an updated one.
+	// inserted row from an updated one. A new session (or one that moved to
+	// another machine or start) takes the user and region its machine had
+	// when it started (usage_owner_at, migration 00020); a known one keeps
+	// its own, and the lookup is skipped for it.
 	rows, _ := s.pool.Query(ctx, `
+		WITH u AS (
+			SELECT u.id, u.machine_id, u.start_at, u.end_at, u.duration_minutes,
+				ex.user_email AS kept_user, ex.region AS kept_region,
+				ex.id IS NOT NULL AND ex.machine_id = u.machine_id AND ex.start_at = u.start_at AS known
+			FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
+				AS u(id, machine_id, start_at, end_at, duration_minutes)
+			LEFT JOIN machine_sessions ex ON ex.id = u.id
+		)
 		INSERT INTO machine_sessions AS ms
-			(id, machine_id, start_at, end_at, duration_minutes, first_seen_at, updated_at)
-		SELECT u.id, u.machine_id, u.start_at, u.end_at, u.duration_minutes, $6, $6
-		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
-			AS u(id, machine_id, start_at, end_at, duration_minutes)
+			(id, machine_id, start_at, end_at, duration_minutes, first_seen_at, updated_at, user_email, region)
+		SELECT u.id, u.machine_id, u.start_at, u.end_at, u.duration_minutes, $6, $6,
+			CASE WHEN u.known THEN u.kept_user ELSE o.user_email END,
+			CASE WHEN u.known THEN u.kept_region ELSE coalesce(o.region, '') END
+		FROM u LEFT JOIN LATERAL (
+			SELECT * FROM usage_owner_at(u.machine_id, u.start_at) WHERE NOT u.known
+		) o ON true
 		ON CONFLICT (id) DO UPDATE SET
 			machine_id       = excluded.machine_id,
 			start_at         = excluded.start_at,
 			end_at           = excluded.end_at,
 			duration_minutes = excluded.duration_minutes,
-			updated_at       = excluded.updated_at
+			updated_at       = excluded.updated_at,
+			user_email       = excluded.user_email,
+			region           = excluded.region
 		WHERE (ms.machine_id, ms.start_at, ms.end_at, ms.duration_minutes)
 			IS DISTINCT FROM (excluded.machine_id, excluded.start_at, excluded.end_at, excluded.duration_minutes)
 		RETURNING (xmax = 0) AS inserted`,

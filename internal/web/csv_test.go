@@ -31,8 +31,12 @@ func TestCSVExports_defuseFormulas(t *testing.T) {
 		}
 	}
 	reportSync(t, app)
-	// Who had each machine, as the sync stored it.
+	// Who had each machine, as the sync stored it: now, and when each
+	// session ran (the user report counts sessions for the latter).
 	if _, err := app.Store.Pool().Exec(ctx, `UPDATE machines_latest SET user_email = $1 || machine_id || '@example.com', user_name = $2 || machine_id`, " =", "＝"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Store.Pool().Exec(ctx, `UPDATE machine_sessions SET user_email = $1 || machine_id || '@example.com'`, " ="); err != nil {
 		t.Fatal(err)
 	}
 	if err := fleet.NewAuditor(app.Store).Record(ctx, fleet.Actor{Email: "admin@example.com", Role: fleet.RoleAdmin}, fleet.ActMachineStart, " =cmd", db.OutcomeFailed, fleet.Params{"note": "\n=cmd"}, nil, "\u3000＝cmd"); err != nil {
