@@ -382,12 +382,21 @@ func (s *Store) seriesFromRollups(ctx context.Context, c checked, topN int) ([]s
 	}
 
 	// Machines and users: the top N as the report ranks them, then their
-	// days, and the fleet's days for the rest.
+	// days, and the fleet's days (read meanwhile) for the rest.
+	var total []seriesPoint
+	var totalErr error
+	totalDone := make(chan struct{})
+	go func() {
+		defer close(totalDone)
+		total, totalErr = s.seriesFromRollups(ctx, checked{UsageQuery: UsageQuery{From: c.From, To: c.To, Group: GroupDay, Loc: c.Loc},
+			days: c.days, dayStarts: c.dayStarts}, 0)
+	}()
 	rc := c
 	rc.Sort, rc.Desc = SortMinutes, true
 	rc.orderBy = SortMinutes + " DESC NULLS LAST, group_key"
 	top, err := s.usage(ctx, rc, "", topN)
 	if err != nil {
+		<-totalDone
 		return nil, err
 	}
 	keys := make([]string, len(top))
@@ -413,13 +422,12 @@ func (s *Store) seriesFromRollups(ctx context.Context, c checked, topN int) ([]s
 		WHERE machine_id = ANY($4) AND start_at >= $1 AND start_at < $2
 		GROUP BY 1, 4`, append(args, keys)...)
 	}
+	<-totalDone
 	if err != nil {
 		return nil, err
 	}
-	total, err := s.seriesFromRollups(ctx, checked{UsageQuery: UsageQuery{From: c.From, To: c.To, Group: GroupDay, Loc: c.Loc},
-		days: c.days, dayStarts: c.dayStarts}, 0)
-	if err != nil {
-		return nil, err
+	if totalErr != nil {
+		return nil, totalErr
 	}
 	rest := map[int]*seriesPoint{}
 	for _, t := range total {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/fleet"
@@ -344,44 +345,61 @@ func (s *Server) showUsageReport(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, to)
 	}
 	status := http.StatusOK
-	if v.Valid {
-		rep, err := s.reports().Usage(ctx, p.rg, p.group, p.sort, p.desc)
-		if err != nil {
-			return fmt.Errorf("%w: %v", errDBUnavailable, err)
-		}
-		for _, r := range rep.Rows {
-			rv := usageRowView(p.group, r)
-			if p.group == db.GroupUser && r.GroupKey == "" {
-				// Machines without a user are not a person: shown apart,
-				// never ranked among the users.
-				v.Unassigned = &rv
-				continue
-			}
-			v.Rows = append(v.Rows, rv)
-		}
-		v.TotalSessions, v.TotalMinutes = rep.Sessions, rep.Minutes
-		top := chartTopGroups
-		if p.group == db.GroupDay {
-			top = 0
-		}
-		ch, err := s.reports().Chart(ctx, p.rg, p.group, top)
-		if err != nil {
-			return fmt.Errorf("%w: %v", errDBUnavailable, err)
-		}
-		v.Chart = views.BuildChart(chartData(p.group, ch))
-		v.ChartStacked = top > 0
-	} else {
+	if !v.Valid {
 		status = http.StatusUnprocessableEntity
 	}
-	var err error
-	if v.Sync, err = s.syncStatus(c, syncPassesShown); err != nil {
-		return err
+	// The table, the chart and the organization's usage card (an API call)
+	// are independent: asked for at once, the page waits for the slowest,
+	// not the sum. Each writes its own fields of v.
+	var g errgroup.Group
+	if v.Valid {
+		goSafe(&g, func() error {
+			rep, err := s.reports().Usage(ctx, p.rg, p.group, p.sort, p.desc)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errDBUnavailable, err)
+			}
+			for _, r := range rep.Rows {
+				rv := usageRowView(p.group, r)
+				if p.group == db.GroupUser && r.GroupKey == "" {
+					// Machines without a user are not a person: shown
+					// apart, never ranked among the users.
+					v.Unassigned = &rv
+					continue
+				}
+				v.Rows = append(v.Rows, rv)
+			}
+			v.TotalSessions, v.TotalMinutes = rep.Sessions, rep.Minutes
+			return nil
+		})
+		goSafe(&g, func() error {
+			top := chartTopGroups
+			if p.group == db.GroupDay {
+				top = 0
+			}
+			ch, err := s.reports().Chart(ctx, p.rg, p.group, top)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errDBUnavailable, err)
+			}
+			v.Chart = views.BuildChart(chartData(p.group, ch))
+			v.ChartStacked = top > 0
+			return nil
+		})
 	}
 	if !isHTMX(c) { // the card is outside the fragment filters replace
-		if v.Org, err = s.orgUsageView(ctx); err != nil {
+		goSafe(&g, func() error {
+			var err error
+			v.Org, err = s.orgUsageView(ctx)
 			return err
-		}
+		})
 	}
+	sync, err := s.syncStatus(c, syncPassesShown)
+	if werr := g.Wait(); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return err
+	}
+	v.Sync = sync
 	return s.renderReport(c, status, v.URL, views.UsageReportBody(v), func(p views.Page) templ.Component { return views.UsageReportPage(p, v) }, "Usage report")
 }
 
@@ -760,4 +778,17 @@ func (s *Server) exportTopUsersReport(c echo.Context) error {
 		return err
 	}
 	return sendCSV(c, fmt.Sprintf("top-users-%s-to-%s.csv", rg.FirstDay, rg.LastDay), body)
+}
+
+// goSafe runs f in g, a panic in it returned as an error (the recover
+// middleware sees only the request's own goroutine).
+func goSafe(g *errgroup.Group, f func() error) {
+	g.Go(func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return f()
+	})
 }
