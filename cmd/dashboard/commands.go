@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"slices"
 	"strings"
 	"time"
@@ -100,7 +101,14 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		u, err := e.store.CreateUser(ctx, *email, *role, hash)
+		var u db.User
+		err = cliAudit(e).Do(ctx, cliActor("user create"), fleet.ActUserCreate, "",
+			fleet.Params{"email": *email, "role": *role, "method": db.LoginPassword},
+			func(ctx context.Context, _ fleet.Params) error {
+				var err error
+				u, err = e.store.CreateUser(ctx, *email, *role, hash)
+				return err
+			})
 		if err != nil {
 			return err
 		}
@@ -137,7 +145,12 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 			if u.HasOIDC() || pinGiven {
 				pinned = *pin
 			}
-			if err := e.store.SetUserRoleAndPin(ctx, u.ID, *role, pinned); err != nil {
+			p := fleet.Params{"user_id": u.ID, "email": u.Email, "role": *role, "pinned": pinned,
+				"before": map[string]any{"role": u.Role, "pinned": u.RolePinned}}
+			if err := cliAudit(e).Do(ctx, cliActor("user set-role"), fleet.ActUserUpdate, "", p,
+				func(ctx context.Context, _ fleet.Params) error {
+					return e.store.SetUserRoleAndPin(ctx, u.ID, *role, pinned)
+				}); err != nil {
 				return err
 			}
 			switch {
@@ -150,7 +163,11 @@ func cmdUser(ctx context.Context, args []string, getenv func(string) string, std
 			}
 			return nil
 		}
-		err = e.store.SetUserDisabled(ctx, u.ID, true)
+		err = cliAudit(e).Do(ctx, cliActor("user disable"), fleet.ActUserUpdate, "",
+			fleet.Params{"user_id": u.ID, "email": u.Email, "disabled": true, "before": map[string]any{"disabled": u.Disabled}},
+			func(ctx context.Context, _ fleet.Params) error {
+				return e.store.SetUserDisabled(ctx, u.ID, true)
+			})
 		if err == nil {
 			fmt.Fprintf(stdout, "%s is disabled\n", u.Email)
 		}
@@ -287,4 +304,20 @@ func cmdSim(ctx context.Context, args []string, getenv func(string) string, stdo
 
 func cmdSync(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	return syncOnce(ctx, getenv, stdout, stderr)
+}
+
+// cliAudit is the auditor of a command-line change: every change to users
+// is audited, whoever makes it (the actor is fleet.CLIActor).
+func cliAudit(e *env) *fleet.Auditor {
+	return fleet.NewAuditorWith(e.store, fleet.AuditorOptions{Log: e.log})
+}
+
+// cliActor is the audit actor of command, named by the operating-system
+// account running it.
+func cliActor(command string) fleet.Actor {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return fleet.CLIActor(name, command)
 }

@@ -472,3 +472,70 @@ func TestRun_serveDemo(t *testing.T) {
 		t.Fatal("serve did not stop within 30 s of its context ending")
 	}
 }
+
+// TestRun_userChangesAudited: every change the command line makes to users
+// (create, set-role, disable) is in the audit log like the same change made
+// on /users, by actor "cli" naming the command and the OS account, with the
+// role before and after, and never the password.
+func TestRun_userChangesAudited(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": dbtest.URL(t)}
+	if _, _, err := runCmd(t, env, "", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	const pw = "a long enough password"
+	for _, args := range [][]string{
+		{"user", "create", "-email", "ria@corp.example", "-role", "viewer", "-password", pw},
+		{"user", "set-role", "-email", "ria@corp.example", "-role", "operator"},
+		{"user", "disable", "-email", "ria@corp.example"},
+	} {
+		if _, _, err := runCmd(t, env, "", args...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	s, err := db.Open(context.Background(), env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.Pool().Query(context.Background(), `SELECT actor_email, actor_role, action, outcome, user_agent, params::text
+		FROM audit_events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var email, role, action, outcome, agent, params string
+		if err := rows.Scan(&email, &role, &action, &outcome, &agent, &params); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(params, pw) {
+			t.Errorf("%s: the password is in the audit log: %s", action, params)
+		}
+		if outcome != db.OutcomeStarted {
+			got = append(got, email+" "+role+" "+action+" "+outcome+" | "+agent+" | "+params)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`cli system user.create succeeded | dashboard user create (os user `,
+		`cli system user.update succeeded | dashboard user set-role (os user `,
+		`cli system user.update succeeded | dashboard user disable (os user `,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("audit rows:\n%s", strings.Join(got, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("row %d: %s\nwant it to start %s", i, got[i], w)
+		}
+	}
+	if !strings.Contains(got[1], `"role": "operator"`) || !strings.Contains(got[1], `"before": {"role": "viewer"`) {
+		t.Errorf("set-role row lacks the role before and after: %s", got[1])
+	}
+	if !strings.Contains(got[2], `"disabled": true`) {
+		t.Errorf("disable row: %s", got[2])
+	}
+}

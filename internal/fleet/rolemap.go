@@ -20,6 +20,17 @@ func OIDCActor(remoteAddr, userAgent, requestID string) Actor {
 	return Actor{Email: OIDCActorEmail, Role: OIDCActorRole, RemoteAddr: remoteAddr, UserAgent: userAgent, RequestID: requestID}
 }
 
+// CLIActorEmail is the actor of the audit rows the dashboard's own command
+// line writes (dashboard user create, set-role, disable): someone with
+// shell access to a replica and its database, not a signed-in user.
+const CLIActorEmail = "cli"
+
+// CLIActor is the audit actor of a command-line change made by the
+// operating-system account osUser; the agent names the command.
+func CLIActor(osUser, command string) Actor {
+	return Actor{Email: CLIActorEmail, Role: OIDCActorRole, UserAgent: "dashboard " + command + " (os user " + osUser + ")"}
+}
+
 // RoleMapEntry maps one group of the identity provider to a role.
 type RoleMapEntry struct {
 	Group string
