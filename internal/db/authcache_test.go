@@ -405,6 +405,9 @@ func TestAuthCache_refusalsKept(t *testing.T) {
 	if err := f.s.RevokeWebSessionByToken(ctx, f.token, db.RevokedLogout, at); err != nil {
 		t.Fatal(err)
 	}
+	// Its own notification drops the user's answers once more when it
+	// arrives: let it, before keeping the refusal.
+	settled(t, f.s, f.url)
 	later := at.Add(2 * db.SessionTouchEvery)
 	if ws, _, err := f.s.SessionUser(ctx, f.token, later); err != nil || ws.RevokedAt == nil {
 		t.Fatalf("after logout: revoked %v, %v", ws.RevokedAt, err)
