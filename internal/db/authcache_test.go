@@ -69,7 +69,7 @@ func settled(t *testing.T, s *db.Store, url string) {
 	t.Helper()
 	mark := fmt.Sprintf("-%d", rand.Int64N(1<<62)+1)
 	adminExec(t, url, `SELECT pg_notify('`+db.AuthChannel+`', '`+mark+`')`)
-	waitFor(t, "the notifications so far arrived", func() bool { return s.AuthLastNotified() == mark })
+	waitFor(t, "the notifications so far arrived", func() bool { return s.AuthNotified(mark) })
 }
 
 // quietly runs sql with the notify triggers off: a change the cache cannot
@@ -239,8 +239,9 @@ func TestAuthCache_changeElsewhereNotified(t *testing.T) {
 	})
 }
 
-// When the listening connection is lost, nothing is answered from memory
-// until it is back: a change made meanwhile is seen on the next lookup.
+// When the listening connection is lost (its backend ended), nothing is
+// answered from memory until a new one is LISTENing, and that one starts
+// with nothing kept: a change made meanwhile is seen on the next lookup.
 func TestAuthCache_listenerDown(t *testing.T) {
 	t.Parallel()
 	f := newAuthFixture(t)
@@ -252,18 +253,18 @@ func TestAuthCache_listenerDown(t *testing.T) {
 	if got := f.role(t, at); got != "operator" {
 		t.Fatalf("role %q, want the kept operator", got)
 	}
+	listens := db.AuthListens(f.s)
 	adminExec(t, f.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND query = 'LISTEN `+db.AuthChannel+`'`)
-	waitFor(t, "the cache notices the lost listener", func() bool { return !f.s.AuthCacheLive() })
-	if got := f.role(t, at); got != "helpdesk" {
-		t.Errorf("listener down: role %q, want helpdesk from Postgres", got)
-	}
 	quietly(t, f.url, `UPDATE users SET role = 'viewer'`)
+	waitFor(t, "the cache notices the lost listener", func() bool {
+		return !f.s.AuthCacheLive() || db.AuthListens(f.s) > listens
+	})
 	if got := f.role(t, at); got != "viewer" {
-		t.Errorf("listener down, second change: role %q, want viewer", got)
+		t.Errorf("listener lost: role %q, want viewer from Postgres", got)
 	}
 	// It reconnects, and keeps again.
-	waitFor(t, "the listener is back", f.s.AuthCacheLive)
+	waitFor(t, "the listener is back", func() bool { return db.AuthListens(f.s) > listens && f.s.AuthCacheLive() })
 	f.role(t, at)
 	quietly(t, f.url, `UPDATE users SET role = 'admin'`)
 	if got := f.role(t, at); got != "viewer" {
@@ -339,5 +340,90 @@ func TestAuthCache_savedViews(t *testing.T) {
 	}
 	if got := names(); len(got) != 0 {
 		t.Errorf("after delete: %v", got)
+	}
+}
+
+// A refusal is kept like an answer: a token no session has, and a revoked
+// session, are answered from memory (a replayed cookie costs no query),
+// while a session started with that token, here or elsewhere, is found on
+// the next lookup.
+func TestAuthCache_refusalsKept(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newAuthFixture(t)
+	f.listen(t)
+	at := f.t0.Add(time.Second)
+	unknown := func(token string) bool {
+		t.Helper()
+		_, _, err := f.s.SessionUser(ctx, token, at)
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err != nil
+	}
+
+	// Unknown: kept, so a row no notification announced stays unseen.
+	if !unknown("tok-quiet") {
+		t.Fatal("tok-quiet found before it exists")
+	}
+	if !f.s.SessionKept("tok-quiet", at) {
+		t.Error("an unknown token is not answered from memory")
+	}
+	quietly(t, f.url, fmt.Sprintf(`INSERT INTO web_sessions (token_hash, user_id, created_at, last_seen_at)
+		VALUES (sha256('tok-quiet'::bytea), %d, now(), now())`, f.user.ID))
+	if !unknown("tok-quiet") {
+		t.Error("an unknown token was asked of Postgres again")
+	}
+
+	// A session started through this store is found next.
+	if !unknown("tok-here") {
+		t.Fatal("tok-here found before it exists")
+	}
+	if _, err := f.s.CreateWebSession(ctx, f.user.ID, "tok-here", "", "", at); err != nil {
+		t.Fatal(err)
+	}
+	if unknown("tok-here") {
+		t.Error("a session started here is still unknown on the next lookup")
+	}
+
+	// One started elsewhere (another replica), once its notification is in.
+	if !unknown("tok-there") {
+		t.Fatal("tok-there found before it exists")
+	}
+	other, err := db.Open(ctx, f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.CreateWebSession(ctx, f.user.ID, "tok-there", "", "", at); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session started elsewhere is found", func() bool { return !unknown("tok-there") })
+
+	// Revoked: kept past the minute after which an open session is asked
+	// again (a revoked one is never touched).
+	if err := f.s.RevokeWebSessionByToken(ctx, f.token, db.RevokedLogout, at); err != nil {
+		t.Fatal(err)
+	}
+	// Its own notification drops the user's answers once more when it
+	// arrives: let it, before keeping the refusal.
+	settled(t, f.s, f.url)
+	later := at.Add(2 * db.SessionTouchEvery)
+	if ws, _, err := f.s.SessionUser(ctx, f.token, later); err != nil || ws.RevokedAt == nil {
+		t.Fatalf("after logout: revoked %v, %v", ws.RevokedAt, err)
+	}
+	if !f.s.SessionKept(f.token, later.Add(time.Hour)) {
+		t.Error("a revoked session is not answered from memory")
+	}
+	quietly(t, f.url, `UPDATE web_sessions SET revoked_at = NULL, revoked_reason = ''`)
+	if ws, _, _ := f.s.SessionUser(ctx, f.token, later.Add(time.Hour)); ws.RevokedAt == nil {
+		t.Error("a revoked session was asked of Postgres again")
+	}
+	// An announced change of the user drops it like any kept answer.
+	if err := f.s.SetUserTimeZone(ctx, f.user.ID, "Asia/Tokyo"); err != nil {
+		t.Fatal(err)
+	}
+	if ws, _, _ := f.s.SessionUser(ctx, f.token, later.Add(time.Hour)); ws.RevokedAt != nil {
+		t.Error("after an announced change: still the kept revoked session")
 	}
 }

@@ -50,6 +50,9 @@ type Store struct {
 	// auth keeps sessions and saved views between requests while
 	// ListenAuthChanges runs (authcache.go).
 	auth authCache
+	// authBeatEvery and authBeatWithin, when set (tests), replace the
+	// heartbeat's period and bound (authcache.go).
+	authBeatEvery, authBeatWithin time.Duration
 }
 
 // Open connects to the Postgres server at url and checks that it answers.

@@ -98,7 +98,8 @@ func (s *Store) StartWebSession(ctx context.Context, n NewWebSession) (WebSessio
 		ws, err = pgx.CollectOneRow(rows, pgx.RowToStructByName[WebSession])
 		return err
 	})
-	s.auth.dropUser(n.UserID) // its last_login_at changed
+	s.auth.dropUser(n.UserID)             // its last_login_at changed
+	s.auth.dropSession(tokenKey(n.Token)) // the token may have been kept as unknown
 	if err != nil {
 		return WebSession{}, fmt.Errorf("db: create web session: %w", err)
 	}
@@ -114,8 +115,11 @@ func (s *Store) StartWebSession(ctx context.Context, n NewWebSession) (WebSessio
 // session or a disabled user.
 func (s *Store) SessionUser(ctx context.Context, token string, now time.Time) (WebSession, User, error) {
 	key := tokenKey(token)
-	if ws, u, ok := s.auth.session(key, now); ok {
-		return ws, u, nil
+	if e, ok := s.auth.session(key, now); ok {
+		if e.unknown {
+			return WebSession{}, User{}, fmt.Errorf("db: session user: %w", ErrNotFound)
+		}
+		return e.ws, e.u, nil
 	}
 	gen, keep := s.auth.begin()
 	var (
@@ -137,7 +141,13 @@ func (s *Store) SessionUser(ctx context.Context, token string, now time.Time) (W
 		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt, &u.TimeZone,
 		&u.OIDCIssuer, &u.OIDCSubject, &u.LastLoginMethod, &u.RolePinned)
 	if err != nil {
-		return WebSession{}, User{}, fmt.Errorf("db: session user: %w", notFound(err))
+		err = notFound(err)
+		if keep && errors.Is(err, ErrNotFound) {
+			// Refused from memory next time: a replayed cookie of a
+			// session gone costs no query.
+			s.auth.keepSession(gen, key, sessionEntry{unknown: true})
+		}
+		return WebSession{}, User{}, fmt.Errorf("db: session user: %w", err)
 	}
 	if keep {
 		// What the same query would answer next: last_seen_at as the

@@ -271,18 +271,24 @@ func appendStored(dst, p []byte) []byte {
 // their content: the text of a page around its fragments repeats as long
 // as the user, the query and the session's CSRF token do (a reload, the
 // list's autorefresh), and compressing it again is the largest cost left.
-// A hit compares the whole text, not only its hash.
+// A hit compares the whole text, not only its hash. It is bounded by the
+// bytes it holds (text and encoding), the least recently used going first:
+// a count would let a few large pages hold any amount.
 type segmentCache struct {
 	seed maphash.Seed
-	mu   sync.Mutex
-	m    map[uint64]*deflated
+	segs byteLRU[uint64, *deflated]
 }
 
-// maxSegments bounds the cache (about 8 MB of pages); past it the cache
-// starts afresh.
-const maxSegments = 1024
+// maxSegmentBytes bounds segmentCodes.
+const maxSegmentBytes = 8 << 20
 
-var segmentCodes = &segmentCache{seed: maphash.MakeSeed()}
+func newSegmentCache(limit int64) *segmentCache {
+	c := &segmentCache{seed: maphash.MakeSeed()}
+	c.segs.limit = limit
+	return c
+}
+
+var segmentCodes = newSegmentCache(maxSegmentBytes)
 
 // encode appends p's deflate segment to dst.
 func (c *segmentCache) encode(dst, p []byte) []byte {
@@ -290,20 +296,12 @@ func (c *segmentCache) encode(dst, p []byte) []byte {
 		return appendStored(dst, p)
 	}
 	h := maphash.Bytes(c.seed, p)
-	c.mu.Lock()
-	d := c.m[h]
-	c.mu.Unlock()
-	if d != nil && bytes.Equal(d.raw, p) {
+	if d, ok := c.segs.get(h); ok && bytes.Equal(d.raw, p) {
 		return append(dst, d.comp...)
 	}
 	start := len(dst)
 	dst = deflateSegment(dst, p)
-	d = &deflated{raw: bytes.Clone(p), comp: bytes.Clone(dst[start:])}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxSegments {
-		c.m = make(map[uint64]*deflated)
-	}
-	c.m[h] = d
-	c.mu.Unlock()
+	d := &deflated{raw: bytes.Clone(p), comp: bytes.Clone(dst[start:])}
+	c.segs.put(h, d, int64(len(d.raw)+len(d.comp)))
 	return dst
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -188,7 +190,7 @@ func (s *Server) renderFleet(c echo.Context, q url.Values, form views.SavedViewF
 	var results templ.Component
 	if src != nil {
 		// The rows of a cached list: rendered and compressed once.
-		d, err := s.fleetFrags.get(c.Request().Context(), fleetFragKey{src: src, query: mq.URL(), bulk: v.CanBulk}, withRows)
+		d, err := s.fleetFrags.get(c.Request().Context(), newFleetFragKey(src, mq.URL(), v.CanBulk), withRows)
 		if err != nil {
 			return err
 		}
@@ -260,11 +262,29 @@ func (rc *rowCache) get(ctx context.Context, r views.FleetRow) templ.Component {
 
 // fleetFragKey names a rendering of the fleet results: the cached list it
 // was cut from, the canonical query (filters, sort, page) and whether rows
-// are selectable.
+// are selectable. The list is named by a weak pointer: equal for the same
+// list, never for another, and not keeping it (thousands of machines)
+// alive once the fleet cache let it go.
 type fleetFragKey struct {
-	src   *vagon.MachineList
+	src   weak.Pointer[vagon.MachineList]
 	query string
 	bulk  bool
+}
+
+func newFleetFragKey(src *vagon.MachineList, query string, bulk bool) fleetFragKey {
+	return fleetFragKey{src: weak.Make(src), query: query, bulk: bulk}
+}
+
+// newFleetFragCache is the fleet results' fragment cache: a fragment goes
+// as soon as the list it was cut from is collected, its bytes with it.
+func newFleetFragCache() *fragmentCache[fleetFragKey] {
+	var fc *fragmentCache[fleetFragKey]
+	fc = newFragmentCache(maxFragmentBytes, func(k fleetFragKey) {
+		if src := k.src.Value(); src != nil {
+			runtime.AddCleanup(src, fc.drop, k)
+		}
+	})
+	return fc
 }
 
 func machineRow(m vagon.Machine) views.MachineRow {

@@ -262,10 +262,13 @@ const cookieTTL = time.Minute
 // maxCookies bounds the decoded-cookie cache; past it, it starts afresh.
 const maxCookies = 10_000
 
-// cookieCache maps a cookie's exact value to what it decoded to.
+// cookieCache maps a cookie's value to what it decoded to. It is keyed by
+// the value's SHA-256, never the value itself: a cookie is a credential
+// (whoever holds it is signed in), and a key outlives its request by up to
+// cookieTTL, in a memory dump or a core file.
 type cookieCache struct {
 	mu sync.Mutex
-	m  map[string]cookieEntry
+	m  map[[32]byte]cookieEntry
 }
 
 type cookieEntry struct {
@@ -273,9 +276,12 @@ type cookieEntry struct {
 	at   time.Time
 }
 
+func cookieKey(v string) [32]byte { return sha256.Sum256([]byte(v)) }
+
 func (cc *cookieCache) get(v string) (map[any]any, bool) {
+	k := cookieKey(v)
 	cc.mu.Lock()
-	e, ok := cc.m[v]
+	e, ok := cc.m[k]
 	cc.mu.Unlock()
 	if !ok || time.Since(e.at) > cookieTTL {
 		return nil, false
@@ -284,12 +290,13 @@ func (cc *cookieCache) get(v string) (map[any]any, bool) {
 }
 
 func (cc *cookieCache) put(v string, vals map[any]any) {
+	k := cookieKey(v)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.m == nil || len(cc.m) >= maxCookies {
-		cc.m = make(map[string]cookieEntry)
+		cc.m = make(map[[32]byte]cookieEntry)
 	}
-	cc.m[v] = cookieEntry{vals: maps.Clone(vals), at: time.Now()}
+	cc.m[k] = cookieEntry{vals: maps.Clone(vals), at: time.Now()}
 }
 
 func (s *Server) saveSession(c echo.Context) error {

@@ -139,25 +139,33 @@ func fragment(d *deflated) templ.Component {
 // fragmentCache keeps rendered fragments by a key naming everything they
 // are made of (for the fleet list: the cached machine list it was rendered
 // from, the query and the row flags), so identical requests within the
-// list cache's TTL render and compress it once.
+// list cache's TTL render and compress it once. It is bounded by the bytes
+// the fragments hold (the least recently used go first), and holds nothing
+// but them and their keys: a key names a list weakly (see fleetFragKey).
 type fragmentCache[K comparable] struct {
-	mu sync.Mutex
-	m  map[K]*deflated
+	frags byteLRU[K, *deflated]
+	// stored, when set, is told of each key stored (the fleet cache drops
+	// a key once its list is collected).
+	stored func(K)
 	// rendering coalesces the requests that miss the same key at once (a
 	// new list under load): one renders, the others wait for it.
 	rendering singleflight.Group
 }
 
-// maxFragments bounds a fragmentCache; past it the cache starts afresh.
-const maxFragments = 256
+// maxFragmentBytes bounds a fragmentCache: the text and compressed bytes
+// of its fragments.
+const maxFragmentBytes = 16 << 20
+
+func newFragmentCache[K comparable](limit int64, stored func(K)) *fragmentCache[K] {
+	fc := &fragmentCache[K]{stored: stored}
+	fc.frags.limit = limit
+	return fc
+}
 
 // get returns the fragment of key, rendering the component mk makes when
 // missing.
 func (fc *fragmentCache[K]) get(ctx context.Context, key K, mk func() templ.Component) (*deflated, error) {
-	fc.mu.Lock()
-	d, ok := fc.m[key]
-	fc.mu.Unlock()
-	if ok {
+	if d, ok := fc.frags.get(key); ok {
 		return d, nil
 	}
 	v, err, _ := fc.rendering.Do(fmt.Sprint(key), func() (any, error) {
@@ -170,12 +178,10 @@ func (fc *fragmentCache[K]) get(ctx context.Context, key K, mk func() templ.Comp
 		// whose rows did not change renders to the same text.
 		raw := append([]byte(nil), rb.flat()...)
 		d := &deflated{raw: raw, comp: segmentCodes.encode(nil, raw)}
-		fc.mu.Lock()
-		if fc.m == nil || len(fc.m) >= maxFragments {
-			fc.m = make(map[K]*deflated)
+		fc.frags.put(key, d, int64(len(d.raw)+len(d.comp)))
+		if fc.stored != nil {
+			fc.stored(key)
 		}
-		fc.m[key] = d
-		fc.mu.Unlock()
 		return d, nil
 	})
 	if err != nil {
@@ -183,3 +189,6 @@ func (fc *fragmentCache[K]) get(ctx context.Context, key K, mk func() templ.Comp
 	}
 	return v.(*deflated), nil
 }
+
+// drop forgets key's fragment.
+func (fc *fragmentCache[K]) drop(key K) { fc.frags.remove(key) }

@@ -208,7 +208,7 @@ func TestAppendStored(t *testing.T) {
 // The segment cache answers a text by its content, never another text's
 // encoding, whatever the hash says.
 func TestSegmentCache(t *testing.T) {
-	c := &segmentCache{seed: maphash.MakeSeed()}
+	c := newSegmentCache(1 << 20)
 	a := bytes.Repeat([]byte("<td>a</td>"), 300)
 	b := bytes.Repeat([]byte("<td>b</td>"), 300)
 	first := c.encode(nil, a)
@@ -216,7 +216,7 @@ func TestSegmentCache(t *testing.T) {
 		t.Error("the same text encodes differently the second time")
 	}
 	// A forged entry under b's hash holding a's encoding is not used for b.
-	c.m[maphash.Bytes(c.seed, b)] = &deflated{raw: a, comp: first}
+	c.segs.put(maphash.Bytes(c.seed, b), &deflated{raw: a, comp: first}, int64(len(a)+len(first)))
 	zr, _ := gzip.NewReader(bytes.NewReader(gzipSegments(nil, []renderSeg{{text: b}})))
 	if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, b) {
 		t.Errorf("b decoded as %.20q…, %v", got, err)

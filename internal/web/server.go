@@ -102,7 +102,7 @@ type Server struct {
 	// fleetRows are rendered fleet rows by content (renderFleet).
 	fleetRows rowCache
 	// fleetFrags are the fleet list's rendered results (renderFleet).
-	fleetFrags fragmentCache[fleetFragKey]
+	fleetFrags *fragmentCache[fleetFragKey]
 	// passwordChecks counts password verifications (real and dummy).
 	passwordChecks atomic.Int64
 	// idTokens seals the provider's ID token kept with a session.
@@ -152,6 +152,7 @@ func New(d Deps) (*Server, error) {
 	s.trustedProxies = d.TrustedProxies
 	s.jobs = d.Jobs
 	s.activityNow = d.ActivityNow
+	s.fleetFrags = newFleetFragCache()
 	s.cookies = newCookieStore(d.SessionKey, d.CookieSecure)
 	box, err := newIDTokenBox(d.SessionKey)
 	if err != nil {

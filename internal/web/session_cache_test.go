@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
@@ -192,4 +194,43 @@ func TestFleetPrefetch_onlyVerifiedCookies(t *testing.T) {
 	if doc.Find(testID("machine-row")).Length() != 0 {
 		t.Error("a signed-out cookie was shown machines")
 	}
+}
+
+// A signed-out cookie played again is refused from memory: no query, and
+// no list call started for a page it will not see; the logout itself
+// applies on the very next request.
+func TestSessionCache_revokedCookieRefusedFromMemory(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	var prefetches atomic.Int64
+	pf := app.Server.prefetch["GET /machines"]
+	app.Server.prefetch["GET /machines"] = func(c echo.Context) { prefetches.Add(1); pf(c) }
+	waitUntil(t, "the listener is live", app.Store.AuthCacheLive)
+	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
+	ann := app.Login(t, "ann@example.com", pw)
+	token := sessionToken(t, app, ann)
+	cookie := ann.SessionCookie(t)
+	if resp, _ := ann.PostForm(t, "/logout", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	resp, _ := replay(app, cookie).Get(t, "/machines")
+	wantRedirectToLogin(t, resp)
+
+	// Past the minute after which an open session is asked again. The
+	// logout's own notification drops the refusal kept once more when it
+	// arrives (asynchronously): ask until it is kept and stays kept.
+	app.Clock.Advance(2 * time.Minute)
+	waitUntil(t, "the signed-out cookie is refused from memory, starting nothing", func() bool {
+		resp, _ := replay(app, cookie).Get(t, "/machines")
+		wantRedirectToLogin(t, resp)
+		if !app.Store.SessionKept(token, app.Clock.Now()) {
+			return false
+		}
+		before := prefetches.Load()
+		for range 3 {
+			resp, _ := replay(app, cookie).Get(t, "/machines")
+			wantRedirectToLogin(t, resp)
+		}
+		return prefetches.Load() == before
+	})
 }
