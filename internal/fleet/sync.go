@@ -62,6 +62,8 @@ type SyncOptions struct {
 // SyncFlush is one batch a pass wrote, and the pass's progress after it.
 type SyncFlush struct {
 	Progress db.SyncProgress
+	// Slice is the number of the slice that wrote it (SyncResult.Slices).
+	Slice int
 	// Machines and Sessions are the batch's size.
 	Machines int
 	Sessions int
@@ -314,7 +316,7 @@ func (w *passWriter) write(ctx context.Context, b batch) {
 		w.listed.Add(-int64(r.Skipped))
 	}
 	if w.s.o.OnFlush != nil {
-		w.s.o.OnFlush(SyncFlush{Progress: w.progress, Machines: len(b.machines), Sessions: r.Sessions, ProgressErr: err})
+		w.s.o.OnFlush(SyncFlush{Progress: w.progress, Slice: w.slice, Machines: len(b.machines), Sessions: r.Sessions, ProgressErr: err})
 	}
 }
 
@@ -365,7 +367,10 @@ func (s *Syncer) JobPass(ctx context.Context, jobID int64) (int64, error) {
 // page with every machine stored finishes the pass (deleted machines are
 // marked, old history pruned, the record closed and the result published);
 // a pass whose listing fails, or a batch of which cannot be stored, is
-// finished as failed. A zero deadline is none; a nil stop never closes.
+// finished as failed. A zero deadline is none; a nil stop never closes. The
+// deadline counts only once the slice has got somewhere (a machine stored,
+// or a page passed), so that even a slice shorter than one API call moves
+// the pass on.
 //
 // Each slice takes the pass first (db.ClaimSyncPass): a slice a newer one
 // took over (a rescued attempt still alive) writes nothing more and returns
@@ -402,13 +407,26 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 	}
 	resumed := claim.MachinesDone+claim.MachinesFailed > 0
 
-	// ended is closed when the slice is to begin no new machine.
+	// ended is closed when the slice is to begin no new machine. The
+	// deadline counts only once the slice has got somewhere (a machine
+	// fetched, or a page passed), so that every slice moves the pass on.
 	ended := make(chan struct{})
 	var endOnce sync.Once
 	end := func() { endOnce.Do(func() { close(ended) }) }
 	defer end()
+	var late, moved atomic.Bool
+	progress := func() {
+		if !moved.Swap(true) && late.Load() {
+			end()
+		}
+	}
 	if !b.deadline.IsZero() {
-		t := time.AfterFunc(time.Until(b.deadline), end)
+		t := time.AfterFunc(time.Until(b.deadline), func() {
+			late.Store(true)
+			if moved.Load() {
+				end()
+			}
+		})
 		defer t.Stop()
 	}
 	go func() {
@@ -501,6 +519,7 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 			case lm.pageEnd:
 				if lm.next > 0 {
 					cursor = lm.next
+					progress()
 				}
 				continue
 			case lm.m.ID == "" || seen[lm.m.ID]:
@@ -556,6 +575,9 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 				continue
 			}
 			w.add(f)
+			if !f.dropped {
+				progress()
+			}
 		case <-tick:
 			w.handOverStale()
 		}
