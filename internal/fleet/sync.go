@@ -369,8 +369,8 @@ func (s *Syncer) JobPass(ctx context.Context, jobID int64) (int64, error) {
 // a pass whose listing fails, or a batch of which cannot be stored, is
 // finished as failed. A zero deadline is none; a nil stop never closes. The
 // deadline counts only once the slice has got somewhere (a machine stored,
-// or a page passed), so that even a slice shorter than one API call moves
-// the pass on.
+// or a page passed that held nothing left to fetch), so that even a slice
+// shorter than one API call moves the pass on.
 //
 // Each slice takes the pass first (db.ClaimSyncPass): a slice a newer one
 // took over (a rescued attempt still alive) writes nothing more and returns
@@ -409,7 +409,8 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 
 	// ended is closed when the slice is to begin no new machine. The
 	// deadline counts only once the slice has got somewhere (a machine
-	// fetched, or a page passed), so that every slice moves the pass on.
+	// stored, or a page passed that held nothing left to fetch), so that
+	// every slice moves the pass on.
 	ended := make(chan struct{})
 	var endOnce sync.Once
 	end := func() { endOnce.Do(func() { close(ended) }) }
@@ -504,12 +505,15 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 			}
 		}()
 		seen := map[vagon.ID]bool{}
+		fromPage := false // a machine of the page being read was dispatched
 		for {
 			var lm listedMachine
 			var ok bool
 			select {
 			case lm, ok = <-listed:
 			case <-ended:
+				return
+			case <-b.stop:
 				return
 			}
 			switch {
@@ -519,8 +523,11 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 			case lm.pageEnd:
 				if lm.next > 0 {
 					cursor = lm.next
-					progress()
+					if !fromPage {
+						progress() // a page the pass already held
+					}
 				}
+				fromPage = false
 				continue
 			case lm.m.ID == "" || seen[lm.m.ID]:
 				continue
@@ -529,8 +536,11 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 			w.listed.Add(1)
 			select {
 			case work <- fetched{snap: snapshotOf(lm.m, s.o.Now()), page: lm.page}:
-				cursor = lm.page
+				cursor, fromPage = lm.page, true
 			case <-ended:
+				w.listed.Add(-1)
+				return
+			case <-b.stop:
 				w.listed.Add(-1)
 				return
 			}
@@ -546,6 +556,8 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 			for f := range work {
 				select {
 				case <-ended:
+					f.dropped = true
+				case <-b.stop:
 					f.dropped = true
 				default:
 					f = s.fetchMachine(ctx, f)
