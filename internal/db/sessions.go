@@ -435,7 +435,9 @@ type SyncProgress struct {
 
 // UpdateSyncProgress records the progress of a running pass, for the sync
 // panels of every replica. It returns ErrNotFound when the pass is unknown or
-// no longer running (closed as interrupted by another process, say).
+// no longer running (closed as interrupted by another process, say). The
+// syncer records its progress with each batch instead (WriteSyncBatch);
+// this sets it directly.
 func (s *Store) UpdateSyncProgress(ctx context.Context, p SyncProgress) error {
 	js, err := failedJSON(p.FailedMachines)
 	if err != nil {

@@ -96,9 +96,10 @@ func (r SyncResult) Duration() time.Duration { return r.FinishedAt.Sub(r.Started
 
 // Syncer copies every machine's sessions from the Vagon API into Postgres,
 // with a snapshot of each machine. The periodic job in internal/jobs runs
-// its passes, one at a time across replicas (a unique River job); a pass
-// run by hand (`dashboard sync`) is not held back by one in progress, which
-// is harmless: sessions are upserted by id.
+// its passes in slices (JobPass, RunSlice), one pass at a time across
+// replicas (a unique River job, and at most one running pass per job); a
+// pass run whole by hand (`dashboard sync`, RunOnce) is not held back by
+// one in progress, which is harmless: sessions are upserted by id.
 //
 // A pass streams: the machine list is read page by page, Concurrency
 // workers fetch the machines' sessions, and one writer stores them in
