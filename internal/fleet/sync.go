@@ -369,7 +369,7 @@ func (s *Syncer) JobPass(ctx context.Context, jobID int64) (int64, error) {
 // marked, old history pruned, the record closed and the result published);
 // a pass whose listing fails, or a batch of which cannot be stored, is
 // finished as failed. A zero deadline is none; a nil stop never closes. The
-// deadline counts only once the slice has got somewhere (a machine stored,
+// deadline counts only once the slice has got somewhere (a machine fetched,
 // or a page passed that held nothing left to fetch), so that even a slice
 // shorter than one API call moves the pass on.
 //
@@ -410,8 +410,9 @@ func (s *Syncer) runSlice(ctx context.Context, passID int64, b sliceBounds) (Syn
 
 	// ended is closed when the slice is to begin no new machine. The
 	// deadline counts only once the slice has got somewhere (a machine
-	// stored, or a page passed that held nothing left to fetch), so that
-	// every slice moves the pass on.
+	// fetched, which the slice stores before it returns, or a page passed
+	// that held nothing left to fetch), so that every slice moves the pass
+	// on.
 	ended := make(chan struct{})
 	var endOnce sync.Once
 	end := func() { endOnce.Do(func() { close(ended) }) }
