@@ -51,11 +51,22 @@ type UpsertCounts struct {
 // or grew). FirstSeenAt and UpdatedAt of the arguments are ignored; now is
 // recorded instead. Duplicate ids in sessions keep the last one.
 func (s *Store) UpsertSessions(ctx context.Context, sessions []Session, now time.Time) (UpsertCounts, error) {
+	return upsertAllSessions(ctx, s.pool, sessions, now)
+}
+
+// querier is what the session upsert needs of the pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// upsertAllSessions is UpsertSessions on q (the pool, or a sync batch's
+// transaction).
+func upsertAllSessions(ctx context.Context, q querier, sessions []Session, now time.Time) (UpsertCounts, error) {
 	var total UpsertCounts
 	sessions = dedupeSessions(sessions)
 	for len(sessions) > 0 {
 		n := min(len(sessions), upsertChunk)
-		c, err := s.upsertSessions(ctx, sessions[:n], now)
+		c, err := upsertSessions(ctx, q, sessions[:n], now)
 		if err != nil {
 			return total, fmt.Errorf("db: upsert sessions: %w", err)
 		}
@@ -80,7 +91,7 @@ func dedupeSessions(in []Session) []Session {
 	return out
 }
 
-func (s *Store) upsertSessions(ctx context.Context, sessions []Session, now time.Time) (UpsertCounts, error) {
+func upsertSessions(ctx context.Context, q querier, sessions []Session, now time.Time) (UpsertCounts, error) {
 	ids := make([]string, len(sessions))
 	machines := make([]string, len(sessions))
 	starts := make([]time.Time, len(sessions))
@@ -98,7 +109,7 @@ func (s *Store) upsertSessions(ctx context.Context, sessions []Session, now time
 	// another machine or start) takes the user and region its machine had
 	// when it started (usage_owner_at, migration 00020); a known one keeps
 	// its own, and the lookup is skipped for it.
-	rows, _ := s.pool.Query(ctx, `
+	rows, _ := q.Query(ctx, `
 		WITH u AS (
 			SELECT u.id, u.machine_id, u.start_at, u.end_at, u.duration_minutes,
 				ex.user_email AS kept_user, ex.region AS kept_region,
@@ -175,28 +186,51 @@ type Snapshot struct {
 
 // InsertSnapshots records the machines a pass saw, and makes each the latest
 // known state of its machine (unless a newer one is already stored), in one
-// transaction. A machine must appear at most once per pass. A pass may call
-// it once per batch of machines: each call writes only its own machines.
+// transaction. A machine the pass already holds is left as it was (a pass
+// resumed by a later slice may see a machine again), not an error. A pass
+// may call it once per batch of machines: each call writes only its own
+// machines.
 func (s *Store) InsertSnapshots(ctx context.Context, passID int64, snaps []Snapshot) error {
 	if len(snaps) == 0 {
 		return nil
 	}
-	ids := make([]string, len(snaps))
-	for i, x := range snaps {
-		ids[i] = x.MachineID
-	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"machine_snapshots"},
-			[]string{"pass_id", "machine_id", "name", "user_email", "user_name", "region",
-				"machine_type", "status", "usage_source", "remaining_usage_minutes", "taken_at"},
-			pgx.CopyFromSlice(len(snaps), func(i int) ([]any, error) {
-				x := snaps[i]
-				return []any{passID, x.MachineID, x.Name, nullText(x.UserEmail), nullText(x.UserName),
-					x.Region, x.MachineType, x.Status, x.UsageSource, x.RemainingUsageMinutes, x.TakenAt}, nil
-			}))
-		if err != nil {
-			return err
-		}
+		_, err := insertSnapshots(ctx, tx, passID, snaps)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("db: insert snapshots: %w", err)
+	}
+	return nil
+}
+
+// insertSnapshots stores snaps in pass passID within tx, skipping machines
+// the pass already holds, upserts machines_latest for those it stored, and
+// returns their ids.
+func insertSnapshots(ctx context.Context, tx pgx.Tx, passID int64, snaps []Snapshot) (map[string]bool, error) {
+	n := len(snaps)
+	ids, names, regions, types, statuses, sources := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
+	emails, users := make([]*string, n), make([]*string, n)
+	remaining, taken := make([]int64, n), make([]time.Time, n)
+	for i, x := range snaps {
+		ids[i], names[i], regions[i], types[i], statuses[i], sources[i] = x.MachineID, x.Name, x.Region, x.MachineType, x.Status, x.UsageSource
+		emails[i], users[i] = nullText(x.UserEmail), nullText(x.UserName)
+		remaining[i], taken[i] = x.RemainingUsageMinutes, x.TakenAt
+	}
+	rows, _ := tx.Query(ctx, `
+		INSERT INTO machine_snapshots (pass_id, machine_id, name, user_email, user_name, region,
+			machine_type, status, usage_source, remaining_usage_minutes, taken_at)
+		SELECT $1, u.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::text[], $8::text[], $9::text[], $10::bigint[], $11::timestamptz[]) AS u
+		ON CONFLICT (pass_id, machine_id) DO NOTHING
+		RETURNING machine_id`,
+		passID, ids, names, emails, users, regions, types, statuses, sources, remaining, taken)
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	if len(stored) > 0 {
 		_, err = tx.Exec(ctx, `
 			INSERT INTO machines_latest AS ml
 				(machine_id, pass_id, name, user_email, user_name, region, machine_type, status,
@@ -211,13 +245,16 @@ func (s *Store) InsertSnapshots(ctx context.Context, passID int64, snaps []Snaps
 				status = excluded.status, usage_source = excluded.usage_source,
 				remaining_usage_minutes = excluded.remaining_usage_minutes,
 				taken_at = excluded.taken_at, gone_at = NULL
-			WHERE ml.taken_at <= excluded.taken_at`, passID, ids)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("db: insert snapshots: %w", err)
+			WHERE ml.taken_at <= excluded.taken_at`, passID, stored)
+		if err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	out := make(map[string]bool, len(stored))
+	for _, id := range stored {
+		out[id] = true
+	}
+	return out, nil
 }
 
 // MarkMachinesGone records that a complete listing of pass passID no longer
@@ -284,31 +321,32 @@ type SyncPass struct {
 	SessionsSeen int64 `db:"sessions_seen"`
 	// ProgressAt is when the progress was last written; nil until then.
 	ProgressAt *time.Time `db:"progress_at"`
+	// JobID is the River job that runs the pass; nil for a pass run whole
+	// (`dashboard sync`). Set by BeginJobSyncPass.
+	JobID *int64 `db:"job_id"`
+	// NextPage is the machine-list page the next slice lists from.
+	NextPage int `db:"next_page"`
+	// Slices is how many slices have worked on the pass; the number of the
+	// one working now (ClaimSyncPass). Given to FinishSyncPass, a non-zero
+	// Slices finishes the pass only while that slice still holds it.
+	Slices int `db:"slices"`
 }
 
 const syncPassColumns = `id, started_at, finished_at, status, machines_done, machines_failed,
 	failed_machines, sessions_new, sessions_updated, error,
-	machines_listed, listed_all, machines_expected, sessions_seen, progress_at`
+	machines_listed, listed_all, machines_expected, sessions_seen, progress_at,
+	job_id, next_page, slices`
 
-// BeginSyncPass records a pass that starts at startedAt and returns its id.
-// Call it while holding the sync lock: passes still marked running were left
-// by a process that died, and are closed as failed.
+// BeginSyncPass records a pass run whole by one process (`dashboard sync`)
+// that starts at startedAt and returns its id. Other such passes still
+// marked running were left by a process that died, and are closed as
+// failed; a running pass of a job is left to its job (BeginJobSyncPass).
 func (s *Store) BeginSyncPass(ctx context.Context, startedAt time.Time) (int64, error) {
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			UPDATE sync_passes SET status = 'failed', finished_at = $1,
-				error = 'interrupted: the process running the pass stopped'
-			WHERE status = 'running'`, startedAt); err != nil {
-			return err
-		}
-		// The last complete listing tells how many machines to expect
-		// until this one ends.
-		return tx.QueryRow(ctx, `
-			INSERT INTO sync_passes (started_at, machines_expected)
-			VALUES ($1, (SELECT machines_listed FROM sync_passes WHERE listed_all ORDER BY id DESC LIMIT 1))
-			RETURNING id`,
-			startedAt).Scan(&id)
+		var err error
+		id, err = beginSyncPass(ctx, tx, startedAt, nil)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("db: begin sync pass: %w", err)
@@ -316,10 +354,36 @@ func (s *Store) BeginSyncPass(ctx context.Context, startedAt time.Time) (int64, 
 	return id, nil
 }
 
+// beginSyncPass closes the running passes nobody will continue and inserts
+// the new one. For a job (jobID set) that is every running pass: at most one
+// sync job is queued or running, so another job's pass is an orphan; for a
+// pass run whole, only other passes run whole.
+func beginSyncPass(ctx context.Context, tx pgx.Tx, startedAt time.Time, jobID *int64) (int64, error) {
+	if _, err := tx.Exec(ctx, `
+		UPDATE sync_passes SET status = 'failed', finished_at = $1,
+			error = CASE WHEN job_id IS NULL THEN 'interrupted: the process running the pass stopped'
+				ELSE 'interrupted: its job ended without finishing it' END
+		WHERE status = 'running' AND ($2 OR job_id IS NULL)`, startedAt, jobID != nil); err != nil {
+		return 0, err
+	}
+	// The last complete listing tells how many machines to expect until
+	// this one ends.
+	var id int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO sync_passes (started_at, machines_expected, job_id)
+		VALUES ($1, (SELECT machines_listed FROM sync_passes WHERE listed_all ORDER BY id DESC LIMIT 1), $2)
+		RETURNING id`,
+		startedAt, jobID).Scan(&id)
+	return id, err
+}
+
 // FinishSyncPass writes the outcome of pass p.ID: its status, finish time,
 // counts and failures. FailedMachines is cut to MaxFailedMachines entries and
 // each error to MaxFailedError bytes. It returns ErrNotFound for an unknown id.
-// MachinesExpected and ProgressAt of p are ignored.
+// With p.Slices set (the slice's number, ClaimSyncPass), it finishes only a
+// pass still running under that slice, and returns ErrSyncPassLost
+// otherwise. MachinesExpected, ProgressAt, JobID and NextPage of p are
+// ignored.
 func (s *Store) FinishSyncPass(ctx context.Context, p SyncPass) error {
 	switch p.Status {
 	case PassSucceeded, PassFailed:
@@ -339,12 +403,15 @@ func (s *Store) FinishSyncPass(ctx context.Context, p SyncPass) error {
 			machines_failed = $5, failed_machines = $6, sessions_new = $7,
 			sessions_updated = $8, error = $9, machines_listed = $10, listed_all = $11,
 			sessions_seen = $12, progress_at = $2
-		WHERE id = $1`,
+		WHERE id = $1 AND ($13 = 0 OR (slices = $13 AND status = 'running'))`,
 		p.ID, finished, p.Status, p.MachinesDone, p.MachinesFailed, js,
 		p.SessionsNew, p.SessionsUpdated, truncate(p.Error, 1000),
-		p.MachinesListed, p.ListedAll, p.SessionsSeen)
+		p.MachinesListed, p.ListedAll, p.SessionsSeen, p.Slices)
 	if err != nil {
 		return fmt.Errorf("db: finish sync pass: %w", err)
+	}
+	if tag.RowsAffected() == 0 && p.Slices != 0 {
+		return fmt.Errorf("db: finish sync pass %d: %w", p.ID, ErrSyncPassLost)
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("db: finish sync pass %d: %w", p.ID, ErrNotFound)
@@ -368,7 +435,9 @@ type SyncProgress struct {
 
 // UpdateSyncProgress records the progress of a running pass, for the sync
 // panels of every replica. It returns ErrNotFound when the pass is unknown or
-// no longer running (closed as interrupted by another process, say).
+// no longer running (closed as interrupted by another process, say). The
+// syncer records its progress with each batch instead (WriteSyncBatch);
+// this sets it directly.
 func (s *Store) UpdateSyncProgress(ctx context.Context, p SyncProgress) error {
 	js, err := failedJSON(p.FailedMachines)
 	if err != nil {

@@ -34,11 +34,32 @@
 // policy: at most one more call, and only when the state clearly shows the
 // first did not happen).
 //
+// # The sessions sync
+//
+// A sync pass over a large fleet outlasts RescueAfter/2 (10,000 machines at
+// 8 calls at once and 150-300 ms a call take 190-375 s), so it runs in
+// slices too: one job per pass (unique while queued or running: one pass at
+// a time across replicas), each attempt working on it for RescueAfter/4
+// (fleet.Syncer.RunSlice), then listing and fetching no new machine,
+// letting its calls in flight finish, writing what it fetched, recording
+// the page it stopped at, and snoozing the job. The next attempt, here or
+// on another replica, continues the same pass: the pass carries its job's
+// id (fleet.Syncer.JobPass), and a new slice lists from that page, skips
+// the machines the pass already holds, and adds to its counts. Only the
+// slice whose listing reaches the last page finishes the pass (deleted
+// machines marked, history pruned). A rescued attempt (its process died)
+// continues the pass too: what it had written is whole (each batch is one
+// transaction), what it had not is fetched again. Each slice takes the pass
+// by a new slice number, and every write of a slice names it, so a rescued
+// attempt still alive writes nothing more. A pass whose job ends without
+// finishing it (cancelled, or out of attempts) is closed as interrupted by
+// the next sync job.
+//
 // # Shutdown
 //
-// Stop tells running bulk slices at once to begin no new machine, then
-// waits for the calls in flight (River's soft stop); the snoozed job goes on
-// at once on another replica.
+// Stop tells running bulk and sync slices at once to begin no new machine,
+// then waits for the calls in flight (River's soft stop); the snoozed job
+// goes on at once on another replica.
 package jobs
 
 import (
@@ -176,7 +197,7 @@ func New(store *db.Store, cfg Config) (*Jobs, error) {
 		queues[QueueBulk] = river.QueueConfig{MaxWorkers: cfg.BulkWorkers}
 	}
 	if cfg.Syncer != nil {
-		river.AddWorker(workers, &syncWorker{syncer: cfg.Syncer, timeout: timeout})
+		river.AddWorker(workers, &syncWorker{syncer: cfg.Syncer, slice: j.slice, timeout: timeout, stopping: j.stopping, log: cfg.Log})
 		queues[QueueSync] = river.QueueConfig{MaxWorkers: 1}
 		if cfg.SyncInterval > 0 {
 			// The leader enqueues; the job's uniqueness keeps a pass from
@@ -276,7 +297,8 @@ func (j *Jobs) EnqueueBulkTx(ctx context.Context, tx pgx.Tx, id int64) error {
 	return nil
 }
 
-// SyncNow enqueues a sessions-sync pass, unless one is queued or running.
+// SyncNow enqueues a sessions-sync pass, unless one is queued or running
+// (a pass under way between two slices counts as queued).
 func (j *Jobs) SyncNow(ctx context.Context) error {
 	if _, err := j.client.Insert(ctx, SyncArgs{}, nil); err != nil {
 		return fmt.Errorf("jobs: enqueue sync: %w", err)
@@ -353,25 +375,58 @@ type SyncArgs struct{}
 // Kind implements river.JobArgs.
 func (SyncArgs) Kind() string { return KindSync }
 
-// InsertOpts: one pass at a time across replicas, none retried (the next
-// interval makes the next pass).
+// SyncMaxAttempts bounds the attempts of a sync job. A slice's end snoozes
+// (no attempt spent); a crash (rescue) or an error spends one, and the next
+// attempt continues the same pass.
+const SyncMaxAttempts = 5
+
+// InsertOpts: one pass at a time across replicas. A finished pass is not
+// retried, even a failed one (the next interval makes the next pass).
 func (SyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueSync, MaxAttempts: 1,
+	return river.InsertOpts{Queue: QueueSync, MaxAttempts: SyncMaxAttempts,
 		UniqueOpts: river.UniqueOpts{ByState: activeStates}}
 }
 
 type syncWorker struct {
 	river.WorkerDefaults[SyncArgs]
-	syncer  *fleet.Syncer
-	timeout time.Duration
+	syncer   *fleet.Syncer
+	slice    time.Duration
+	timeout  time.Duration
+	stopping <-chan struct{}
+	log      *slog.Logger
 }
 
 func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return w.timeout }
 
-func (w *syncWorker) Work(ctx context.Context, _ *river.Job[SyncArgs]) error {
-	// RunOnce logs and publishes its own result.
-	_, err := w.syncer.RunOnce(ctx)
-	return err
+func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
+	passID, err := w.syncer.JobPass(ctx, job.ID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return river.JobSnooze(0)
+		}
+		return err // retried with backoff
+	}
+	// A finished pass logs and publishes its own result.
+	_, done, err := w.syncer.RunSlice(ctx, passID, time.Now().Add(w.slice), w.stopping)
+	switch {
+	case done && err != nil:
+		// Failed (the pass record says why): not retried, a retry would
+		// be a new pass; the next interval makes one.
+		return river.JobCancel(err)
+	case done:
+		return nil
+	case errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
+		// Cancelled from the jobs page: nobody will continue the pass.
+		if aerr := w.syncer.AbandonPass(context.WithoutCancel(ctx), passID, "stopped: its job was cancelled"); aerr != nil {
+			w.log.Warn("sessions sync: close the pass of a cancelled job", "pass", passID, "err", aerr.Error())
+		}
+		return river.JobCancel(context.Cause(ctx))
+	case err != nil && ctx.Err() == nil:
+		return err // retried with backoff; the next attempt continues the pass
+	}
+	// The slice ended (its deadline, Stop, or ctx: timeout or a hard stop):
+	// the rest in a fresh attempt, so that none looks stuck to the rescuer.
+	return river.JobSnooze(0)
 }
 
 // ActivityArgs is the job of one activity-log import run.

@@ -482,6 +482,30 @@ func TestClient_Machines_walksPages(t *testing.T) {
 	}
 }
 
+// MachinePages starts at the page asked for (a resumed sync pass) and
+// numbers each page as asked, whatever the answer's page field says.
+func TestClient_MachinePages_fromPage(t *testing.T) {
+	c, s := newStub(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		var p int
+		fmt.Sscan(r.URL.Query().Get("page"), &p)
+		next := "null"
+		if p < 4 {
+			next = fmt.Sprint(p + 1)
+		}
+		writeJSON(w, 200, fmt.Sprintf(`{"machines":[{"id":"%d","attributes":{}}],"count":4,"page":0,"next_page":%s,"client_code":200,"message":"OK"}`, p, next))
+	})
+	var got []string
+	for page, err := range c.MachinePages(context.Background(), &ListMachinesOptions{Page: 3, PerPage: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d:%s", page.Page, page.Machines[0].ID))
+	}
+	if strings.Join(got, ",") != "3:3,4:4" || s.count() != 2 {
+		t.Fatalf("pages = %v after %d requests, want 3:3,4:4 after 2", got, s.count())
+	}
+}
+
 func TestClient_Machines_stopsOnLoopAndError(t *testing.T) {
 	c, s := newStub(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 3 {

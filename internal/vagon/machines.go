@@ -64,6 +64,28 @@ func (c *Client) ListMachines(ctx context.Context, opts *ListMachinesOptions) (*
 // API: GET /machines (repeated)
 func (c *Client) Machines(ctx context.Context, opts *ListMachinesOptions) iter.Seq2[Machine, error] {
 	return func(yield func(Machine, error) bool) {
+		for page, err := range c.MachinePages(ctx, opts) {
+			if err != nil {
+				yield(Machine{}, err)
+				return
+			}
+			for _, m := range page.Machines {
+				if !yield(m, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// MachinePages walks the pages of machines matching opts from opts.Page (1
+// when unset), following next_page, and ends after a page without a next
+// one (or whose next one it has already read). Each page's Page is the page
+// number it asked for. It stops at the first error, which it yields.
+//
+// API: GET /machines (repeated)
+func (c *Client) MachinePages(ctx context.Context, opts *ListMachinesOptions) iter.Seq2[*MachineList, error] {
+	return func(yield func(*MachineList, error) bool) {
 		o := ListMachinesOptions{}
 		if opts != nil {
 			o = *opts
@@ -76,13 +98,12 @@ func (c *Client) Machines(ctx context.Context, opts *ListMachinesOptions) iter.S
 			seen[o.Page] = true
 			page, err := c.ListMachines(ctx, &o)
 			if err != nil {
-				yield(Machine{}, err)
+				yield(nil, err)
 				return
 			}
-			for _, m := range page.Machines {
-				if !yield(m, nil) {
-					return
-				}
+			page.Page = o.Page
+			if !yield(page, nil) {
+				return
 			}
 			if page.NextPage == nil || *page.NextPage < 1 || seen[*page.NextPage] {
 				return
