@@ -30,3 +30,6 @@ func AuthListens(s *Store) int {
 	defer s.auth.mu.Unlock()
 	return s.auth.listens
 }
+
+// MigrateFS is migrate over a chosen set of migrations (upgrade tests).
+var MigrateFS = migrate
