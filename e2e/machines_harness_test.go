@@ -217,6 +217,16 @@ func startAPIDashboard(t *testing.T, sim http.Handler) apiDashboard {
 		"ADMIN_EMAIL="+d.AdminEmail, "ADMIN_PASSWORD="+d.AdminPassword,
 	)
 	d.Env = env
+	d.URL = serveBinary(t, env, "the second dashboard", 30*time.Second)
+	return d
+}
+
+// serveBinary runs the dashboard binary's serve with env in a temporary
+// directory until the test ends (SIGTERM, then a kill after 20 s), its log
+// in e2e-artifacts/<test>-server.log, and returns its URL once it has said
+// where it serves and /readyz answers 200. what names it in failures.
+func serveBinary(t *testing.T, env []string, what string, startWithin time.Duration) string {
+	t.Helper()
 	cmd := exec.Command(dashboardBinary(t), "serve")
 	cmd.Dir = t.TempDir()
 	cmd.Env = env
@@ -230,7 +240,7 @@ func startAPIDashboard(t *testing.T, sim http.Handler) apiDashboard {
 	}
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the dashboard: %v", err)
+		t.Fatalf("start %s: %v", what, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -257,24 +267,25 @@ func startAPIDashboard(t *testing.T, sim http.Handler) apiDashboard {
 			}
 		}
 	}()
+	var url string
 	select {
-	case d.URL = <-found:
+	case url = <-found:
 	case <-exited:
-		t.Fatalf("the second dashboard exited before serving; see %s", logFile.Name())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the second dashboard did not start within 30 s; see %s", logFile.Name())
+		t.Fatalf("%s exited before serving; see %s", what, logFile.Name())
+	case <-time.After(startWithin):
+		t.Fatalf("%s did not start within %v; see %s", what, startWithin, logFile.Name())
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(d.URL + "/readyz")
+		resp, err := http.Get(url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return d
+				return url
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("second dashboard: /readyz not 200 within 20 s (last: %v)", err)
+			t.Fatalf("%s: /readyz not 200 within 20 s (last: %v)", what, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

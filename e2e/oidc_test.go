@@ -1,15 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,66 +47,8 @@ func startOIDCDashboard(t *testing.T) (string, *oidctest.Provider) {
 		"OIDC_ROLE_MAP=it-admins=admin,it-ops=operator,staff=viewer",
 		"OIDC_PROVIDER_NAME=Corp IdP",
 	)
-	cmd := exec.Command(dashboardBinary(t), "serve")
-	cmd.Dir = t.TempDir()
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(artifactsDir, artifactName(t.Name())+"-server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the dashboard: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logFile.Close()
-	})
-	serving := make(chan struct{}, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "dashboard: serving on ") {
-				select {
-				case serving <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case <-serving:
-	case <-exited:
-		t.Fatalf("the single sign-on dashboard exited before serving; see %s", logFile.Name())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the single sign-on dashboard did not start within 60 s; see %s", logFile.Name())
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(dashURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return dashURL, idp
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within 20 s (last: %v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	serveBinary(t, env, "the single sign-on dashboard", 60*time.Second)
+	return dashURL, idp
 }
 
 // ssoSignIn signs in at the provider from the dashboard's sign-in page and
