@@ -320,6 +320,12 @@ func loadSSO(c *Config, getenv func(string) string) error {
 	if o.DefaultRole != "" && fleet.RoleRank(o.DefaultRole) == 0 {
 		return fmt.Errorf("OIDC_DEFAULT_ROLE: unknown role %q (want one of %s)", o.DefaultRole, strings.Join(fleet.Roles, ", "))
 	}
+	if o.DefaultRole == fleet.RoleAdmin {
+		// Everyone the provider knows (every employee, every guest
+		// account in the tenant) would administer the fleet and its
+		// users: admins come from a mapped group, never by default.
+		return fmt.Errorf("OIDC_DEFAULT_ROLE: %s would make every account of the provider an admin; map an admins group in OIDC_ROLE_MAP instead", fleet.RoleAdmin)
+	}
 	if o.RoleMap.Len() == 0 && o.DefaultRole == "" {
 		return fmt.Errorf("OIDC_ROLE_MAP: set it (group=role,...) or OIDC_DEFAULT_ROLE, else no one can sign in with single sign-on")
 	}

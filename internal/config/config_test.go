@@ -148,6 +148,7 @@ func TestLoad_errorsNameTheVariable(t *testing.T) {
 		{"map entry without =", oidcEnv("OIDC_ROLE_MAP", "it-admins"), "OIDC_ROLE_MAP"},
 		{"group mapped twice", oidcEnv("OIDC_ROLE_MAP", "it=admin,it=viewer"), "OIDC_ROLE_MAP"},
 		{"unknown default role", oidcEnv("OIDC_DEFAULT_ROLE", "guest"), "OIDC_DEFAULT_ROLE"},
+		{"admin by default", oidcEnv("OIDC_DEFAULT_ROLE", "admin"), "OIDC_DEFAULT_ROLE"},
 		{"neither map nor default", oidcEnv("OIDC_ROLE_MAP", ""), "OIDC_ROLE_MAP"},
 		{"bad allowed domain", oidcEnv("OIDC_ALLOWED_DOMAINS", "example.com, not a domain"), "OIDC_ALLOWED_DOMAINS"},
 		{"allowed domain without dot", oidcEnv("OIDC_ALLOWED_DOMAINS", "localhost"), "OIDC_ALLOWED_DOMAINS"},
