@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vagon-dashboard/dashboard/internal/db"
+	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 )
 
 // blackhole is a TCP proxy to Postgres that can make the auth listener's
@@ -174,12 +175,12 @@ func TestAuthCache_silentListenerFoundOut(t *testing.T) {
 	if err := f.s.SetUserRole(ctx, f.user.ID, "viewer"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the silent listener is found out", func() bool { return !s.AuthCacheLive() || db.AuthListens(s) > listens })
+	dbtest.Eventually(t, "the silent listener is found out", func() bool { return !s.AuthCacheLive() || db.AuthListens(s) > listens })
 	if got := role(); got != "viewer" {
 		t.Errorf("after the listener went silent: role %q, want viewer from Postgres", got)
 	}
 	// It connects again (past the proxy's dead link) and keeps again.
-	waitFor(t, "the listener is back", func() bool { return db.AuthListens(s) > listens && s.AuthCacheLive() })
+	dbtest.Eventually(t, "the listener is back", func() bool { return db.AuthListens(s) > listens && s.AuthCacheLive() })
 	role()
 	quietly(t, f.url, `UPDATE users SET role = 'admin'`)
 	if got := role(); got != "viewer" {

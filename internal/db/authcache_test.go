@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/vagon-dashboard/dashboard/internal/db"
 	"github.com/vagon-dashboard/dashboard/internal/db/dbtest"
 )
@@ -22,7 +20,7 @@ func listening(t *testing.T, s *db.Store) {
 	done := make(chan struct{})
 	go func() { defer close(done); s.ListenAuthChanges(ctx, nil) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the listener is live", s.AuthCacheLive)
+	dbtest.Eventually(t, "the listener is live", s.AuthCacheLive)
 }
 
 // listen is listening, then settled: the fixture's own notifications are
@@ -33,50 +31,21 @@ func (f authFixture) listen(t *testing.T) {
 	settled(t, f.s, f.url)
 }
 
-// waitFor polls cond until it holds (a notification travels asynchronously).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// adminExec runs SQL as the superuser on the store's database (what the
-// application cannot: disabling the notify triggers, ending a backend).
-func adminExec(t *testing.T, url string, sqls ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbtest.AsAdmin(t, url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, q := range sqls {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-}
-
 // settled waits until every notification committed so far has reached the
 // store's listener (they arrive in commit order: a unique last one is a
 // barrier).
 func settled(t *testing.T, s *db.Store, url string) {
 	t.Helper()
 	mark := fmt.Sprintf("-%d", rand.Int64N(1<<62)+1)
-	adminExec(t, url, `SELECT pg_notify('`+db.AuthChannel+`', '`+mark+`')`)
-	waitFor(t, "the notifications so far arrived", func() bool { return s.AuthNotified(mark) })
+	dbtest.AdminExec(t, url, `SELECT pg_notify('`+db.AuthChannel+`', '`+mark+`')`)
+	dbtest.Eventually(t, "the notifications so far arrived", func() bool { return s.AuthNotified(mark) })
 }
 
 // quietly runs sql with the notify triggers off: a change the cache cannot
 // hear of, to show what it answers from memory.
 func quietly(t *testing.T, url, sql string) {
 	t.Helper()
-	adminExec(t, url, `BEGIN`, `SET LOCAL session_replication_role = replica`, sql, `COMMIT`)
+	dbtest.AdminExec(t, url, `BEGIN`, `SET LOCAL session_replication_role = replica`, sql, `COMMIT`)
 }
 
 type authFixture struct {
@@ -229,11 +198,11 @@ func TestAuthCache_changeElsewhereNotified(t *testing.T) {
 	if err := other.SetUserRole(ctx, f.user.ID, "viewer"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the other replica's role change is seen", func() bool { return f.role(t, at) == "viewer" })
+	dbtest.Eventually(t, "the other replica's role change is seen", func() bool { return f.role(t, at) == "viewer" })
 	if _, err := other.RevokeUserWebSessions(ctx, f.user.ID, db.RevokedAdmin, at); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the other replica's revocation is seen", func() bool {
+	dbtest.Eventually(t, "the other replica's revocation is seen", func() bool {
 		ws, _, _ := f.s.SessionUser(ctx, f.token, at)
 		return ws.RevokedAt != nil
 	})
@@ -254,17 +223,17 @@ func TestAuthCache_listenerDown(t *testing.T) {
 		t.Fatalf("role %q, want the kept operator", got)
 	}
 	listens := db.AuthListens(f.s)
-	adminExec(t, f.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	dbtest.AdminExec(t, f.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND query = 'LISTEN `+db.AuthChannel+`'`)
 	quietly(t, f.url, `UPDATE users SET role = 'viewer'`)
-	waitFor(t, "the cache notices the lost listener", func() bool {
+	dbtest.Eventually(t, "the cache notices the lost listener", func() bool {
 		return !f.s.AuthCacheLive() || db.AuthListens(f.s) > listens
 	})
 	if got := f.role(t, at); got != "viewer" {
 		t.Errorf("listener lost: role %q, want viewer from Postgres", got)
 	}
 	// It reconnects, and keeps again.
-	waitFor(t, "the listener is back", func() bool { return db.AuthListens(f.s) > listens && f.s.AuthCacheLive() })
+	dbtest.Eventually(t, "the listener is back", func() bool { return db.AuthListens(f.s) > listens && f.s.AuthCacheLive() })
 	f.role(t, at)
 	quietly(t, f.url, `UPDATE users SET role = 'admin'`)
 	if got := f.role(t, at); got != "viewer" {
@@ -398,7 +367,7 @@ func TestAuthCache_refusalsKept(t *testing.T) {
 	if _, err := other.CreateWebSession(ctx, f.user.ID, "tok-there", "", "", at); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the session started elsewhere is found", func() bool { return !unknown("tok-there") })
+	dbtest.Eventually(t, "the session started elsewhere is found", func() bool { return !unknown("tok-there") })
 
 	// Revoked: kept past the minute after which an open session is asked
 	// again (a revoked one is never touched).

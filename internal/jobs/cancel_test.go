@@ -20,16 +20,6 @@ import (
 	"github.com/vagon-dashboard/dashboard/internal/vagon/vagonsim"
 )
 
-// waitFor polls cond (a state in Postgres or River) until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // runJobs lists the schedule_run jobs of run id.
 func runJobs(t *testing.T, q *jobs.Jobs, runID int64) []*rivertype.JobRow {
 	t.Helper()
@@ -83,7 +73,7 @@ func TestAdmin_cancelRunningBulkOp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Stop(10 * time.Second) })
-	waitFor(t, "a machine done", func() bool { st, _ := b.Get(ctx, id); return st.Counts.Done >= 1 })
+	dbtest.Eventually(t, "a machine done", func() bool { st, _ := b.Get(ctx, id); return st.Counts.Done >= 1 })
 	res, err := q.Client().JobList(ctx, river.NewJobListParams().Kinds(jobs.KindBulk))
 	if err != nil || len(res.Jobs) != 1 {
 		t.Fatalf("bulk jobs %v %v", res, err)
@@ -93,7 +83,7 @@ func TestAdmin_cancelRunningBulkOp(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st *fleet.BulkStatus
-	waitFor(t, "the operation closed", func() bool { st, _ = b.Get(ctx, id); return st.Op.Finished() })
+	dbtest.Eventually(t, "the operation closed", func() bool { st, _ = b.Get(ctx, id); return st.Op.Finished() })
 	if !st.Op.Cancelled() || *st.Op.CancelledBy != adminActor.Email || st.Counts.Running != 0 || st.Counts.Pending != 0 {
 		t.Fatalf("after cancel: %+v cancelled by %v, counts %+v", st.Op.Status, st.Op.CancelledBy, st.Counts)
 	}
@@ -108,7 +98,7 @@ func TestAdmin_cancelRunningBulkOp(t *testing.T) {
 	if n := sim.AuthCount("POST /machines/{id}/stop"); n != st.Counts.Done+st.Counts.Failed {
 		t.Errorf("%d stop calls, %d machines done or failed", n, st.Counts.Done+st.Counts.Failed)
 	}
-	waitFor(t, "the job cancelled", func() bool {
+	dbtest.Eventually(t, "the job cancelled", func() bool {
 		j, err := q.Client().JobGet(ctx, jobID)
 		return err == nil && j.State == rivertype.JobStateCancelled
 	})
@@ -207,7 +197,7 @@ func TestAdmin_cancelScheduleRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a machine begun", func() bool { items, _ := e.store.ScheduleRunItems(ctx, runID); return len(items) > 0 })
+	dbtest.Eventually(t, "a machine begun", func() bool { items, _ := e.store.ScheduleRunItems(ctx, runID); return len(items) > 0 })
 	js := runJobs(t, e.q, runID)
 	if len(js) != 1 {
 		t.Fatalf("%d jobs for the run", len(js))
@@ -219,7 +209,7 @@ func TestAdmin_cancelScheduleRun(t *testing.T) {
 	if r.State != db.RunFailed || !strings.HasPrefix(r.Message, "Cancelled by "+adminActor.Email) {
 		t.Fatalf("run after cancel: %s %q", r.State, r.Message)
 	}
-	waitFor(t, "the job cancelled", func() bool {
+	dbtest.Eventually(t, "the job cancelled", func() bool {
 		j, err := e.q.Client().JobGet(ctx, js[0].ID)
 		return err == nil && j.State == rivertype.JobStateCancelled
 	})
@@ -233,7 +223,7 @@ func TestAdmin_cancelScheduleRun(t *testing.T) {
 	}
 	// Ticks after the cancel leave the run alone.
 	after := lastTickID(t, e.q)
-	waitFor(t, "two more ticks", func() bool { return lastTickID(t, e.q) > after+1 })
+	dbtest.Eventually(t, "two more ticks", func() bool { return lastTickID(t, e.q) > after+1 })
 	if js := runJobs(t, e.q, runID); len(js) != 1 {
 		t.Fatalf("%d jobs for the cancelled run, want 1", len(js))
 	}
@@ -270,7 +260,7 @@ func TestScheduleJobs_runContinuesAcrossSlices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the run finished", func() bool { r := e.run(t, runID); return r.Finished() })
+	dbtest.Eventually(t, "the run finished", func() bool { r := e.run(t, runID); return r.Finished() })
 	r := e.run(t, runID)
 	if r.State != db.RunSucceeded || r.Attempts < 2 {
 		t.Fatalf("run %s %q after %d attempts, want succeeded over several slices", r.State, r.Message, r.Attempts)
@@ -282,7 +272,7 @@ func TestScheduleJobs_runContinuesAcrossSlices(t *testing.T) {
 	if n := e.sim.AuthCount("POST /machines/{id}/start"); n != 24 {
 		t.Fatalf("%d start calls, want 24 (one per machine)", n)
 	}
-	waitFor(t, "the run's one job completed", func() bool {
+	dbtest.Eventually(t, "the run's one job completed", func() bool {
 		js := runJobs(t, e.q, runID)
 		return len(js) == 1 && js[0].State == rivertype.JobStateCompleted
 	})
@@ -313,7 +303,7 @@ func TestScheduleJobs_discardedRunGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.start(t)
-	waitFor(t, "the run given up", func() bool { r := e.run(t, runID); return r.Finished() })
+	dbtest.Eventually(t, "the run given up", func() bool { r := e.run(t, runID); return r.Finished() })
 	r := e.run(t, runID)
 	if r.State != db.RunFailed || !strings.HasPrefix(r.Message, "Gave up after 1 attempts") || !strings.Contains(r.Message, "the worker broke") {
 		t.Fatalf("run %s %q", r.State, r.Message)
@@ -325,7 +315,7 @@ func TestScheduleJobs_discardedRunGivesUp(t *testing.T) {
 		}
 	}
 	after := lastTickID(t, e.q)
-	waitFor(t, "two more ticks", func() bool { return lastTickID(t, e.q) > after+1 })
+	dbtest.Eventually(t, "two more ticks", func() bool { return lastTickID(t, e.q) > after+1 })
 	if js := runJobs(t, e.q, runID); len(js) != 1 {
 		t.Fatalf("%d jobs for the given-up run, want 1", len(js))
 	}

@@ -153,7 +153,7 @@ func TestSyncJob_slices(t *testing.T) {
 	if res.Status != db.PassSucceeded || res.Slices < 2 || p.Slices != res.Slices || p.JobID == nil {
 		t.Fatalf("result %+v, pass %+v: want one pass over 2 slices or more, of a job", res, p)
 	}
-	waitFor(t, "the sync job completed", func() bool {
+	dbtest.Eventually(t, "the sync job completed", func() bool {
 		js := syncJobs(t, a.q)
 		return len(js) == 1 && js[0].State == rivertype.JobStateCompleted
 	})
@@ -206,7 +206,7 @@ func TestSyncJob_twoReplicasKilled(t *testing.T) {
 	if err := a.q.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "replica a's first batch", func() bool { mu.Lock(); defer mu.Unlock(); return flushes["a"] > 0 })
+	dbtest.Eventually(t, "replica a's first batch", func() bool { mu.Lock(); defer mu.Unlock(); return flushes["a"] > 0 })
 	// Replica a dies mid-pass: its attempt is cut off, not let finish.
 	if err := a.q.Client().StopAndCancel(ctx); err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestSyncJob_cancelled(t *testing.T) {
 	if _, err := jobs.NewAdmin(a.q.Client()).Cancel(ctx, adminActor, job.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sync job cancelled", func() bool {
+	dbtest.Eventually(t, "the sync job cancelled", func() bool {
 		j, err := a.q.Client().JobGet(ctx, job.ID)
 		return err == nil && j.State == rivertype.JobStateCancelled
 	})

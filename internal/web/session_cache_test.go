@@ -22,32 +22,6 @@ import (
 // test with it, as cmd/dashboard does; these tests cover what only shows
 // with more than one replica or a lost listener.
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func superExec(t *testing.T, dbURL string, sqls ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbtest.AsAdmin(t, dbURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, q := range sqls {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-}
-
 // sessionToken is the server-side session token c's cookie carries.
 func sessionToken(t *testing.T, app *testApp, c *client) string {
 	t.Helper()
@@ -74,7 +48,7 @@ func TestSessionCache_otherReplica(t *testing.T) {
 	t.Parallel()
 	a := newTestApp(t)
 	b := newTestApp(t, withDBURL(a.DBURL), withClock(a.Clock))
-	waitUntil(t, "both replicas listen", func() bool { return a.Store.AuthCacheLive() && b.Store.AuthCacheLive() })
+	dbtest.Eventually(t, "both replicas listen", func() bool { return a.Store.AuthCacheLive() && b.Store.AuthCacheLive() })
 	bossPW := a.CreateUser(t, "boss@example.com", fleet.RoleAdmin)
 	annPW := a.CreateUser(t, "ann@example.com", fleet.RoleOperator)
 	boss := a.Login(t, "boss@example.com", bossPW)
@@ -86,11 +60,11 @@ func TestSessionCache_otherReplica(t *testing.T) {
 	if resp, _ := boss.PostForm(t, "/users/"+annID+"/role", url.Values{"role": {fleet.RoleViewer}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("set role: %d", resp.StatusCode)
 	}
-	waitUntil(t, "replica b shows the new role", func() bool { return roleShown(t, ann) == fleet.RoleViewer })
+	dbtest.Eventually(t, "replica b shows the new role", func() bool { return roleShown(t, ann) == fleet.RoleViewer })
 	if resp, _ := boss.PostForm(t, "/users/"+annID+"/sessions/revoke", nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("end sessions: %d", resp.StatusCode)
 	}
-	waitUntil(t, "replica b ends the session", func() bool { return !ann.SignedIn(t) })
+	dbtest.Eventually(t, "replica b ends the session", func() bool { return !ann.SignedIn(t) })
 }
 
 // With the listener's connection gone, nothing is answered from memory: a
@@ -99,26 +73,26 @@ func TestSessionCache_otherReplica(t *testing.T) {
 func TestSessionCache_listenerDown(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	waitUntil(t, "the listener is live", app.Store.AuthCacheLive)
+	dbtest.Eventually(t, "the listener is live", app.Store.AuthCacheLive)
 	pw := app.CreateUser(t, "ann@example.com", fleet.RoleOperator)
 	ann := app.Login(t, "ann@example.com", pw)
 	if got := roleShown(t, ann); got != fleet.RoleOperator {
 		t.Fatalf("role %q", got)
 	}
-	superExec(t, app.DBURL, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	dbtest.AdminExec(t, app.DBURL, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND query = 'LISTEN `+db.AuthChannel+`'`)
-	waitUntil(t, "the lost listener is noticed", func() bool { return !app.Store.AuthCacheLive() })
+	dbtest.Eventually(t, "the lost listener is noticed", func() bool { return !app.Store.AuthCacheLive() })
 	// Unannounced (triggers off), so only a read of Postgres can see it.
-	superExec(t, app.DBURL, `BEGIN`, `SET LOCAL session_replication_role = replica`,
+	dbtest.AdminExec(t, app.DBURL, `BEGIN`, `SET LOCAL session_replication_role = replica`,
 		`UPDATE users SET role = 'viewer' WHERE email = 'ann@example.com'`, `COMMIT`)
 	if got := roleShown(t, ann); got != fleet.RoleViewer {
 		t.Errorf("listener down: role %q shown, want viewer from Postgres", got)
 	}
-	superExec(t, app.DBURL, `BEGIN`, `SET LOCAL session_replication_role = replica`,
+	dbtest.AdminExec(t, app.DBURL, `BEGIN`, `SET LOCAL session_replication_role = replica`,
 		`UPDATE users SET disabled = true WHERE email = 'ann@example.com'`, `COMMIT`)
 	resp, _ := ann.Get(t, "/machines")
 	wantRedirectToLogin(t, resp)
-	waitUntil(t, "the listener is back", app.Store.AuthCacheLive)
+	dbtest.Eventually(t, "the listener is back", app.Store.AuthCacheLive)
 }
 
 // GET /machines starts its list call alongside the user lookup only for a
@@ -174,7 +148,7 @@ func TestFleetPrefetch_onlyVerifiedCookies(t *testing.T) {
 		resp, doc := ann.Get(t, "/machines")
 		done <- answer{resp.StatusCode, doc.Find(testID("machine-row")).Length()}
 	}()
-	waitUntil(t, "the list call leaves while the lookup waits", func() bool { return app.ProxyArrivals.Load() > arrived })
+	dbtest.Eventually(t, "the list call leaves while the lookup waits", func() bool { return app.ProxyArrivals.Load() > arrived })
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +179,7 @@ func TestSessionCache_revokedCookieRefusedFromMemory(t *testing.T) {
 	var prefetches atomic.Int64
 	pf := app.Server.prefetch["GET /machines"]
 	app.Server.prefetch["GET /machines"] = func(c echo.Context) { prefetches.Add(1); pf(c) }
-	waitUntil(t, "the listener is live", app.Store.AuthCacheLive)
+	dbtest.Eventually(t, "the listener is live", app.Store.AuthCacheLive)
 	pw := app.CreateUser(t, "ann@example.com", fleet.RoleViewer)
 	ann := app.Login(t, "ann@example.com", pw)
 	token := sessionToken(t, app, ann)
@@ -220,7 +194,7 @@ func TestSessionCache_revokedCookieRefusedFromMemory(t *testing.T) {
 	// logout's own notification drops the refusal kept once more when it
 	// arrives (asynchronously): ask until it is kept and stays kept.
 	app.Clock.Advance(2 * time.Minute)
-	waitUntil(t, "the signed-out cookie is refused from memory, starting nothing", func() bool {
+	dbtest.Eventually(t, "the signed-out cookie is refused from memory, starting nothing", func() bool {
 		resp, _ := replay(app, cookie).Get(t, "/machines")
 		wantRedirectToLogin(t, resp)
 		if !app.Store.SessionKept(token, app.Clock.Now()) {

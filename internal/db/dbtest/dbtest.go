@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver pgtestdb uses
@@ -129,6 +130,38 @@ func RejectOutcomesOnce(t testing.TB, dbURL string) {
 	} {
 		if _, err := admin.Exec(ctx, q); err != nil {
 			t.Fatalf("dbtest: %s: %v", q, err)
+		}
+	}
+}
+
+// Eventually polls cond until it holds, failing the test after 60 s: for
+// what happens asynchronously (a notification on its way, a job's next
+// attempt), never as a timing assertion.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// AdminExec runs each SQL statement as the superuser on dbURL's database
+// (what the application's role cannot: disabling a trigger, ending a
+// backend).
+func AdminExec(t testing.TB, dbURL string, sqls ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, AsAdmin(t, dbURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range sqls {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
 	}
 }
