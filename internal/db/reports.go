@@ -177,22 +177,8 @@ func usageSQL(c checked, extraWhere string, limit int) (string, []any) {
 	var q string
 	var args []any
 	if c.Group == GroupDay {
-		src := `
-			SELECT width_bucket(start_at, $3::timestamptz[]) AS bucket, count(*) AS sessions,
-				sum(duration_minutes)::bigint AS minutes, max(start_at) AS last_used
-			FROM machine_sessions
-			WHERE start_at >= $1 AND start_at < $2
-			GROUP BY 1`
-		if c.quarterAligned() {
-			src = `
-			SELECT width_bucket(quarter, $3::timestamptz[]) AS bucket, sum(sessions)::bigint AS sessions,
-				sum(minutes)::bigint AS minutes, max(last_used) AS last_used
-			FROM usage_region_quarter
-			WHERE quarter >= $1 AND quarter < $2
-			GROUP BY 1`
-		}
 		q = `
-		WITH agg AS (` + src + `
+		WITH agg AS (` + fleetDaysSQL(c) + `
 		)
 		SELECT d.day AS group_key, d.day AS label, '' AS name,
 			coalesce(agg.sessions, 0) AS sessions, coalesce(agg.minutes, 0) AS minutes,
@@ -232,6 +218,42 @@ func usageSQL(c checked, extraWhere string, limit int) (string, []any) {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
 	return q, args
+}
+
+// The fleet's sessions, minutes and newest start per day of a query
+// ($1, $2: the range; $3: the days' starts; columns bucket, sessions,
+// minutes, last_used): from the quarter-hour rollup, or from the sessions
+// when the days do not start on quarter hours.
+const (
+	fleetDaysFromQuarters = `
+			SELECT width_bucket(quarter, $3::timestamptz[]) AS bucket, sum(sessions)::bigint AS sessions,
+				sum(minutes)::bigint AS minutes, max(last_used) AS last_used
+			FROM usage_region_quarter
+			WHERE quarter >= $1 AND quarter < $2
+			GROUP BY 1`
+	fleetDaysFromSessions = `
+			SELECT width_bucket(start_at, $3::timestamptz[]) AS bucket, count(*) AS sessions,
+				sum(duration_minutes)::bigint AS minutes, max(start_at) AS last_used
+			FROM machine_sessions
+			WHERE start_at >= $1 AND start_at < $2
+			GROUP BY 1`
+)
+
+// fleetDaysSQL is the fleet's days of c from the cheapest source.
+func fleetDaysSQL(c checked) string {
+	if c.quarterAligned() {
+		return fleetDaysFromQuarters
+	}
+	return fleetDaysFromSessions
+}
+
+// totalSeriesSQL is the one series of the whole fleet, from days.
+func totalSeriesSQL(days string) string {
+	return `
+		SELECT '` + SeriesTotalKey + `' AS group_key, '` + SeriesTotalName + `' AS label, false AS other,
+			d.bucket, d.sessions, d.minutes
+		FROM (` + days + `
+		) d`
 }
 
 // UsageReport sums sessions and minutes per group over q's range.
@@ -351,13 +373,7 @@ func (s *Store) seriesFromRollups(ctx context.Context, c checked, topN int) ([]s
 		return pgx.CollectRows(rows, pgx.RowToStructByName[seriesPoint])
 	}
 	if c.Group == GroupDay || topN <= 0 {
-		return collect(`
-		SELECT '`+SeriesTotalKey+`' AS group_key, '`+SeriesTotalName+`' AS label, false AS other,
-			width_bucket(quarter, $3::timestamptz[]) AS bucket,
-			sum(sessions)::bigint AS sessions, sum(minutes)::bigint AS minutes
-		FROM usage_region_quarter
-		WHERE quarter >= $1 AND quarter < $2
-		GROUP BY 4`, args...)
+		return collect(totalSeriesSQL(fleetDaysFromQuarters), args...)
 	}
 	if c.Group == GroupRegion {
 		return collect(`
@@ -388,8 +404,7 @@ func (s *Store) seriesFromRollups(ctx context.Context, c checked, topN int) ([]s
 	totalDone := make(chan struct{})
 	go func() {
 		defer close(totalDone)
-		total, totalErr = s.seriesFromRollups(ctx, checked{UsageQuery: UsageQuery{From: c.From, To: c.To, Group: GroupDay, Loc: c.Loc},
-			days: c.days, dayStarts: c.dayStarts}, 0)
+		total, totalErr = collect(totalSeriesSQL(fleetDaysFromQuarters), args...)
 	}()
 	rc := c
 	rc.Sort, rc.Desc = SortMinutes, true
@@ -455,13 +470,7 @@ func (s *Store) seriesFromSessions(ctx context.Context, c checked, topN int) ([]
 	var sql string
 	args := []any{c.From, c.To, c.dayStarts}
 	if c.Group == GroupDay || topN <= 0 {
-		sql = `
-		SELECT '` + SeriesTotalKey + `' AS group_key, '` + SeriesTotalName + `' AS label, false AS other,
-			width_bucket(start_at, $3::timestamptz[]) AS bucket,
-			count(*) AS sessions, sum(duration_minutes)::bigint AS minutes
-		FROM machine_sessions
-		WHERE start_at >= $1 AND start_at < $2
-		GROUP BY 4`
+		sql = totalSeriesSQL(fleetDaysFromSessions)
 	} else {
 		key, label := groupExprs(c.Group)
 		sql = `
