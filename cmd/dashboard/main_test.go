@@ -493,11 +493,7 @@ func TestRun_userChangesAudited(t *testing.T) {
 			t.Fatalf("%v: %v", args, err)
 		}
 	}
-	s, err := db.Open(context.Background(), env["DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := dbtest.Open(t, env["DATABASE_URL"])
 	rows, err := s.Pool().Query(context.Background(), `SELECT actor_email, actor_role, action, outcome, user_agent, params::text
 		FROM audit_events ORDER BY id`)
 	if err != nil {

@@ -83,12 +83,7 @@ func newBulkEnv(t *testing.T, machines int) *bulkEnv {
 
 func (e *bulkEnv) open(t *testing.T) *db.Store {
 	t.Helper()
-	s, err := db.Open(context.Background(), e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return dbtest.Open(t, e.dbURL)
 }
 
 // ids returns the first n machine ids of the fleet, each set to status st.

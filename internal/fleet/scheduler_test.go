@@ -54,12 +54,7 @@ func newSchedEnv(t *testing.T) *schedEnv {
 
 func (e *schedEnv) open(t *testing.T) *db.Store {
 	t.Helper()
-	s, err := db.Open(context.Background(), e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return dbtest.Open(t, e.dbURL)
 }
 
 // scheduler is one replica: its own store and service, the shared clock.

@@ -66,12 +66,7 @@ func newSyncEnv(t testing.TB, machines int, wrap func(http.Handler) http.Handler
 // open opens another store on the environment's database (another replica).
 func (e *syncEnv) open(t testing.TB) *db.Store {
 	t.Helper()
-	s, err := db.Open(context.Background(), e.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return dbtest.Open(t, e.url)
 }
 
 func (e *syncEnv) syncer(store *db.Store, o fleet.SyncOptions) *fleet.Syncer {

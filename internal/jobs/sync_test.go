@@ -55,12 +55,7 @@ func newSyncRig(t *testing.T) *syncRig {
 
 func (r *syncRig) store(t *testing.T) *db.Store {
 	t.Helper()
-	s, err := db.Open(context.Background(), r.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return dbtest.Open(t, r.url)
 }
 
 func (r *syncRig) sessions() int64 {

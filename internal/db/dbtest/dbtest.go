@@ -73,7 +73,14 @@ func URL(t testing.TB) string {
 // ends.
 func Store(t testing.TB) *db.Store {
 	t.Helper()
-	s, err := db.Open(context.Background(), URL(t))
+	return Open(t, URL(t))
+}
+
+// Open opens a db.Store on dbURL (a database of URL: another pool on it,
+// as a second replica has), closed when the test ends.
+func Open(t testing.TB, dbURL string) *db.Store {
+	t.Helper()
+	s, err := db.Open(context.Background(), dbURL)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
